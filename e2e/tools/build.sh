@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Builds (or reuses from the cache) every program the local ClusterSet needs, from Go modules, version-stamped.
+# Cache: ${MCS_GOSSIP_CACHE:-~/.cache/mcs-gossip}/tools/<name>-<version>-<wrapper hash>/ — outside git, shared by
+# every clone on this machine. Result: symlinks in <repo>/.tools/bin. A warm cache makes this take about a second.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+# shellcheck source=versions.env
+source "$here/versions.env"
+cache=${MCS_GOSSIP_CACHE:-$HOME/.cache/mcs-gossip}
+bin="$root/.tools/bin"
+mkdir -p "$cache/tools" "$bin"
+# Go caches live beside the binaries, so a fresh clone in CI reuses modules and compiled packages.
+export GOMODCACHE=${GOMODCACHE:-$(go env GOMODCACHE)}
+export GOCACHE=${GOCACHE:-$(go env GOCACHE)}
+export GOFLAGS="-trimpath -buildvcs=false"
+export CGO_ENABLED=0
+
+log() { printf '[tools %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+hash_of() { cat "$@" 2>/dev/null | sha256sum | cut -c1-10; }
+
+# build_tool NAME VERSION MODULE_DIR_OR_EMPTY CMD... — runs CMD in a temp dir with $out set; skips when cached.
+build_tool() {
+  local name=$1 version=$2 moddir=$3; shift 3
+  local key="$name-$version"
+  [ -n "$moddir" ] && key="$key-$(hash_of "$here/$moddir/go.mod" "$here/$moddir/go.sum")"
+  local out="$cache/tools/$key"
+  if [ -f "$out/.complete" ]; then
+    log "$name $version: cached ($out)"
+  else
+    log "$name $version: building into $out (first time only; progress below)"
+    rm -rf "$out.tmp" && mkdir -p "$out.tmp"
+    local start=$SECONDS
+    buildlog="$cache/tools/$key.build.log"
+    : > "$buildlog"
+    if ! ( set -e; out="$out.tmp"; "$@" ); then
+      log "$name $version: BUILD FAILED; last lines of $buildlog:"
+      tail -n 30 "$buildlog" >&2
+      rm -rf "$out.tmp"
+      return 1
+    fi
+    touch "$out.tmp/.complete"
+    rm -rf "$out" && mv "$out.tmp" "$out"
+    log "$name $version: built in $((SECONDS - start))s"
+  fi
+  local f
+  for f in "$out"/*; do ln -sfn "$f" "$bin/$(basename "$f")"; done
+}
+
+k8s_ldflags() {
+  local v=$KUBERNETES_VERSION major minor
+  major=${v#v}; major=${major%%.*}
+  minor=${v#v*.}; minor=${minor%%.*}
+  local f=""
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    f+=" -X $p.gitVersion=$v -X $p.gitMajor=$major -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
+  done
+  echo "-s -w$f"
+}
+
+build_kubernetes() {
+  cd "$here/kubernetes"
+  local c
+  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    log "  go build $c"
+    go build -v -ldflags "$(k8s_ldflags)" -o "$out/$c" "k8s.io/kubernetes/cmd/$c" 2>&1 | progress "$c" || return 1
+  done
+}
+
+build_etcd() {
+  cd "$here/etcd"
+  go build -v -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3 2>&1 | progress etcd || return 1
+}
+
+build_kwok() {
+  cd "$here/kwok"
+  go build -v -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}" -o "$out/kwok" sigs.k8s.io/kwok/cmd/kwok 2>&1 | progress kwok || return 1
+  # kwok's stage files (node and pod lifecycles) ship in the module zip.
+  local src
+  src=$(go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
+  mkdir -p "$out/kwok-stages"
+  cp -r "$src/kustomize/stage/." "$out/kwok-stages/"
+  chmod -R u+w "$out/kwok-stages"
+}
+
+build_helm() {
+  cd "$here/helm"
+  go build -v -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" -o "$out/helm" helm.sh/helm/v3/cmd/helm 2>&1 | progress helm || return 1
+}
+
+build_coredns() {
+  cd "$here/coredns"
+  go build -v -ldflags "-s -w" -o "$out/coredns" github.com/coredns/coredns 2>&1 | progress coredns || return 1
+}
+
+# `go build -v` names each package it compiles; show a count every 100 so a cold build visibly progresses.
+progress() {
+  local n=0 line
+  while IFS= read -r line; do
+    printf '%s\n' "$line" >> "$buildlog"
+    n=$((n + 1))
+    if [ $((n % 100)) -eq 0 ]; then log "  $1: $n packages compiled"; fi
+  done
+  return 0
+}
+
+want=("$@")
+sel() { [ ${#want[@]} -eq 0 ] || [[ " ${want[*]} " == *" $1 "* ]]; }
+if sel etcd; then build_tool etcd "$ETCD_VERSION" etcd build_etcd; fi
+if sel kwok; then build_tool kwok "$KWOK_VERSION" kwok build_kwok; fi
+if sel helm; then build_tool helm "$HELM_VERSION" helm build_helm; fi
+if sel coredns; then build_tool coredns "$COREDNS_VERSION" coredns build_coredns; fi
+if sel kubernetes; then build_tool kubernetes "$KUBERNETES_VERSION" kubernetes build_kubernetes; fi
+log "tools ready in $bin"

@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+// The `mcs-gossip` command line: one entry point, one file per subcommand under ./commands.
+import type { Command } from './command.js';
+import { UsageError } from './usage-error.js';
+
+// Each subcommand is loaded lazily so `--help` and small commands start fast.
+const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  version: { summary: 'print the version', load: async () => (await import('./commands/version.js')).version },
+};
+
+function mainUsage(): string {
+  const width = Math.max(...Object.keys(commands).map((n) => n.length));
+  const lines = Object.entries(commands).map(([n, c]) => `  ${n.padEnd(width)}  ${c.summary}`);
+  return [
+    'Usage: mcs-gossip <command> [flags]',
+    '',
+    'A decentralized Kubernetes Multi-Cluster Services node.',
+    '',
+    'Commands:',
+    ...lines,
+    '',
+    'Run `mcs-gossip <command> --help` for the flags of one command.',
+  ].join('\n');
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(mainUsage() + '\n');
+    return name === undefined ? 2 : 0;
+  }
+  const entry = commands[name];
+  if (entry === undefined) {
+    process.stderr.write(`mcs-gossip: unknown command "${name}" (see mcs-gossip --help)\n`);
+    return 2;
+  }
+  const command = await entry.load();
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(command.usage.trimEnd() + '\n');
+    return 0;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`mcs-gossip ${name}: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`mcs-gossip: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
