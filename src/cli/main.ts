@@ -6,6 +6,11 @@ import { UsageError } from './usage-error.js';
 // Each subcommand is loaded lazily so `--help` and small commands start fast.
 const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
   version: { summary: 'print the version', load: async () => (await import('./commands/version.js')).version },
+  keygen: {
+    summary: 'create a node identity key and print its PeerId',
+    load: async () => (await import('./commands/keygen.js')).keygen,
+  },
+  psk: { summary: 'create a ClusterSet pre-shared key', load: async () => (await import('./commands/psk.js')).psk },
 };
 
 function mainUsage(): string {
