@@ -1,0 +1,323 @@
+import { DIGEST_BUCKETS } from './digest.js';
+import type { BucketDigest, BucketSummary, OriginDigest } from './digest.js';
+import type { ExportRecord } from './export-record.js';
+import { Fingerprint, fingerprintService, hashString } from './fingerprint.js';
+import type { OriginHeartbeat } from './heartbeat.js';
+import { compareHlc, isValidHlc, ZERO_HLC } from './hlc.js';
+import type { Hlc } from './hlc.js';
+import { compareStrings, serviceKey } from './ids.js';
+import type { ClusterId, ServiceKey } from './ids.js';
+
+/** What a merge did. */
+export interface MergeResult {
+  /** The records now held that changed, at most one per (origin, key), in order of first change. */
+  readonly applied: readonly ExportRecord[];
+  /** Records ignored because an equal or newer version was already held. */
+  readonly stale: number;
+  /** Records rejected as malformed (bad version, removed with a service, live without one, empty names). */
+  readonly invalid: number;
+}
+
+/** The last heartbeat held for an origin and when this node first heard it (its own clock). */
+export interface HeartbeatState {
+  readonly heartbeat: OriginHeartbeat;
+  readonly heardAtMs: number;
+}
+
+/** Which origins have their endpoints withdrawn: a result, not a side effect. */
+export interface Liveness {
+  readonly alive: readonly ClusterId[];
+  readonly withdrawn: readonly ClusterId[];
+}
+
+export interface LivenessOptions {
+  /** This cluster: never withdrawn from its own point of view. */
+  readonly self?: ClusterId;
+  /**
+   * When this node started. An origin never heard since (records learned by anti-entropy, no heartbeat yet) is given
+   * one TTL from here before it is withdrawn, so a restart does not flap every import. Default: withdrawn at once.
+   */
+  readonly startedAtMs?: number;
+}
+
+interface Entry {
+  readonly record: ExportRecord;
+  readonly bucket: number;
+  /** Digest contribution of this record, two 32-bit lanes. */
+  readonly ha: number;
+  readonly hb: number;
+  /** Content fingerprint, for the deterministic tie-break on equal versions. */
+  readonly fa: number;
+  readonly fb: number;
+}
+
+class OriginState {
+  readonly records = new Map<ServiceKey, Entry>();
+  maxVersion: Hlc = ZERO_HLC;
+  ha = 0;
+  hb = 0;
+  readonly bucketA = new Uint32Array(DIGEST_BUCKETS);
+  readonly bucketB = new Uint32Array(DIGEST_BUCKETS);
+  readonly bucketCount = new Uint32Array(DIGEST_BUCKETS);
+  heartbeat: HeartbeatState | undefined;
+
+  toggle(e: Entry): void {
+    this.ha ^= e.ha;
+    this.hb ^= e.hb;
+    this.bucketA[e.bucket]! ^= e.ha;
+    this.bucketB[e.bucket]! ^= e.hb;
+  }
+}
+
+function hex(a: number, b: number): string {
+  return (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0');
+}
+
+function isWellFormed(r: ExportRecord): boolean {
+  return (
+    typeof r.origin === 'string' &&
+    r.origin.length > 0 &&
+    typeof r.namespace === 'string' &&
+    r.namespace.length > 0 &&
+    !r.namespace.includes('/') &&
+    typeof r.name === 'string' &&
+    r.name.length > 0 &&
+    isValidHlc(r.version) &&
+    (r.removed ? r.service === undefined : r.service !== undefined)
+  );
+}
+
+function entryOf(r: ExportRecord, key: ServiceKey): Entry {
+  const content = new Fingerprint().bool(r.removed);
+  if (r.service !== undefined) fingerprintService(content, r.service);
+  const [fa, fb] = content.done();
+  const [ha, hb] = new Fingerprint().str(key).num(r.version.wallMs).num(r.version.logical).num(fa).num(fb).done();
+  return { record: r, bucket: hashString(key) % DIGEST_BUCKETS, ha, hb, fa, fb };
+}
+
+function compareBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): number {
+  if (a === b) return 0;
+  if (a === undefined) return -1;
+  if (b === undefined) return 1;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
+}
+
+/**
+ * Whether `next` replaces `held`: the higher version wins. Equal versions with different content can only come from
+ * a misbehaving origin, but every node must still pick the same one: the higher content fingerprint, then the
+ * greater proof bytes.
+ */
+function supersedes(next: Entry, held: Entry): boolean {
+  const byVersion = compareHlc(next.record.version, held.record.version);
+  if (byVersion !== 0) return byVersion > 0;
+  if (next.fa !== held.fa) return next.fa > held.fa;
+  if (next.fb !== held.fb) return next.fb > held.fb;
+  return compareBytes(next.record.proof, held.record.proof) > 0;
+}
+
+/**
+ * Everything one node knows about the ClusterSet: every origin's export records (tombstones included) and its last
+ * heartbeat. Pure: no I/O, clock or randomness; callers pass the local time where it matters.
+ *
+ * Merge is a join (commutative, associative, idempotent) per (origin, key): any two nodes that received the same
+ * records in any order, with duplicates, hold the same state. Digests are maintained incrementally on merge, so
+ * `digest()` costs O(origins) and `bucketDigest()` O(buckets), whatever the number of records.
+ *
+ * Tombstones are never dropped: a peer partitioned for any length of time may still hold the live record, and only
+ * the tombstone's higher version stops it from coming back. They are small (no service), and bounded by the number of
+ * distinct keys an origin ever exported; an origin that leaves the ClusterSet for good is dropped as a whole with
+ * {@link ClusterSetState.forgetOrigin}, an operator decision outside the data path.
+ */
+export class ClusterSetState {
+  readonly #origins = new Map<ClusterId, OriginState>();
+  /** The same entries indexed by service key, for resolution per key. */
+  readonly #byKey = new Map<ServiceKey, Map<ClusterId, Entry>>();
+
+  #origin(origin: ClusterId): OriginState {
+    let o = this.#origins.get(origin);
+    if (o === undefined) {
+      o = new OriginState();
+      this.#origins.set(origin, o);
+    }
+    return o;
+  }
+
+  /** Merges records from anywhere (the origin itself, a relay, anti-entropy); order and duplicates do not matter. */
+  merge(records: Iterable<ExportRecord>): MergeResult {
+    const applied = new Map<string, ExportRecord>();
+    let stale = 0;
+    let invalid = 0;
+    for (const r of records) {
+      if (!isWellFormed(r)) {
+        invalid++;
+        continue;
+      }
+      const key = serviceKey(r.namespace, r.name);
+      const o = this.#origin(r.origin);
+      const held = o.records.get(key);
+      // Cheap pre-check before hashing: most stale records are strictly older.
+      if (held !== undefined && compareHlc(r.version, held.record.version) < 0) {
+        stale++;
+        continue;
+      }
+      const next = entryOf(r, key);
+      if (held !== undefined) {
+        if (!supersedes(next, held)) {
+          stale++;
+          continue;
+        }
+        o.toggle(held);
+      } else {
+        o.bucketCount[next.bucket]!++;
+      }
+      o.records.set(key, next);
+      o.toggle(next);
+      if (compareHlc(r.version, o.maxVersion) > 0) o.maxVersion = r.version;
+      let perKey = this.#byKey.get(key);
+      if (perKey === undefined) {
+        perKey = new Map();
+        this.#byKey.set(key, perKey);
+      }
+      perKey.set(r.origin, next);
+      applied.set(`${r.origin}\u0000${key}`, r);
+    }
+    return { applied: [...applied.values()], stale, invalid };
+  }
+
+  /**
+   * Records a heartbeat. Only a heartbeat newer than the one held counts as hearing the origin: an old one relayed by
+   * anti-entropy must not keep a dead origin alive. Returns whether it was newer (and should be relayed).
+   */
+  observeHeartbeat(hb: OriginHeartbeat, localNowMs: number): boolean {
+    if (typeof hb.origin !== 'string' || hb.origin.length === 0 || !isValidHlc(hb.version)) return false;
+    if (!Number.isSafeInteger(hb.incarnation)) return false;
+    const o = this.#origin(hb.origin);
+    if (o.heartbeat !== undefined && compareHlc(hb.version, o.heartbeat.heartbeat.version) <= 0) return false;
+    o.heartbeat = { heartbeat: hb, heardAtMs: localNowMs };
+    return true;
+  }
+
+  /** Every origin known (by a record or a heartbeat), sorted. */
+  origins(): ClusterId[] {
+    return [...this.#origins.keys()].sort(compareStrings);
+  }
+
+  /** Every record of one origin, tombstones included, sorted by key. */
+  recordsOf(origin: ClusterId): ExportRecord[] {
+    const o = this.#origins.get(origin);
+    if (o === undefined) return [];
+    return [...o.records.entries()].sort((x, y) => compareStrings(x[0], y[0])).map(([, e]) => e.record);
+  }
+
+  /** The record of one origin for one key, if held. */
+  record(origin: ClusterId, key: ServiceKey): ExportRecord | undefined {
+    return this.#origins.get(origin)?.records.get(key)?.record;
+  }
+
+  /** Every service key with at least one record (live or tombstone), sorted. */
+  keys(): ServiceKey[] {
+    return [...this.#byKey.keys()].sort(compareStrings);
+  }
+
+  /** The records of every origin for one key, tombstones included, sorted by origin. */
+  recordsFor(key: ServiceKey): ExportRecord[] {
+    const perKey = this.#byKey.get(key);
+    if (perKey === undefined) return [];
+    const out: ExportRecord[] = [];
+    for (const e of perKey.values()) out.push(e.record);
+    return out.sort((x, y) => compareStrings(x.origin, y.origin));
+  }
+
+  /** Number of records held, tombstones included. */
+  get size(): number {
+    let n = 0;
+    for (const o of this.#origins.values()) n += o.records.size;
+    return n;
+  }
+
+  /** The last heartbeat of an origin, and when it was heard here. */
+  heartbeatOf(origin: ClusterId): HeartbeatState | undefined {
+    return this.#origins.get(origin)?.heartbeat;
+  }
+
+  /** The newest heartbeat of every origin, sorted by origin: what anti-entropy relays. */
+  heartbeats(): OriginHeartbeat[] {
+    const out: OriginHeartbeat[] = [];
+    for (const origin of this.origins()) {
+      const hb = this.#origins.get(origin)?.heartbeat;
+      if (hb !== undefined) out.push(hb.heartbeat);
+    }
+    return out;
+  }
+
+  /** One summary per origin, sorted: the first round of anti-entropy. O(origins). */
+  digest(): OriginDigest[] {
+    return this.origins().map((origin) => {
+      const o = this.#origins.get(origin)!;
+      const heartbeat = o.heartbeat?.heartbeat.version;
+      const d: OriginDigest = { origin, count: o.records.size, maxVersion: o.maxVersion, hash: hex(o.ha, o.hb) };
+      return heartbeat === undefined ? d : { ...d, heartbeat };
+    });
+  }
+
+  /** The non-empty key buckets of one origin: lets a peer find which records differ even if a middle update was lost. */
+  bucketDigest(origin: ClusterId): BucketDigest {
+    const o = this.#origins.get(origin);
+    const buckets: BucketSummary[] = [];
+    if (o !== undefined) {
+      for (let i = 0; i < DIGEST_BUCKETS; i++) {
+        const count = o.bucketCount[i]!;
+        if (count > 0) buckets.push({ bucket: i, count, hash: hex(o.bucketA[i]!, o.bucketB[i]!) });
+      }
+    }
+    return { origin, buckets };
+  }
+
+  /** The records of one origin whose keys fall into the given buckets, sorted by key. */
+  recordsInBuckets(origin: ClusterId, buckets: Iterable<number>): ExportRecord[] {
+    const o = this.#origins.get(origin);
+    if (o === undefined) return [];
+    const wanted = new Set(buckets);
+    const out: [ServiceKey, ExportRecord][] = [];
+    for (const [key, e] of o.records) if (wanted.has(e.bucket)) out.push([key, e.record]);
+    return out.sort((x, y) => compareStrings(x[0], y[0])).map(([, r]) => r);
+  }
+
+  /** The records of one origin with a version strictly above `version`, in version order: the cheap catch-up path. */
+  recordsNewerThan(origin: ClusterId, version: Hlc): ExportRecord[] {
+    const o = this.#origins.get(origin);
+    if (o === undefined) return [];
+    const out: ExportRecord[] = [];
+    for (const e of o.records.values()) if (compareHlc(e.record.version, version) > 0) out.push(e.record);
+    return out.sort((x, y) => compareHlc(x.version, y.version));
+  }
+
+  /**
+   * Which origins are withdrawn at `nowMs`: those whose newest heartbeat was first heard more than `ttlMs` ago
+   * (or never, see {@link LivenessOptions.startedAtMs}). An origin is restored as soon as a newer heartbeat arrives.
+   */
+  liveness(nowMs: number, ttlMs: number, options: LivenessOptions = {}): Liveness {
+    const alive: ClusterId[] = [];
+    const withdrawn: ClusterId[] = [];
+    for (const origin of this.origins()) {
+      const heardAtMs = this.#origins.get(origin)?.heartbeat?.heardAtMs ?? options.startedAtMs;
+      const isAlive = origin === options.self || (heardAtMs !== undefined && nowMs - heardAtMs <= ttlMs);
+      (isAlive ? alive : withdrawn).push(origin);
+    }
+    return { alive, withdrawn };
+  }
+
+  /** Drops an origin and all its records: only for a cluster that left the ClusterSet for good. */
+  forgetOrigin(origin: ClusterId): void {
+    const o = this.#origins.get(origin);
+    if (o === undefined) return;
+    for (const key of o.records.keys()) {
+      const perKey = this.#byKey.get(key);
+      perKey?.delete(origin);
+      if (perKey?.size === 0) this.#byKey.delete(key);
+    }
+    this.#origins.delete(origin);
+  }
+}

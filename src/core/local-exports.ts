@@ -1,0 +1,229 @@
+import type { ConditionData } from './conditions.js';
+import { CONDITION_VALID } from './conditions.js';
+import { LABEL_KUBE_SERVICE_NAME, LABEL_SERVICE_NAME } from './constants.js';
+import type {
+  AddressType,
+  Endpoint,
+  EndpointConditions,
+  EndpointGroup,
+  EndpointPort,
+  ExportedService,
+  ExportRecord,
+  ServicePort,
+} from './export-record.js';
+import type { Hlc } from './hlc.js';
+import { compareStrings, serviceKey } from './ids.js';
+import type { ClusterId, ServiceKey } from './ids.js';
+import type { EndpointSliceObject, LocalObjects, ServiceExportObject, ServiceObject } from './kube-objects.js';
+
+/** One local ServiceExport and what this cluster decided about it before any peer is involved. */
+export interface LocalExport {
+  readonly namespace: string;
+  readonly name: string;
+  /** The `Valid` condition: True `Valid`, or False `NoService` / `InvalidServiceType`. */
+  readonly valid: ConditionData;
+  /** What is exported, when valid. */
+  readonly service?: ExportedService;
+}
+
+/** The local side of a cluster: its ServiceExports with their validity, and the content of the valid ones by key. */
+export interface LocalExports {
+  /** Every ServiceExport not being deleted, sorted by namespace/name. */
+  readonly exports: readonly LocalExport[];
+  /** The content of every valid export: what this origin should publish. */
+  readonly desired: ReadonlyMap<ServiceKey, ExportedService>;
+}
+
+/** Milliseconds since the epoch of a Kubernetes timestamp; a missing or unreadable one sorts as oldest (0). */
+export function timestampMs(t: string | Date | undefined): number {
+  if (t === undefined) return 0;
+  const ms = t instanceof Date ? t.getTime() : Date.parse(t);
+  return Number.isFinite(ms) ? ms : 0;
+}
+
+function copyDefined<T extends object>(o: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v;
+  return out as T;
+}
+
+function servicePorts(svc: ServiceObject): ServicePort[] {
+  return (svc.spec?.ports ?? []).map((p) =>
+    copyDefined<ServicePort>({ name: p.name, protocol: p.protocol ?? 'TCP', port: p.port, appProtocol: p.appProtocol }),
+  );
+}
+
+function ipFamiliesOf(svc: ServiceObject): string[] {
+  const given = svc.spec?.ipFamilies;
+  if (given !== undefined && given.length > 0) return [...given];
+  // The API server always sets ipFamilies; offline input may omit them: infer from clusterIPs, else IPv4.
+  const ips = (svc.spec?.clusterIPs ?? (svc.spec?.clusterIP ? [svc.spec.clusterIP] : [])).filter(
+    (ip) => ip !== 'None' && ip !== '',
+  );
+  return ips.length > 0 ? ips.map((ip) => (ip.includes(':') ? 'IPv6' : 'IPv4')) : ['IPv4'];
+}
+
+function endpointPortKey(p: EndpointPort): string {
+  return `${p.name ?? ''}\u0000${p.protocol ?? ''}\u0000${p.port ?? ''}\u0000${p.appProtocol ?? '\u0001'}`;
+}
+
+/** How good an endpoint's conditions are: when two slices list one address, the readier copy wins. */
+function rank(c: EndpointConditions): number {
+  return (c.ready !== false ? 4 : 0) + (c.serving !== false ? 2 : 0) + (c.terminating === true ? 0 : 1);
+}
+
+/**
+ * Normalises a Service's EndpointSlices into endpoint groups: one per (address type, port list), endpoints sorted by
+ * address and deduplicated, so the same pods give the same record whatever the slicing of the endpoint controller.
+ */
+function endpointGroups(slices: readonly EndpointSliceObject[]): EndpointGroup[] {
+  const groups = new Map<
+    string,
+    { addressType: AddressType; ports: EndpointPort[]; byAddress: Map<string, Endpoint> }
+  >();
+  for (const slice of slices) {
+    const addressType = slice.addressType as AddressType;
+    const ports = (slice.ports ?? [])
+      .map((p) =>
+        copyDefined<EndpointPort>({ name: p.name, protocol: p.protocol, port: p.port, appProtocol: p.appProtocol }),
+      )
+      .sort((a, b) => compareStrings(endpointPortKey(a), endpointPortKey(b)));
+    const key = `${addressType}\u0002${ports.map(endpointPortKey).join('\u0002')}`;
+    let g = groups.get(key);
+    if (g === undefined) {
+      g = { addressType, ports, byAddress: new Map() };
+      groups.set(key, g);
+    }
+    for (const e of slice.endpoints ?? []) {
+      const c = e.conditions ?? {};
+      const endpoint = copyDefined<Endpoint>({
+        addresses: [...e.addresses],
+        conditions: copyDefined<EndpointConditions>({ ready: c.ready, serving: c.serving, terminating: c.terminating }),
+        hostname: e.hostname,
+        zone: e.zone,
+        nodeName: e.nodeName,
+      });
+      const addressKey = e.addresses.join(',');
+      const held = g.byAddress.get(addressKey);
+      if (held === undefined || rank(endpoint.conditions) > rank(held.conditions))
+        g.byAddress.set(addressKey, endpoint);
+    }
+  }
+  return [...groups.entries()]
+    .filter(([, g]) => g.byAddress.size > 0)
+    .sort((a, b) => compareStrings(a[0], b[0]))
+    .map(([, g]) => ({
+      addressType: g.addressType,
+      ports: g.ports,
+      endpoints: [...g.byAddress.entries()].sort((a, b) => compareStrings(a[0], b[0])).map(([, e]) => e),
+    }));
+}
+
+function exportedService(
+  svc: ServiceObject,
+  se: ServiceExportObject,
+  slices: readonly EndpointSliceObject[],
+): ExportedService {
+  const spec = svc.spec ?? {};
+  const affinityConfig = spec.sessionAffinityConfig;
+  return copyDefined<ExportedService>({
+    exportCreatedMs: timestampMs(se.metadata.creationTimestamp),
+    type: spec.clusterIP === 'None' ? 'Headless' : 'ClusterSetIP',
+    ports: servicePorts(svc),
+    sessionAffinity: spec.sessionAffinity ?? 'None',
+    sessionAffinityConfig:
+      affinityConfig === undefined
+        ? undefined
+        : copyDefined({
+            clientIP:
+              affinityConfig.clientIP === undefined
+                ? undefined
+                : copyDefined({ timeoutSeconds: affinityConfig.clientIP.timeoutSeconds }),
+          }),
+    internalTrafficPolicy: spec.internalTrafficPolicy,
+    trafficDistribution: spec.trafficDistribution,
+    ipFamilies: ipFamiliesOf(svc),
+    exportedLabels: { ...(se.spec?.exportedLabels ?? {}) },
+    exportedAnnotations: { ...(se.spec?.exportedAnnotations ?? {}) },
+    endpointGroups: endpointGroups(slices),
+  });
+}
+
+function validCondition(status: 'True' | 'False', reason: string, message: string): ConditionData {
+  return { type: CONDITION_VALID, status, reason, message };
+}
+
+/**
+ * What this cluster exports, from its own objects alone: each ServiceExport (not being deleted) is valid when a
+ * Service of the same namespace/name exists and is not ExternalName. NodePort and LoadBalancer export as ClusterSetIP,
+ * `clusterIP: None` as Headless. Endpoints come from the Service's own slices (label `kubernetes.io/service-name`),
+ * never from imported ones.
+ */
+export function localExports(objects: LocalObjects): LocalExports {
+  const services = new Map<ServiceKey, ServiceObject>();
+  for (const s of objects.services) services.set(serviceKey(s.metadata.namespace ?? '', s.metadata.name ?? ''), s);
+  const slicesByService = new Map<ServiceKey, EndpointSliceObject[]>();
+  for (const slice of objects.endpointSlices) {
+    const labels = slice.metadata.labels ?? {};
+    const owner = labels[LABEL_KUBE_SERVICE_NAME];
+    if (owner === undefined || labels[LABEL_SERVICE_NAME] !== undefined) continue;
+    const key = serviceKey(slice.metadata.namespace ?? '', owner);
+    const list = slicesByService.get(key);
+    if (list === undefined) slicesByService.set(key, [slice]);
+    else list.push(slice);
+  }
+  const exports: LocalExport[] = [];
+  const desired = new Map<ServiceKey, ExportedService>();
+  const sorted = objects.serviceExports
+    .filter((se) => se.metadata.deletionTimestamp === undefined)
+    .map((se) => ({ se, key: serviceKey(se.metadata.namespace ?? '', se.metadata.name ?? '') }))
+    .sort((a, b) => compareStrings(a.key, b.key));
+  for (const { se, key } of sorted) {
+    const namespace = se.metadata.namespace ?? '';
+    const name = se.metadata.name ?? '';
+    const svc = services.get(key);
+    if (svc === undefined) {
+      exports.push({ namespace, name, valid: validCondition('False', 'NoService', `Service "${key}" not found`) });
+    } else if (svc.spec?.type === 'ExternalName') {
+      const message = `Service "${key}" is of type ExternalName, which cannot be exported`;
+      exports.push({ namespace, name, valid: validCondition('False', 'InvalidServiceType', message) });
+    } else {
+      const service = exportedService(svc, se, slicesByService.get(key) ?? []);
+      desired.set(key, service);
+      const valid = validCondition('True', 'Valid', `Service "${key}" is exported`);
+      exports.push({ namespace, name, valid, service });
+    }
+  }
+  return { exports, desired };
+}
+
+/** The records of a whole cluster at one version: the offline path (`resolve` CLI, simulations). */
+export interface LocalRecords extends LocalExports {
+  readonly records: readonly ExportRecord[];
+}
+
+/**
+ * The local cluster's export records and per-export validity, every record stamped with `version` (offline use;
+ * a running node publishes only what changed, see {@link planOwnRecords}).
+ */
+export function exportRecordsFromObjects(
+  clusterId: ClusterId,
+  objects: LocalObjects,
+  version: Hlc = { wallMs: 0, logical: 1 },
+): LocalRecords {
+  const local = localExports(objects);
+  const records: ExportRecord[] = [];
+  for (const e of local.exports) {
+    if (e.service !== undefined) {
+      records.push({
+        origin: clusterId,
+        namespace: e.namespace,
+        name: e.name,
+        version,
+        removed: false,
+        service: e.service,
+      });
+    }
+  }
+  return { ...local, records };
+}

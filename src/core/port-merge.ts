@@ -1,0 +1,39 @@
+import type { ServicePort } from './export-record.js';
+import { compareStrings } from './ids.js';
+
+function samePort(a: ServicePort, b: ServicePort): boolean {
+  return a.name === b.name && a.protocol === b.protocol && a.port === b.port && a.appProtocol === b.appProtocol;
+}
+
+/** Whether two port lists hold the same ports, in any order. Absent appProtocol differs from "". */
+export function samePorts(a: readonly ServicePort[], b: readonly ServicePort[]): boolean {
+  return (
+    a.length === b.length &&
+    a.every((p) => b.some((q) => samePort(p, q))) &&
+    b.every((q) => a.some((p) => samePort(p, q)))
+  );
+}
+
+/**
+ * The union of the exporters' ports (KEP "Service Port"), given port lists in precedence order (oldest export
+ * first): merged by name first, then by (protocol, port), so the result has unique names and unique protocol+port
+ * pairs; on a clash the earlier (older) exporter's port wins. Sorted by name, then protocol and port.
+ */
+export function mergePorts(byPrecedence: readonly (readonly ServicePort[])[]): ServicePort[] {
+  const byName = new Set<string>();
+  const byProtocolPort = new Set<string>();
+  const out: ServicePort[] = [];
+  for (const ports of byPrecedence) {
+    for (const p of ports) {
+      const name = p.name ?? '';
+      const protocolPort = `${p.protocol}/${p.port}`;
+      if (byName.has(name) || byProtocolPort.has(protocolPort)) continue;
+      byName.add(name);
+      byProtocolPort.add(protocolPort);
+      out.push(p);
+    }
+  }
+  return out.sort(
+    (a, b) => compareStrings(a.name ?? '', b.name ?? '') || compareStrings(a.protocol, b.protocol) || a.port - b.port,
+  );
+}

@@ -1,0 +1,339 @@
+import type { ClusterSetState } from './cluster-set-state.js';
+import { CONDITION_CONFLICT, CONDITION_READY, CONDITION_VALID } from './conditions.js';
+import type { ConditionData, ConflictReason } from './conditions.js';
+import {
+  LABEL_KUBE_SERVICE_NAME,
+  LABEL_MANAGED_BY,
+  LABEL_SERVICE_NAME,
+  LABEL_SOURCE_CLUSTER,
+  MANAGED_BY,
+  MAX_ENDPOINTS_PER_SLICE,
+  MCS_API_VERSION,
+} from './constants.js';
+import { base32hex, derivedServiceName } from './derived-name.js';
+import type { ExportedService, ExportRecord } from './export-record.js';
+import { Fingerprint } from './fingerprint.js';
+import { compareStrings, serviceKey, splitServiceKey } from './ids.js';
+import type { ClusterId, ServiceKey } from './ids.js';
+import type { ImportedEndpointSliceObject, ServiceImportObject } from './kube-objects.js';
+import type { LocalExport } from './local-exports.js';
+import { mergePorts, samePorts } from './port-merge.js';
+import { stableJson } from './stable-json.js';
+
+/** What one cluster needs to resolve the ClusterSet state into its own objects. */
+export interface ResolveOptions {
+  /** The cluster resolving. */
+  readonly localCluster: ClusterId;
+  /** Namespaces that exist in this cluster: imports appear only there (namespace sameness; never create one). */
+  readonly namespaces: Iterable<string>;
+  /** Origins whose endpoints are withdrawn (unheard past the endpoint TTL, see `ClusterSetState.liveness`). */
+  readonly withdrawnOrigins?: Iterable<ClusterId>;
+  /**
+   * This cluster's ServiceExports with their validity (from `localExports`), so invalid ones get conditions too.
+   * Default: one valid export per live record this cluster holds for itself.
+   */
+  readonly localExports?: readonly LocalExport[];
+}
+
+/** The conditions one local ServiceExport should carry, in the order Valid, Ready, Conflict. */
+export interface ExportConditions {
+  readonly namespace: string;
+  readonly name: string;
+  readonly conditions: readonly ConditionData[];
+}
+
+/** Everything one cluster should hold, sorted by namespace/name (slices also by source cluster). */
+export interface Resolution {
+  readonly serviceImports: readonly ServiceImportObject[];
+  readonly endpointSlices: readonly ImportedEndpointSliceObject[];
+  readonly exportConditions: readonly ExportConditions[];
+}
+
+/** The cluster-independent outcome for one service key. */
+export interface ServiceResolution {
+  readonly namespace: string;
+  readonly name: string;
+  /** Exporting clusters in precedence order: oldest ServiceExport first, ties by cluster id. */
+  readonly exporters: readonly ClusterId[];
+  readonly serviceImport: ServiceImportObject;
+  /** Imported slices of every exporter that is not withdrawn, by source cluster. */
+  readonly endpointSlices: readonly ImportedEndpointSliceObject[];
+  /** The `Conflict` condition every constituent ServiceExport carries, in every cluster. */
+  readonly conflict: ConditionData;
+}
+
+interface Exporter {
+  readonly origin: ClusterId;
+  readonly service: ExportedService;
+}
+
+function sameMap(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if (!Object.hasOwn(b, k) || a[k] !== b[k]) return false;
+  return true;
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+function sameAffinityConfig(
+  a: ExportedService['sessionAffinityConfig'],
+  b: ExportedService['sessionAffinityConfig'],
+): boolean {
+  return a === b || stableJson(a) === stableJson(b);
+}
+
+function quote(value: unknown): string {
+  return value === undefined ? '<unset>' : stableJson(value);
+}
+
+/** The fields that must agree across exporters, with how to compare, name and quote them (MCS-SPEC.md §3). */
+interface FieldRule {
+  readonly reason: ConflictReason;
+  readonly field: string;
+  readonly same: (a: ExportedService, b: ExportedService) => boolean;
+  readonly value: (s: ExportedService) => unknown;
+}
+
+const FIELD_RULES: readonly FieldRule[] = [
+  { reason: 'TypeConflict', field: 'type', same: (a, b) => a.type === b.type, value: (s) => s.type },
+  {
+    reason: 'SessionAffinityConflict',
+    field: 'sessionAffinity',
+    same: (a, b) => a.sessionAffinity === b.sessionAffinity,
+    value: (s) => s.sessionAffinity,
+  },
+  {
+    reason: 'SessionAffinityConfigConflict',
+    field: 'sessionAffinityConfig',
+    same: (a, b) => sameAffinityConfig(a.sessionAffinityConfig, b.sessionAffinityConfig),
+    value: (s) => s.sessionAffinityConfig,
+  },
+  {
+    reason: 'AnnotationsConflict',
+    field: 'annotations',
+    same: (a, b) => sameMap(a.exportedAnnotations, b.exportedAnnotations),
+    value: (s) => s.exportedAnnotations,
+  },
+  {
+    reason: 'LabelsConflict',
+    field: 'labels',
+    same: (a, b) => sameMap(a.exportedLabels, b.exportedLabels),
+    value: (s) => s.exportedLabels,
+  },
+  {
+    reason: 'InternalTrafficPolicyConflict',
+    field: 'internalTrafficPolicy',
+    same: (a, b) => a.internalTrafficPolicy === b.internalTrafficPolicy,
+    value: (s) => s.internalTrafficPolicy,
+  },
+  {
+    reason: 'TrafficDistributionConflict',
+    field: 'trafficDistribution',
+    same: (a, b) => a.trafficDistribution === b.trafficDistribution,
+    value: (s) => s.trafficDistribution,
+  },
+  {
+    reason: 'IPFamilyConflict',
+    field: 'ipFamilies',
+    same: (a, b) => sameList(a.ipFamilies, b.ipFamilies),
+    value: (s) => s.ipFamilies,
+  },
+];
+
+/** Oldest ServiceExport first; equal timestamps (second precision is common) by cluster id. */
+function byPrecedence(a: Exporter, b: Exporter): number {
+  return a.service.exportCreatedMs - b.service.exportCreatedMs || compareStrings(a.origin, b.origin);
+}
+
+/** The Conflict condition: one reason per disagreeing field, joined by ","; one sentence per field. */
+function conflictCondition(exporters: readonly Exporter[]): ConditionData {
+  const winner = exporters[0]!;
+  const n = exporters.length;
+  const reasons: string[] = [];
+  const messages: string[] = [];
+  const disagreeing = (same: (a: ExportedService, b: ExportedService) => boolean): number =>
+    exporters.reduce((count, e) => (same(e.service, winner.service) ? count : count + 1), 0);
+  const ports = disagreeing((a, b) => samePorts(a.ports, b.ports));
+  if (ports > 0) {
+    reasons.push('PortConflict');
+    messages.push(
+      `Conflicting ports. Using the union of ports, with precedence to the oldest service export in "${winner.origin}". ${ports}/${n} clusters disagree.`,
+    );
+  }
+  for (const rule of FIELD_RULES) {
+    const count = disagreeing(rule.same);
+    if (count === 0) continue;
+    reasons.push(rule.reason);
+    messages.push(
+      `Conflicting ${rule.field}. Using ${quote(rule.value(winner.service))} from oldest service export in "${winner.origin}". ${count}/${n} clusters disagree.`,
+    );
+  }
+  if (reasons.length === 0) {
+    return { type: CONDITION_CONFLICT, status: 'False', reason: 'NoConflicts', message: `${n}/${n} clusters agree.` };
+  }
+  return { type: CONDITION_CONFLICT, status: 'True', reason: reasons.join(','), message: messages.join(' ') };
+}
+
+function sliceSuffix(origin: ClusterId, group: ExportedService['endpointGroups'][number], chunk: number): string {
+  const f = new Fingerprint().str(origin).str(group.addressType).num(group.ports.length);
+  for (const p of group.ports) f.str(p.name).str(p.protocol).num(p.port).str(p.appProtocol);
+  const [a, b] = f.num(chunk).done();
+  const bytes = new Uint8Array(8);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, a);
+  view.setUint32(4, b);
+  return base32hex(bytes, 10);
+}
+
+function importedSlices(
+  namespace: string,
+  name: string,
+  derived: string,
+  exporters: readonly Exporter[],
+  withdrawn: ReadonlySet<ClusterId>,
+): ImportedEndpointSliceObject[] {
+  const out: ImportedEndpointSliceObject[] = [];
+  const bySource = [...exporters].sort((a, b) => compareStrings(a.origin, b.origin));
+  for (const { origin, service } of bySource) {
+    if (withdrawn.has(origin)) continue;
+    const labels = {
+      [LABEL_MANAGED_BY]: MANAGED_BY,
+      [LABEL_KUBE_SERVICE_NAME]: derived,
+      [LABEL_SERVICE_NAME]: name,
+      [LABEL_SOURCE_CLUSTER]: origin,
+    };
+    for (const group of service.endpointGroups) {
+      const total = group.endpoints.length;
+      for (let start = 0, chunk = 0; start < total; start += MAX_ENDPOINTS_PER_SLICE, chunk++) {
+        const endpoints =
+          total <= MAX_ENDPOINTS_PER_SLICE
+            ? group.endpoints
+            : group.endpoints.slice(start, start + MAX_ENDPOINTS_PER_SLICE);
+        out.push({
+          apiVersion: 'discovery.k8s.io/v1',
+          kind: 'EndpointSlice',
+          metadata: { name: `${derived}-${sliceSuffix(origin, group, chunk)}`, namespace, labels },
+          addressType: group.addressType,
+          endpoints,
+          ports: group.ports,
+        });
+      }
+    }
+  }
+  return out;
+}
+
+function liveExporters(records: readonly ExportRecord[]): Exporter[] {
+  const out: Exporter[] = [];
+  for (const r of records)
+    if (!r.removed && r.service !== undefined) out.push({ origin: r.origin, service: r.service });
+  return out.sort(byPrecedence);
+}
+
+/**
+ * Resolves one service key: the ServiceImport, the imported slices and the Conflict condition, identical in every
+ * cluster except for the withdrawn origins (a local observation). `undefined` when nobody exports the key.
+ */
+export function resolveService(
+  state: ClusterSetState,
+  key: ServiceKey,
+  withdrawn: ReadonlySet<ClusterId> = new Set(),
+): ServiceResolution | undefined {
+  const exporters = liveExporters(state.recordsFor(key));
+  if (exporters.length === 0) return undefined;
+  const { namespace, name } = splitServiceKey(key);
+  const winner = exporters[0]!.service;
+  const metadata: {
+    name: string;
+    namespace: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  } = { name, namespace };
+  if (Object.keys(winner.exportedLabels).length > 0) metadata.labels = { ...winner.exportedLabels };
+  if (Object.keys(winner.exportedAnnotations).length > 0) metadata.annotations = { ...winner.exportedAnnotations };
+  const spec: { -readonly [K in keyof ServiceImportObject['spec']]: ServiceImportObject['spec'][K] } = {
+    type: winner.type,
+    ports: mergePorts(exporters.map((e) => e.service.ports)),
+    ips: [],
+    sessionAffinity: winner.sessionAffinity,
+    ipFamilies: [...winner.ipFamilies],
+  };
+  if (winner.sessionAffinityConfig !== undefined) spec.sessionAffinityConfig = winner.sessionAffinityConfig;
+  if (winner.internalTrafficPolicy !== undefined) spec.internalTrafficPolicy = winner.internalTrafficPolicy;
+  if (winner.trafficDistribution !== undefined) spec.trafficDistribution = winner.trafficDistribution;
+  const clusters = exporters.map((e) => e.origin).sort(compareStrings);
+  return {
+    namespace,
+    name,
+    exporters: exporters.map((e) => e.origin),
+    serviceImport: {
+      apiVersion: MCS_API_VERSION,
+      kind: 'ServiceImport',
+      metadata,
+      spec,
+      status: { clusters: clusters.map((cluster) => ({ cluster })) },
+    },
+    endpointSlices: importedSlices(namespace, name, derivedServiceName(namespace, name), exporters, withdrawn),
+    conflict: conflictCondition(exporters),
+  };
+}
+
+function readyCondition(valid: ConditionData, published: boolean): ConditionData {
+  if (valid.status !== 'True') {
+    return { type: CONDITION_READY, status: 'False', reason: 'Failed', message: 'The ServiceExport is not valid.' };
+  }
+  return published
+    ? {
+        type: CONDITION_READY,
+        status: 'True',
+        reason: 'Exported',
+        message: 'The service is exported to the ClusterSet.',
+      }
+    : { type: CONDITION_READY, status: 'Unknown', reason: 'Pending', message: 'The export is not published yet.' };
+}
+
+/**
+ * What `options.localCluster` should hold: a ServiceImport (with imported slices) for every exported service whose
+ * namespace exists locally, and the conditions of each local ServiceExport. Depends on the state and the options
+ * alone, never on the order records arrived in, so every cluster computes the same imports and conditions.
+ */
+export function resolve(state: ClusterSetState, options: ResolveOptions): Resolution {
+  const namespaces = new Set(options.namespaces);
+  const withdrawn = new Set(options.withdrawnOrigins ?? []);
+  const serviceImports: ServiceImportObject[] = [];
+  const endpointSlices: ImportedEndpointSliceObject[] = [];
+  const resolved = new Map<ServiceKey, ServiceResolution>();
+  for (const key of state.keys()) {
+    const r = resolveService(state, key, withdrawn);
+    if (r === undefined) continue;
+    resolved.set(key, r);
+    if (!namespaces.has(r.namespace)) continue;
+    serviceImports.push(r.serviceImport);
+    for (const s of r.endpointSlices) endpointSlices.push(s);
+  }
+  const local =
+    options.localExports ??
+    state
+      .recordsOf(options.localCluster)
+      .filter((rec) => !rec.removed)
+      .map((rec): LocalExport => ({
+        namespace: rec.namespace,
+        name: rec.name,
+        valid: { type: CONDITION_VALID, status: 'True', reason: 'Valid', message: 'The service can be exported.' },
+      }));
+  const exportConditions = [...local]
+    .sort((a, b) => compareStrings(serviceKey(a.namespace, a.name), serviceKey(b.namespace, b.name)))
+    .map((e): ExportConditions => {
+      const key = serviceKey(e.namespace, e.name);
+      const mine = state.record(options.localCluster, key);
+      const published = mine !== undefined && !mine.removed;
+      const conditions: ConditionData[] = [e.valid, readyCondition(e.valid, published)];
+      const r = resolved.get(key);
+      if (e.valid.status === 'True' && published && r !== undefined) conditions.push(r.conflict);
+      return { namespace: e.namespace, name: e.name, conditions };
+    });
+  return { serviceImports, endpointSlices, exportConditions };
+}
