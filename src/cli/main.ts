@@ -6,6 +6,10 @@ import { UsageError } from './usage-error.js';
 // Each subcommand is loaded lazily so `--help` and small commands start fast.
 const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
   version: { summary: 'print the version', load: async () => (await import('./commands/version.js')).version },
+  resolve: {
+    summary: 'explain what every cluster imports, from a file of objects (offline)',
+    load: async () => (await import('./commands/resolve.js')).resolveCommand,
+  },
   keygen: {
     summary: 'create a node identity key and print its PeerId',
     load: async () => (await import('./commands/keygen.js')).keygen,
