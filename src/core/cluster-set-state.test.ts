@@ -1,0 +1,241 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ClusterSetState } from './cluster-set-state.js';
+import type { ExportRecord } from './export-record.js';
+import { deltaFor } from './sync.js';
+import { exported, historiesArb, issue, ORIGINS } from './test-support/fixtures.js';
+
+const RUNS = { numRuns: 1000 };
+
+/** One anti-entropy exchange, as the gossip layer runs it: digests, then bucket digests for what still differs. */
+function pull(into: ClusterSetState, from: ClusterSetState, nowMs = 0): void {
+  const first = deltaFor(from, { digests: into.digest() });
+  into.merge(first.records);
+  for (const hb of first.heartbeats) into.observeHeartbeat(hb, nowMs);
+  if (first.compareBuckets.length > 0) {
+    const second = deltaFor(from, {
+      digests: into.digest(),
+      buckets: first.compareBuckets.map((o) => into.bucketDigest(o)),
+    });
+    into.merge(second.records);
+  }
+}
+
+function snapshot(s: ClusterSetState): unknown {
+  return { digest: s.digest(), records: s.origins().map((o) => s.recordsOf(o)) };
+}
+
+function stateOf(records: Iterable<ExportRecord>): ClusterSetState {
+  const s = new ClusterSetState();
+  s.merge(records);
+  return s;
+}
+
+/** All records of all origins' histories, plus, per node, a lossy, duplicating, reordering delivery of them. */
+const scenarioArb = historiesArb().chain((histories) => {
+  const all = ORIGINS.flatMap((o) => issue(o, histories[o] ?? []));
+  const copies = fc.array(fc.nat(2), { minLength: all.length, maxLength: all.length });
+  return fc.tuple(fc.constant(all), fc.tuple(...ORIGINS.map(() => copies))).chain(([records, perNode]) => {
+    const inboxes = ORIGINS.map((origin, n) => {
+      // A node always holds its own records (it issued them); others arrive 0, 1 or 2 times.
+      const inbox = records.flatMap((r, i) =>
+        r.origin === origin ? [r] : Array<ExportRecord>(perNode[n]![i]!).fill(r),
+      );
+      return fc.shuffledSubarray(inbox, { minLength: inbox.length, maxLength: inbox.length });
+    });
+    return fc.tuple(fc.constant(records), fc.tuple(...inboxes));
+  });
+});
+
+describe('ClusterSetState', () => {
+  it('converges: any delivery order, duplicates and loss, healed by delta exchange, gives the state of all updates', () => {
+    fc.assert(
+      fc.property(scenarioArb, ([records, inboxes]) => {
+        const reference = stateOf(records);
+        const nodes = inboxes.map((inbox) => stateOf(inbox));
+        // A full round of pairwise anti-entropy over a connected graph.
+        for (const a of nodes) for (const b of nodes) if (a !== b) pull(b, a);
+        for (const n of nodes) expect(snapshot(n)).toEqual(snapshot(reference));
+      }),
+      RUNS,
+    );
+  });
+
+  it('converges without anti-entropy when the same set arrives in any order with duplicates', () => {
+    fc.assert(
+      fc.property(
+        historiesArb().chain((h) => {
+          const all = ORIGINS.flatMap((o) => issue(o, h[o] ?? []));
+          const doubled = [...all, ...all];
+          return fc.tuple(
+            fc.shuffledSubarray(doubled, { minLength: doubled.length, maxLength: doubled.length }),
+            fc.shuffledSubarray(all, { minLength: all.length, maxLength: all.length }),
+          );
+        }),
+        ([one, two]) => {
+          expect(snapshot(stateOf(one))).toEqual(snapshot(stateOf(two)));
+        },
+      ),
+      RUNS,
+    );
+  });
+
+  it('never resurrects: once a tombstone is held, older live copies (a partitioned peer) cannot bring the record back', () => {
+    fc.assert(
+      fc.property(
+        historiesArb().chain((h) => {
+          const all = ORIGINS.flatMap((o) => issue(o, h[o] ?? []));
+          return fc.tuple(
+            fc.constant(all),
+            fc.shuffledSubarray(all, { minLength: all.length, maxLength: all.length }),
+            fc.subarray(all),
+          );
+        }),
+        ([all, shuffled, partitioned]) => {
+          const node = stateOf(shuffled);
+          const peer = stateOf(partitioned);
+          pull(node, peer);
+          pull(peer, node);
+          // The last record an origin issued for a key decides, whatever the node saw and when.
+          const last = new Map<string, ExportRecord>();
+          for (const r of all) last.set(`${r.origin}/${r.namespace}/${r.name}`, r);
+          for (const r of last.values()) {
+            for (const s of [node, peer]) {
+              const held = s.record(r.origin, `${r.namespace}/${r.name}`);
+              expect(held?.removed).toBe(r.removed);
+              expect(held?.version).toEqual(r.version);
+            }
+          }
+        },
+      ),
+      RUNS,
+    );
+  });
+
+  it('is authentic: a merge of one origin never changes another origin’s records, and hands records back unaltered', () => {
+    fc.assert(
+      fc.property(historiesArb(), historiesArb(), fc.constantFrom(...ORIGINS), (before, incoming, writer) => {
+        const s = stateOf(ORIGINS.flatMap((o) => issue(o, before[o] ?? [])));
+        const others = ORIGINS.filter((o) => o !== writer).map((o) => [o, s.recordsOf(o)] as const);
+        // The writer's batch may even carry versions far in the future or the past: it still only touches its own.
+        const batch = issue(writer, incoming[writer] ?? [], 500);
+        const { applied } = s.merge(batch);
+        for (const [o, records] of others) expect(s.recordsOf(o)).toEqual(records);
+        for (const r of applied) {
+          expect(r.origin).toBe(writer);
+          expect(batch).toContain(r); // the very object: never rewritten, proof included
+        }
+        for (const r of s.recordsOf(writer)) expect(r.proof).toBeInstanceOf(Uint8Array);
+      }),
+      RUNS,
+    );
+  });
+
+  it('keeps digests equal to a recomputation from scratch (incremental hashes are exact)', () => {
+    fc.assert(
+      fc.property(
+        historiesArb().chain((h) => {
+          const all = ORIGINS.flatMap((o) => issue(o, h[o] ?? []));
+          return fc.shuffledSubarray(all, { minLength: all.length, maxLength: all.length });
+        }),
+        (records) => {
+          const incremental = new ClusterSetState();
+          for (const r of records) incremental.merge([r]);
+          const fresh = stateOf(ORIGINS.flatMap((o) => incremental.recordsOf(o)));
+          expect(incremental.digest()).toEqual(fresh.digest());
+          for (const o of ORIGINS) expect(incremental.bucketDigest(o)).toEqual(fresh.bucketDigest(o));
+        },
+      ),
+      RUNS,
+    );
+  });
+
+  it('picks the same record for equal versions with different content, whatever the order', () => {
+    const version = { wallMs: 5, logical: 0 };
+    const x: ExportRecord = { origin: 'a', namespace: 'n', name: 's', version, removed: false, service: exported() };
+    const y: ExportRecord = { ...x, service: exported({ sessionAffinity: 'ClientIP' }) };
+    expect(stateOf([x, y]).record('a', 'n/s')).toBe(stateOf([y, x]).record('a', 'n/s'));
+    expect(stateOf([x, y]).digest()).toEqual(stateOf([y, x]).digest());
+  });
+
+  it('rejects malformed records without touching state', () => {
+    const s = new ClusterSetState();
+    const good: ExportRecord = {
+      origin: 'a',
+      namespace: 'n',
+      name: 's',
+      version: { wallMs: 1, logical: 0 },
+      removed: false,
+      service: exported(),
+    };
+    const result = s.merge([
+      { ...good, version: { wallMs: -1, logical: 0 } },
+      { ...good, version: { wallMs: 1.5, logical: 0 } },
+      { ...good, removed: true },
+      { ...good, service: undefined },
+      { ...good, origin: '' },
+      { ...good, namespace: 'a/b' },
+    ]);
+    expect(result).toEqual({ applied: [], stale: 0, invalid: 6 });
+    expect(s.size).toBe(0);
+    expect(s.merge([good, good])).toEqual({ applied: [good], stale: 1, invalid: 0 });
+  });
+
+  it('sends only differing buckets when a middle update was lost', () => {
+    const records = issue(
+      'cluster-a',
+      Array.from({ length: 3 }, (_, key) => ({ key, service: exported() })),
+    );
+    const full = stateOf(records);
+    const lossy = stateOf([records[0]!, records[2]!]); // the middle one never arrived; maxVersion is the same
+    const first = deltaFor(full, { digests: lossy.digest() });
+    expect(first.records).toEqual([]);
+    expect(first.compareBuckets).toEqual(['cluster-a']);
+    const second = deltaFor(full, { digests: lossy.digest(), buckets: [lossy.bucketDigest('cluster-a')] });
+    expect(second.records).toContain(records[1]);
+    lossy.merge(second.records);
+    expect(lossy.digest()).toEqual(full.digest());
+  });
+
+  describe('liveness', () => {
+    const hb = (wallMs: number) => ({ origin: 'b', incarnation: 1, version: { wallMs, logical: 0 } });
+
+    it('withdraws an origin unheard past the TTL and restores it when a newer heartbeat arrives', () => {
+      const s = new ClusterSetState();
+      expect(s.observeHeartbeat(hb(10), 1_000)).toBe(true);
+      expect(s.liveness(20_000, 30_000).withdrawn).toEqual([]);
+      expect(s.liveness(31_001, 30_000).withdrawn).toEqual(['b']);
+      // An old heartbeat relayed late (anti-entropy from a peer) proves nothing.
+      expect(s.observeHeartbeat(hb(10), 31_001)).toBe(false);
+      expect(s.liveness(31_002, 30_000).withdrawn).toEqual(['b']);
+      expect(s.observeHeartbeat(hb(11), 40_000)).toBe(true);
+      expect(s.liveness(40_001, 30_000)).toEqual({ alive: ['b'], withdrawn: [] });
+    });
+
+    it('gives origins learned before their first heartbeat one TTL from start, and never withdraws itself', () => {
+      const s = stateOf(issue('a', [{ key: 0, service: exported() }]));
+      s.merge(issue('b', [{ key: 0, service: exported() }]));
+      expect(s.liveness(10_000, 30_000, { startedAtMs: 0 }).withdrawn).toEqual([]);
+      expect(s.liveness(40_000, 30_000, { startedAtMs: 0, self: 'a' })).toEqual({ alive: ['a'], withdrawn: ['b'] });
+    });
+
+    it('relays heartbeats through anti-entropy only when newer', () => {
+      const a = new ClusterSetState();
+      const b = new ClusterSetState();
+      a.observeHeartbeat(hb(10), 0);
+      expect(deltaFor(a, { digests: b.digest() }).heartbeats).toEqual([hb(10)]);
+      b.observeHeartbeat(hb(10), 5);
+      expect(deltaFor(a, { digests: b.digest() }).heartbeats).toEqual([]);
+    });
+  });
+
+  it('forgets an origin that left for good', () => {
+    const s = stateOf([
+      ...issue('a', [{ key: 0, service: exported() }]),
+      ...issue('b', [{ key: 0, service: exported() }]),
+    ]);
+    s.forgetOrigin('a');
+    expect(s.origins()).toEqual(['b']);
+    expect(s.recordsFor('ns1/web').map((r) => r.origin)).toEqual(['b']);
+  });
+});
