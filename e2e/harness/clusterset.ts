@@ -1,0 +1,654 @@
+// The local ClusterSet: N real Kubernetes control planes (etcd, kube-apiserver, kube-controller-manager,
+// kube-scheduler, kwok with fake Nodes) as detached local processes, each with its own CA, ports and CIDRs.
+// Used by the `npm run clusterset` command and, as a library, by the integration tests.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as k8s from '@kubernetes/client-node';
+import YAML from 'yaml';
+import { createClusterPki, type ClusterPki } from './pki.js';
+import { freePorts } from './ports.js';
+import { isAlive, startDetached, stopProcess, tail, type ProcessRecord, type StartedProcess } from './process.js';
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const toolsBin = join(repoRoot, '.tools', 'bin');
+export const crdDir = join(repoRoot, 'crds');
+
+export const COMPONENTS = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok'] as const;
+export type ComponentName = (typeof COMPONENTS)[number];
+
+/** Controllers kube-controller-manager runs: enough for Deployments, EndpointSlices, namespaces, GC, tokens. */
+export const CONTROLLERS = [
+  'serviceaccount-token-controller',
+  'serviceaccount-controller',
+  'root-ca-certificate-publisher-controller',
+  'namespace-controller',
+  'garbage-collector-controller',
+  'deployment-controller',
+  'replicaset-controller',
+  'statefulset-controller',
+  'job-controller',
+  'endpointslice-controller',
+  'endpoints-controller',
+  'pod-garbage-collector-controller',
+];
+
+export const CLUSTER_ID_PROPERTY = 'cluster.clusterset.k8s.io';
+export const CLUSTERSET_PROPERTY = 'clusterset.k8s.io';
+export const FAKE_NODES_PER_CLUSTER = 3;
+
+export interface ComponentState extends ProcessRecord {
+  readonly name: ComponentName;
+  readonly port: number;
+  /** The URL polled for health. */
+  readonly health: string;
+}
+
+export interface ClusterState {
+  readonly name: string;
+  readonly index: number;
+  readonly server: string;
+  /** A kubeconfig with only this cluster (current context = the cluster's name). */
+  readonly kubeconfig: string;
+  readonly serviceCidr: string;
+  readonly podCidr: string;
+  readonly auditLog: string;
+  readonly components: ComponentState[];
+}
+
+export interface ClusterSetState {
+  readonly version: 1;
+  readonly dir: string;
+  readonly clusterSetName: string;
+  /** One kubeconfig with a context per cluster, named like the cluster; current context: the first cluster. */
+  readonly kubeconfig: string;
+  readonly toolsBin: string;
+  readonly startedAt: string;
+  readonly clusters: ClusterState[];
+}
+
+export interface UpOptions {
+  readonly dir: string;
+  readonly clusters: number;
+  readonly clusterSetName?: string;
+  /** Deadline for the whole `up`, in ms (default 180 s). */
+  readonly timeoutMs?: number;
+  /** Extra command-line flags per component, e.g. for debugging (`{ 'kube-scheduler': ['-v=4'] }`). */
+  readonly extraArgs?: Partial<Record<ComponentName, readonly string[]>>;
+  /** Progress lines (default: stderr). */
+  readonly onProgress?: (line: string) => void;
+  /** Build the tools if needed (default true). */
+  readonly buildTools?: boolean;
+}
+
+/** `up` found a ClusterSet already running in the directory; nothing was changed. */
+export class AlreadyRunningError extends Error {
+  override readonly name = 'AlreadyRunningError';
+}
+
+/** A component exited or did not become healthy during `up`; everything started was stopped again. */
+export class ComponentFailedError extends Error {
+  override readonly name = 'ComponentFailedError';
+  constructor(
+    message: string,
+    readonly cluster: string,
+    readonly component: string,
+    readonly log: string,
+  ) {
+    super(message);
+  }
+}
+
+const STATE_FILE = 'state.json';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function readState(dir: string): Promise<ClusterSetState | undefined> {
+  try {
+    return JSON.parse(await readFile(join(resolve(dir), STATE_FILE), 'utf8')) as ClusterSetState;
+  } catch {
+    return undefined;
+  }
+}
+
+export function runningComponents(state: ClusterSetState): ComponentState[] {
+  return state.clusters.flatMap((c) => c.components.filter((p) => isAlive(p)));
+}
+
+/** Builds (or reuses from the cache) the control-plane programs; streams the build's progress. */
+export async function ensureTools(onProgress: (line: string) => void = (l) => process.stderr.write(l + '\n')) {
+  await new Promise<void>((res, rej) => {
+    const child = spawn('bash', [join(repoRoot, 'e2e', 'tools', 'build.sh')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let buf = '';
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        onProgress(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('error', rej);
+    child.once('exit', (code) =>
+      code === 0 ? res() : rej(new Error(`building the tools failed (e2e/tools/build.sh exit ${code})`)),
+    );
+  });
+  return toolsBin;
+}
+
+function tool(name: string): string {
+  const p = join(toolsBin, name);
+  if (!existsSync(p)) throw new Error(`${name} is not built: run \`npm run tools\` (missing ${p})`);
+  return p;
+}
+
+interface ProbeTls {
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
+
+/** One GET; true on HTTP 200. TLS probes of our own components' self-signed endpoints skip verification. */
+function probe(url: string, tls?: ProbeTls): Promise<boolean> {
+  return new Promise((res) => {
+    const opts = { timeout: 2000, ...(tls ?? {}), rejectUnauthorized: tls?.ca !== undefined };
+    const req = (url.startsWith('https:') ? httpsGet : httpGet)(url, opts, (r) => {
+      r.resume();
+      res(r.statusCode === 200);
+    });
+    req.once('error', () => res(false));
+    req.once('timeout', () => {
+      req.destroy();
+      res(false);
+    });
+  });
+}
+
+interface Starting {
+  readonly cluster: string;
+  readonly proc: StartedProcess;
+  readonly name: ComponentName;
+}
+
+/** Polls `check` until true; fails fast if the process exits, or at the deadline, naming component and log. */
+async function waitHealthy(s: Starting, deadline: number, check: () => Promise<boolean>, what = 'healthy') {
+  let exited: string | undefined;
+  void s.proc.exited.then((why) => (exited = why));
+  for (;;) {
+    if (exited !== undefined) {
+      throw new ComponentFailedError(
+        `${s.name} of ${s.cluster} exited during startup (${exited}); log: ${s.proc.log}\n${await tail(s.proc.log)}`,
+        s.cluster,
+        s.name,
+        s.proc.log,
+      );
+    }
+    if (await check()) return;
+    if (Date.now() > deadline) {
+      throw new ComponentFailedError(
+        `${s.name} of ${s.cluster} did not become ${what} in time; log: ${s.proc.log}\n${await tail(s.proc.log)}`,
+        s.cluster,
+        s.name,
+        s.proc.log,
+      );
+    }
+    await sleep(250);
+  }
+}
+
+function kubeconfigFor(clusters: { name: string; server: string; pki: ClusterPki }[], files: Map<string, string>) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Config',
+    preferences: {},
+    'current-context': clusters[0]?.name ?? '',
+    clusters: clusters.map((c) => ({
+      name: c.name,
+      cluster: { server: c.server, 'certificate-authority-data': b64(files.get(c.pki.caCert)) },
+    })),
+    users: clusters.map((c) => ({
+      name: `${c.name}-admin`,
+      user: {
+        'client-certificate-data': b64(files.get(c.pki.adminCert)),
+        'client-key-data': b64(files.get(c.pki.adminKey)),
+      },
+    })),
+    contexts: clusters.map((c) => ({ name: c.name, context: { cluster: c.name, user: `${c.name}-admin` } })),
+  };
+}
+
+const b64 = (s: string | undefined) => Buffer.from(s ?? '').toString('base64');
+
+const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  # Writes only, at Metadata level: lets tests count API writes per user (e.g. "zero writes while idle").
+  - level: Metadata
+    verbs: [create, update, patch, delete, deletecollection]
+  - level: None
+`;
+
+/** Service and pod CIDRs of cluster i (1-based): distinct per cluster, so imported addresses never collide. */
+export function cidrsOf(index: number) {
+  return { serviceCidr: `10.${100 + index}.0.0/16`, podCidr: `10.${200 + index}.0.0/16` };
+}
+
+/** kwok's stage files (shipped in its module zip): node initialisation and lease heartbeats, pod lifecycle. */
+async function kwokConfigFiles(): Promise<string[]> {
+  const stages = join(toolsBin, 'kwok-stages');
+  const wanted = [
+    'node/fast/node-initialize.yaml',
+    'node/heartbeat-with-lease/node-heartbeat-with-lease.yaml',
+    'pod/fast/pod-ready.yaml',
+    'pod/fast/pod-complete.yaml',
+    'pod/fast/pod-delete.yaml',
+  ].map((f) => join(stages, f));
+  const missing = wanted.filter((f) => !existsSync(f));
+  if (missing.length > 0) throw new Error(`kwok stage files missing (${missing.join(', ')}): run \`npm run tools\``);
+  return wanted;
+}
+
+/**
+ * Starts a ClusterSet of `opts.clusters` clusters named cluster-1 … cluster-N in `opts.dir` and returns its state
+ * once every cluster is ready. On any failure everything started is stopped and the error names the component.
+ */
+export async function up(opts: UpOptions): Promise<ClusterSetState> {
+  const dir = resolve(opts.dir);
+  const progress = opts.onProgress ?? ((l: string) => process.stderr.write(l + '\n'));
+  if (!Number.isInteger(opts.clusters) || opts.clusters < 1 || opts.clusters > 20) {
+    throw new RangeError(`--clusters must be a whole number from 1 to 20, got ${String(opts.clusters)}`);
+  }
+  await mkdir(dir, { recursive: true });
+  const lock = await open(join(dir, '.up.lock'), 'wx').catch(() => {
+    throw new AlreadyRunningError(`another \`up\` is in progress in ${dir} (remove ${join(dir, '.up.lock')} if not)`);
+  });
+  const started: (ComponentState | StartedProcess)[] = [];
+  try {
+    const previous = await readState(dir);
+    if (previous !== undefined) {
+      const alive = runningComponents(previous);
+      if (alive.length > 0) {
+        throw new AlreadyRunningError(
+          `a ClusterSet of ${previous.clusters.length} clusters is already running in ${dir} ` +
+            `(${alive.length} processes); run \`npm run clusterset -- down\` first`,
+        );
+      }
+    }
+    if (opts.buildTools !== false) await ensureTools(progress);
+    // A fresh start: remove what an earlier run left (its processes are all gone, checked above).
+    for (const e of await readdir(dir)) if (e !== '.up.lock') await rm(join(dir, e), { recursive: true, force: true });
+
+    const t0 = Date.now();
+    const deadline = t0 + (opts.timeoutMs ?? 180_000);
+    const clusterSetName = opts.clusterSetName ?? 'local-clusterset';
+    const names = Array.from({ length: opts.clusters }, (_, i) => `cluster-${i + 1}`);
+    const kwokConfigs = await kwokConfigFiles();
+    await writeFile(join(dir, 'audit-policy.yaml'), AUDIT_POLICY);
+
+    const prepared = await Promise.all(
+      names.map(async (name, i) => {
+        const cdir = join(dir, name);
+        await mkdir(join(cdir, 'logs'), { recursive: true });
+        const { serviceCidr, podCidr } = cidrsOf(i + 1);
+        const firstServiceIp = serviceCidr.replace(/\.0\/16$/, '.1');
+        const pki = await createClusterPki(join(cdir, 'pki'), name, [
+          'DNS:localhost',
+          'DNS:kubernetes',
+          'DNS:kubernetes.default',
+          'DNS:kubernetes.default.svc',
+          'IP:127.0.0.1',
+          `IP:${firstServiceIp}`,
+        ]);
+        const [etcdClient, etcdPeer, apiserver, kcm, scheduler, kwok] = (await freePorts(6)) as [
+          number,
+          number,
+          number,
+          number,
+          number,
+          number,
+        ];
+        return {
+          name,
+          index: i + 1,
+          cdir,
+          pki,
+          serviceCidr,
+          podCidr,
+          ports: { etcdClient, etcdPeer, apiserver, kcm, scheduler, kwok },
+          server: `https://127.0.0.1:${apiserver}`,
+        };
+      }),
+    );
+
+    const pem = new Map<string, string>();
+    for (const c of prepared)
+      for (const f of [c.pki.caCert, c.pki.adminCert, c.pki.adminKey]) pem.set(f, await readFile(f, 'utf8'));
+    const kubeconfig = join(dir, 'kubeconfig');
+    await writeFile(kubeconfig, YAML.stringify(kubeconfigFor(prepared, pem)), { mode: 0o600 });
+    for (const c of prepared) {
+      await writeFile(join(c.cdir, 'kubeconfig'), YAML.stringify(kubeconfigFor([c], pem)), { mode: 0o600 });
+    }
+
+    const extra = (n: ComponentName) => [...(opts.extraArgs?.[n] ?? [])];
+    const clusters: ClusterState[] = await Promise.all(
+      prepared.map(async (c): Promise<ClusterState> => {
+        const components: ComponentState[] = [];
+        const log = (n: string) => join(c.cdir, 'logs', `${n}.log`);
+        const ckubeconfig = join(c.cdir, 'kubeconfig');
+        const adminTls = { ca: pem.get(c.pki.caCert), cert: pem.get(c.pki.adminCert), key: pem.get(c.pki.adminKey) };
+        const launch = (name: ComponentName, args: string[], port: number, health: string) => {
+          const proc = startDetached(tool(name === 'kwok' ? 'kwok' : name), [...args, ...extra(name)], log(name));
+          started.push(proc);
+          const state: ComponentState = { name, port, health, ...proc };
+          components.push(state);
+          return { cluster: c.name, name, proc };
+        };
+
+        progress(`[${c.name}] starting etcd on 127.0.0.1:${c.ports.etcdClient}`);
+        const etcdUrl = `http://127.0.0.1:${c.ports.etcdClient}`;
+        const peerUrl = `http://127.0.0.1:${c.ports.etcdPeer}`;
+        const etcd = launch(
+          'etcd',
+          [
+            `--name=${c.name}`,
+            `--data-dir=${join(c.cdir, 'etcd')}`,
+            `--listen-client-urls=${etcdUrl}`,
+            `--advertise-client-urls=${etcdUrl}`,
+            `--listen-peer-urls=${peerUrl}`,
+            `--initial-advertise-peer-urls=${peerUrl}`,
+            `--initial-cluster=${c.name}=${peerUrl}`,
+            '--unsafe-no-fsync=true',
+            '--log-level=warn',
+          ],
+          c.ports.etcdClient,
+          `${etcdUrl}/health`,
+        );
+        await waitHealthy(etcd, deadline, () => probe(`${etcdUrl}/health`));
+
+        progress(`[${c.name}] starting kube-apiserver on ${c.server}`);
+        const api = launch(
+          'kube-apiserver',
+          [
+            `--etcd-servers=${etcdUrl}`,
+            '--bind-address=127.0.0.1',
+            '--advertise-address=127.0.0.1',
+            // A loopback advertise address is refused by the endpoint reconciler; envtest turns it off too.
+            '--endpoint-reconciler-type=none',
+            `--secure-port=${c.ports.apiserver}`,
+            `--cert-dir=${c.pki.dir}`,
+            `--tls-cert-file=${c.pki.servingCert}`,
+            `--tls-private-key-file=${c.pki.servingKey}`,
+            `--client-ca-file=${c.pki.caCert}`,
+            '--authorization-mode=RBAC',
+            '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+            `--service-account-key-file=${c.pki.serviceAccountPub}`,
+            `--service-account-signing-key-file=${c.pki.serviceAccountKey}`,
+            `--service-cluster-ip-range=${c.serviceCidr}`,
+            '--allow-privileged=true',
+            `--audit-policy-file=${join(dir, 'audit-policy.yaml')}`,
+            `--audit-log-path=${join(c.cdir, 'logs', 'audit.log')}`,
+            '--audit-log-maxsize=100',
+            '--audit-log-maxbackup=1',
+          ],
+          c.ports.apiserver,
+          `${c.server}/readyz`,
+        );
+        await waitHealthy(api, deadline, () => probe(`${c.server}/readyz`, adminTls), 'ready (/readyz)');
+
+        progress(`[${c.name}] starting kube-controller-manager, kube-scheduler, kwok`);
+        const delegated = [
+          `--kubeconfig=${ckubeconfig}`,
+          `--authentication-kubeconfig=${ckubeconfig}`,
+          `--authorization-kubeconfig=${ckubeconfig}`,
+          '--leader-elect=false',
+          '--bind-address=127.0.0.1',
+        ];
+        const kcm = launch(
+          'kube-controller-manager',
+          [
+            ...delegated,
+            `--secure-port=${c.ports.kcm}`,
+            `--controllers=${CONTROLLERS.join(',')}`,
+            `--service-account-private-key-file=${c.pki.serviceAccountKey}`,
+            `--root-ca-file=${c.pki.caCert}`,
+            `--service-cluster-ip-range=${c.serviceCidr}`,
+            `--cert-dir=${join(c.cdir, 'kcm-certs')}`,
+          ],
+          c.ports.kcm,
+          `https://127.0.0.1:${c.ports.kcm}/healthz`,
+        );
+        const sched = launch(
+          'kube-scheduler',
+          [...delegated, `--secure-port=${c.ports.scheduler}`, `--cert-dir=${join(c.cdir, 'scheduler-certs')}`],
+          c.ports.scheduler,
+          `https://127.0.0.1:${c.ports.scheduler}/healthz`,
+        );
+        const kwok = launch(
+          'kwok',
+          [
+            `--kubeconfig=${ckubeconfig}`,
+            '--manage-all-nodes=false',
+            '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
+            `--cidr=${c.podCidr}`,
+            '--node-ip=127.0.0.1',
+            '--node-lease-duration-seconds=40',
+            `--server-address=127.0.0.1:${c.ports.kwok}`,
+            ...kwokConfigs.map((f) => `--config=${f}`),
+          ],
+          c.ports.kwok,
+          `http://127.0.0.1:${c.ports.kwok}/healthz`,
+        );
+        await Promise.all([
+          waitHealthy(kcm, deadline, () => probe(`https://127.0.0.1:${c.ports.kcm}/healthz`, {})),
+          waitHealthy(sched, deadline, () => probe(`https://127.0.0.1:${c.ports.scheduler}/healthz`, {})),
+          waitHealthy(kwok, deadline, () => probe(`http://127.0.0.1:${c.ports.kwok}/healthz`)),
+        ]);
+
+        progress(`[${c.name}] installing CRDs, ClusterProperties and ${FAKE_NODES_PER_CLUSTER} kwok Nodes`);
+        const kc = new k8s.KubeConfig();
+        kc.loadFromFile(ckubeconfig);
+        const all = { kcm, sched, kwok, api };
+        const watchdog = (): Starting | undefined => Object.values(all).find((s) => !isAlive(s.proc));
+        await bootstrapCluster(kc, c.name, c.index, clusterSetName, c.podCidr, deadline, watchdog);
+        progress(`[${c.name}] ready`);
+        return {
+          name: c.name,
+          index: c.index,
+          server: c.server,
+          kubeconfig: ckubeconfig,
+          serviceCidr: c.serviceCidr,
+          podCidr: c.podCidr,
+          auditLog: join(c.cdir, 'logs', 'audit.log'),
+          components,
+        };
+      }),
+    );
+
+    const state: ClusterSetState = {
+      version: 1,
+      dir,
+      clusterSetName,
+      kubeconfig,
+      toolsBin,
+      startedAt: new Date().toISOString(),
+      clusters,
+    };
+    await writeFile(join(dir, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
+    progress(`ClusterSet "${clusterSetName}" of ${clusters.length} clusters ready in ${Date.now() - t0} ms`);
+    return state;
+  } catch (err) {
+    if (started.length > 0) {
+      progress(`up failed: stopping the ${started.length} processes it started`);
+      await Promise.all(started.map((p) => stopProcess(p, 3000)));
+    }
+    throw err;
+  } finally {
+    await lock.close();
+    await rm(join(dir, '.up.lock'), { force: true });
+  }
+}
+
+/** Stops every process `up` started in `dir` (reverse start order per cluster). Returns how many were running. */
+export async function down(dir: string): Promise<number> {
+  const state = await readState(dir);
+  if (state === undefined) return 0;
+  const alive = runningComponents(state).length;
+  await Promise.all(
+    state.clusters.map(async (c) => {
+      for (const p of [...c.components].reverse()) await stopProcess(p);
+    }),
+  );
+  await rm(join(resolve(dir), STATE_FILE), { force: true });
+  return alive;
+}
+
+/** Is the API object already there? (409 on create) */
+function isConflict(err: unknown): boolean {
+  return err instanceof k8s.ApiException && err.code === 409;
+}
+
+async function retryUntil<T>(deadline: number, what: string, fn: () => Promise<T | undefined>): Promise<T> {
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      const why = last instanceof Error ? `: ${last.message}` : '';
+      throw new Error(`timed out waiting for ${what}${why}`);
+    }
+    await sleep(250);
+  }
+}
+
+/** CRDs (Established), the two ClusterProperties, fake Nodes (Ready via kwok), and the default ServiceAccount. */
+async function bootstrapCluster(
+  kc: k8s.KubeConfig,
+  name: string,
+  index: number,
+  clusterSetName: string,
+  podCidr: string,
+  deadline: number,
+  watchdog: () => Starting | undefined,
+): Promise<void> {
+  const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  const check = async (what: string) => {
+    const dead = watchdog();
+    if (dead !== undefined) {
+      throw new ComponentFailedError(
+        `${dead.name} of ${name} exited while waiting for ${what}; log: ${dead.proc.log}\n${await tail(dead.proc.log)}`,
+        name,
+        dead.name,
+        dead.proc.log,
+      );
+    }
+  };
+  const crds = await loadCrds();
+  for (const crd of crds) {
+    await ext.createCustomResourceDefinition({ body: crd }).catch((err: unknown) => {
+      if (!isConflict(err)) throw err;
+    });
+  }
+  for (const crd of crds) {
+    const crdName = crd.metadata?.name ?? '';
+    await retryUntil(deadline, `CRD ${crdName} to be Established in ${name}`, async () => {
+      await check(`CRD ${crdName}`);
+      const got = await ext.readCustomResourceDefinition({ name: crdName });
+      return got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
+    });
+  }
+  const props = { [CLUSTER_ID_PROPERTY]: name, [CLUSTERSET_PROPERTY]: clusterSetName };
+  for (const [prop, value] of Object.entries(props)) {
+    await retryUntil(deadline, `ClusterProperty ${prop} in ${name}`, async () => {
+      await custom
+        .createClusterCustomObject({
+          group: 'about.k8s.io',
+          version: 'v1beta1',
+          plural: 'clusterproperties',
+          body: {
+            apiVersion: 'about.k8s.io/v1beta1',
+            kind: 'ClusterProperty',
+            metadata: { name: prop },
+            spec: { value },
+          },
+        })
+        .catch((err: unknown) => {
+          if (!isConflict(err)) throw err;
+        });
+      return true;
+    });
+  }
+  const base = podCidr.replace(/\.0\.0\/16$/, '');
+  for (let n = 0; n < FAKE_NODES_PER_CLUSTER; n++) {
+    await core
+      .createNode({
+        body: {
+          metadata: {
+            name: `kwok-node-${n}`,
+            annotations: { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
+            labels: {
+              type: 'kwok',
+              'kubernetes.io/hostname': `kwok-node-${n}`,
+              'kubernetes.io/os': 'linux',
+              'kubernetes.io/arch': 'amd64',
+              'topology.kubernetes.io/zone': `zone-${String.fromCharCode(97 + n)}`,
+            },
+          },
+          spec: { podCIDR: `${base}.${n}.0/24`, podCIDRs: [`${base}.${n}.0/24`] },
+          status: {
+            allocatable: { cpu: '32', memory: '256Gi', pods: '110' },
+            capacity: { cpu: '32', memory: '256Gi', pods: '110' },
+          },
+        },
+      })
+      .catch((err: unknown) => {
+        if (!isConflict(err)) throw err;
+      });
+  }
+  await retryUntil(deadline, `kwok Nodes to become Ready in ${name} (cluster index ${index})`, async () => {
+    await check('Nodes');
+    const nodes = await core.listNode();
+    const ready = nodes.items.filter((n) =>
+      n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+    );
+    return ready.length >= FAKE_NODES_PER_CLUSTER ? true : undefined;
+  });
+  await retryUntil(deadline, `the default ServiceAccount in ${name} (kube-controller-manager)`, async () => {
+    await check('the default ServiceAccount');
+    await core.readNamespacedServiceAccount({ name: 'default', namespace: 'default' });
+    return true;
+  });
+}
+
+/** The CRD files under crds/, parsed (YAML anchors resolved). */
+export async function loadCrds(): Promise<k8s.V1CustomResourceDefinition[]> {
+  const files = (await readdir(crdDir)).filter((f) => f.endsWith('.yaml')).sort();
+  const out: k8s.V1CustomResourceDefinition[] = [];
+  for (const f of files) {
+    for (const doc of YAML.parseAllDocuments(await readFile(join(crdDir, f), 'utf8'))) {
+      if (doc.errors.length > 0) throw new Error(`${f}: ${doc.errors[0]?.message}`);
+      const obj = doc.toJS({ maxAliasCount: -1 }) as k8s.V1CustomResourceDefinition | null;
+      if (obj !== null) out.push(obj);
+    }
+  }
+  return out;
+}
+
+/** A KubeConfig for one cluster of a running ClusterSet (context = the cluster's name). */
+export function kubeConfigFor(state: ClusterSetState, cluster: string): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(state.kubeconfig);
+  kc.setCurrentContext(cluster);
+  return kc;
+}
