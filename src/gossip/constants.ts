@@ -34,7 +34,6 @@ export const MAX_ID_LENGTH = 253;
 
 /** Defaults (ms). */
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 10_000;
-export const DEFAULT_ENDPOINT_TTL_MS = 60_000;
 export const DEFAULT_SYNC_INTERVAL_MS = 30_000;
 export const DEFAULT_SYNC_TIMEOUT_MS = 20_000;
 export const DEFAULT_FRAME_TIMEOUT_MS = 5_000;

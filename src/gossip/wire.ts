@@ -1014,6 +1014,8 @@ export interface OriginDigest {
   maxWallMs: bigint;
   maxLogical: number;
   hash: string;
+  heartbeatWallMs?: bigint;
+  heartbeatLogical?: number;
 }
 
 export namespace OriginDigest {
@@ -1050,6 +1052,16 @@ export namespace OriginDigest {
           if (obj.hash != null && obj.hash !== '') {
             w.uint32(42);
             w.string(obj.hash);
+          }
+
+          if (obj.heartbeatWallMs != null) {
+            w.uint32(48);
+            w.uint64(obj.heartbeatWallMs);
+          }
+
+          if (obj.heartbeatLogical != null) {
+            w.uint32(56);
+            w.uint32(obj.heartbeatLogical);
           }
 
           if (opts.lengthDelimited !== false) {
@@ -1089,6 +1101,14 @@ export namespace OriginDigest {
               }
               case 5: {
                 obj.hash = reader.string();
+                break;
+              }
+              case 6: {
+                obj.heartbeatWallMs = reader.uint64();
+                break;
+              }
+              case 7: {
+                obj.heartbeatLogical = reader.uint32();
                 break;
               }
               default: {
@@ -1142,6 +1162,20 @@ export namespace OriginDigest {
                 };
                 break;
               }
+              case 6: {
+                yield {
+                  field: `${prefix}.heartbeatWallMs`,
+                  value: reader.uint64(),
+                };
+                break;
+              }
+              case 7: {
+                yield {
+                  field: `${prefix}.heartbeatLogical`,
+                  value: reader.uint32(),
+                };
+                break;
+              }
               default: {
                 reader.skipType(tag & 7);
                 break;
@@ -1180,6 +1214,16 @@ export namespace OriginDigest {
     value: string;
   }
 
+  export interface OriginDigestHeartbeatWallMsFieldEvent {
+    field: '$.heartbeatWallMs';
+    value: bigint;
+  }
+
+  export interface OriginDigestHeartbeatLogicalFieldEvent {
+    field: '$.heartbeatLogical';
+    value: number;
+  }
+
   export function encode(obj: Partial<OriginDigest>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, OriginDigest.codec());
   }
@@ -1197,6 +1241,8 @@ export namespace OriginDigest {
     | OriginDigestMaxWallMsFieldEvent
     | OriginDigestMaxLogicalFieldEvent
     | OriginDigestHashFieldEvent
+    | OriginDigestHeartbeatWallMsFieldEvent
+    | OriginDigestHeartbeatLogicalFieldEvent
   > {
     return streamMessage(buf, OriginDigest.codec(), opts);
   }
@@ -1795,6 +1841,18 @@ export namespace SyncFrame {
     index: number;
   }
 
+  export interface SyncFrameDigestsHeartbeatWallMsFieldEvent {
+    field: '$.digests[].heartbeatWallMs';
+    value: bigint;
+    index: number;
+  }
+
+  export interface SyncFrameDigestsHeartbeatLogicalFieldEvent {
+    field: '$.digests[].heartbeatLogical';
+    value: number;
+    index: number;
+  }
+
   export interface SyncFrameEnvelopesFieldEvent {
     field: '$.envelopes[]';
     index: number;
@@ -1849,6 +1907,8 @@ export namespace SyncFrame {
     | SyncFrameDigestsMaxWallMsFieldEvent
     | SyncFrameDigestsMaxLogicalFieldEvent
     | SyncFrameDigestsHashFieldEvent
+    | SyncFrameDigestsHeartbeatWallMsFieldEvent
+    | SyncFrameDigestsHeartbeatLogicalFieldEvent
     | SyncFrameEnvelopesFieldEvent
     | SyncFrameBucketsOriginFieldEvent
     | SyncFrameBucketsBucketsIndexFieldEvent

@@ -1,0 +1,286 @@
+// Signed envelopes: every record, heartbeat and binding is signed by the libp2p key of the cluster that made it, and
+// the envelope bytes travel unchanged (relays and anti-entropy forward the `proof` the core keeps), so nobody but the
+// origin can forge or alter what it says. Signing and verification use node:crypto directly (Ed25519, ~60 µs /
+// ~150 µs) with public-key objects cached, since verification dominates the cost of a full-state sync.
+import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { publicKeyFromRaw } from '@libp2p/crypto/keys';
+import { peerIdFromPublicKey } from '@libp2p/peer-id';
+import type { Ed25519PrivateKey, PeerId } from '@libp2p/interface';
+import type { ExportRecord } from '../core/export-record.js';
+import type { OriginHeartbeat } from '../core/heartbeat.js';
+import type { Hlc } from '../core/hlc.js';
+import {
+  EnvelopeKind,
+  MAX_ADDRS_PER_HEARTBEAT,
+  MAX_ENVELOPE_BYTES,
+  MAX_ID_LENGTH,
+  SIGNATURE_DOMAIN,
+} from './constants.js';
+import { InvalidMessageError, InvalidSignatureError } from './errors.js';
+import { parseExportedService } from './service-schema.js';
+import { BindingPayload, HeartbeatPayload, RecordPayload, SignedEnvelope } from './wire.js';
+
+const DOMAIN = new TextEncoder().encode(SIGNATURE_DOMAIN);
+const ED25519_PUBLIC_KEY_BYTES = 32;
+const ED25519_SIGNATURE_BYTES = 64;
+
+function signedBytes(kind: number, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(DOMAIN.length + 1 + payload.length);
+  out.set(DOMAIN, 0);
+  out[DOMAIN.length] = kind;
+  out.set(payload, DOMAIN.length + 1);
+  return out;
+}
+
+const b64u = (b: Uint8Array): string => Buffer.from(b).toString('base64url');
+
+/** Hex of a raw public key: the identity the binding registry compares. */
+export const keyId = (publicKey: Uint8Array): string => Buffer.from(publicKey).toString('hex');
+
+/** PeerId of a raw Ed25519 public key. */
+export function peerIdOfKey(publicKey: Uint8Array): PeerId {
+  return peerIdFromPublicKey(publicKeyFromRaw(publicKey));
+}
+
+/** Signs payloads as one cluster. */
+export class EnvelopeSigner {
+  readonly publicKey: Uint8Array;
+  readonly #key: KeyObject;
+
+  constructor(privateKey: Ed25519PrivateKey) {
+    this.publicKey = privateKey.publicKey.raw;
+    this.#key = createPrivateKey({
+      format: 'jwk',
+      key: { kty: 'OKP', crv: 'Ed25519', d: b64u(privateKey.raw.subarray(0, 32)), x: b64u(this.publicKey) },
+    });
+  }
+
+  /** The encoded SignedEnvelope of `payload`. */
+  seal(kind: EnvelopeKind, payload: Uint8Array): Uint8Array {
+    const signature = nodeSign(null, signedBytes(kind, payload), this.#key);
+    return SignedEnvelope.encode({
+      kind,
+      payload: payload as Uint8Array<ArrayBuffer>,
+      publicKey: this.publicKey as Uint8Array<ArrayBuffer>,
+      signature: new Uint8Array(signature),
+    });
+  }
+}
+
+/** An envelope whose signature verified. */
+export interface OpenedEnvelope {
+  readonly kind: EnvelopeKind;
+  readonly payload: Uint8Array;
+  /** Raw Ed25519 public key of the signer. */
+  readonly publicKey: Uint8Array;
+  /** The envelope exactly as received: what is stored as `proof` and forwarded. */
+  readonly bytes: Uint8Array;
+}
+
+/** Verifies envelopes, caching the public-key objects of the (few) clusters of a ClusterSet. */
+export class EnvelopeVerifier {
+  readonly #keys = new Map<string, KeyObject>();
+  readonly #maxKeys: number;
+
+  constructor(maxKeys = 4096) {
+    this.#maxKeys = maxKeys;
+  }
+
+  /** Decodes and verifies; throws InvalidMessageError (shape) or InvalidSignatureError (signature). */
+  open(bytes: Uint8Array): OpenedEnvelope {
+    if (bytes.length > MAX_ENVELOPE_BYTES) throw new InvalidMessageError('envelope too large');
+    let env: SignedEnvelope;
+    try {
+      env = SignedEnvelope.decode(bytes);
+    } catch (err) {
+      throw new InvalidMessageError(`envelope does not decode: ${(err as Error).message}`);
+    }
+    if (env.kind !== EnvelopeKind.record && env.kind !== EnvelopeKind.heartbeat && env.kind !== EnvelopeKind.binding) {
+      throw new InvalidMessageError(`unknown envelope kind ${env.kind}`);
+    }
+    if (env.publicKey.length !== ED25519_PUBLIC_KEY_BYTES) throw new InvalidSignatureError('missing or bad signer key');
+    if (env.signature.length !== ED25519_SIGNATURE_BYTES) throw new InvalidSignatureError('missing or bad signature');
+    const key = this.#keyObject(env.publicKey);
+    let ok: boolean;
+    try {
+      ok = nodeVerify(null, signedBytes(env.kind, env.payload), key, env.signature);
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw new InvalidSignatureError('signature does not verify');
+    return { kind: env.kind, payload: env.payload, publicKey: env.publicKey, bytes };
+  }
+
+  #keyObject(raw: Uint8Array): KeyObject {
+    const id = keyId(raw);
+    let key = this.#keys.get(id);
+    if (key === undefined) {
+      try {
+        key = createPublicKey({ format: 'jwk', key: { kty: 'OKP', crv: 'Ed25519', x: b64u(raw) } });
+      } catch {
+        throw new InvalidSignatureError('bad signer key');
+      }
+      if (this.#keys.size >= this.#maxKeys) this.#keys.clear();
+      this.#keys.set(id, key);
+    }
+    return key;
+  }
+}
+
+function checkId(v: string, what: string): string {
+  if (v.length === 0 || v.length > MAX_ID_LENGTH) throw new InvalidMessageError(`bad ${what}`);
+  return v;
+}
+
+function hlcOf(wallMs: bigint, logical: number): Hlc {
+  if (wallMs > BigInt(Number.MAX_SAFE_INTEGER)) throw new InvalidMessageError('version out of range');
+  return { wallMs: Number(wallMs), logical };
+}
+
+// ---- records
+
+/** The signed payload of a record (everything but the proof). */
+export function encodeRecordPayload(r: ExportRecord): Uint8Array {
+  return RecordPayload.encode({
+    origin: r.origin,
+    namespace: r.namespace,
+    name: r.name,
+    wallMs: BigInt(r.version.wallMs),
+    logical: r.version.logical,
+    removed: r.removed,
+    service: r.service === undefined ? new Uint8Array(0) : new TextEncoder().encode(JSON.stringify(r.service)),
+  });
+}
+
+/** Signs a record: the result carries its envelope in `proof`. */
+export function signRecord(signer: EnvelopeSigner, r: ExportRecord): ExportRecord {
+  const { proof: _drop, ...rest } = r;
+  return { ...rest, proof: signer.seal(EnvelopeKind.record, encodeRecordPayload(rest)) };
+}
+
+/** The record an opened record envelope states, with the envelope as proof; throws InvalidMessageError. */
+export function recordOf(env: OpenedEnvelope): ExportRecord {
+  let p: RecordPayload;
+  try {
+    p = RecordPayload.decode(env.payload);
+  } catch (err) {
+    throw new InvalidMessageError(`record does not decode: ${(err as Error).message}`);
+  }
+  const base = {
+    origin: checkId(p.origin, 'origin'),
+    namespace: checkId(p.namespace, 'namespace'),
+    name: checkId(p.name, 'name'),
+    version: hlcOf(p.wallMs, p.logical),
+    proof: env.bytes,
+  };
+  if (base.namespace.includes('/')) throw new InvalidMessageError('bad namespace');
+  if (p.removed) {
+    if (p.service.length > 0) throw new InvalidMessageError('tombstone with a service');
+    return { ...base, removed: true };
+  }
+  if (p.service.length === 0) throw new InvalidMessageError('live record without a service');
+  return { ...base, removed: false, service: parseExportedService(new TextDecoder().decode(p.service)) };
+}
+
+// ---- heartbeats
+
+/** A heartbeat with what the gossip layer adds: the origin's own-record summary and its addresses. */
+export interface HeartbeatInfo {
+  readonly heartbeat: OriginHeartbeat;
+  readonly recordCount: number;
+  readonly maxVersion: Hlc;
+  readonly recordsHash: string;
+  readonly addrs: readonly string[];
+}
+
+export function signHeartbeat(
+  signer: EnvelopeSigner,
+  info: Omit<HeartbeatInfo, 'heartbeat'> & { heartbeat: Omit<OriginHeartbeat, 'proof'> },
+): OriginHeartbeat {
+  const hb = info.heartbeat;
+  const payload = HeartbeatPayload.encode({
+    origin: hb.origin,
+    incarnation: BigInt(hb.incarnation),
+    wallMs: BigInt(hb.version.wallMs),
+    logical: hb.version.logical,
+    recordCount: info.recordCount,
+    maxWallMs: BigInt(info.maxVersion.wallMs),
+    maxLogical: info.maxVersion.logical,
+    recordsHash: info.recordsHash,
+    addrs: [...info.addrs],
+  });
+  return {
+    origin: hb.origin,
+    incarnation: hb.incarnation,
+    version: hb.version,
+    proof: signer.seal(EnvelopeKind.heartbeat, payload),
+  };
+}
+
+export function heartbeatOf(env: OpenedEnvelope): HeartbeatInfo {
+  let p: HeartbeatPayload;
+  try {
+    p = HeartbeatPayload.decode(env.payload, { limits: { addrs: MAX_ADDRS_PER_HEARTBEAT } });
+  } catch (err) {
+    throw new InvalidMessageError(`heartbeat does not decode: ${(err as Error).message}`);
+  }
+  if (p.incarnation > BigInt(Number.MAX_SAFE_INTEGER)) throw new InvalidMessageError('incarnation out of range');
+  if (p.recordsHash.length > 64) throw new InvalidMessageError('bad records hash');
+  for (const a of p.addrs) if (a.length > 512) throw new InvalidMessageError('bad address');
+  return {
+    heartbeat: {
+      origin: checkId(p.origin, 'origin'),
+      incarnation: Number(p.incarnation),
+      version: hlcOf(p.wallMs, p.logical),
+      proof: env.bytes,
+    },
+    recordCount: p.recordCount,
+    maxVersion: hlcOf(p.maxWallMs, p.maxLogical),
+    recordsHash: p.recordsHash,
+    addrs: p.addrs,
+  };
+}
+
+// ---- bindings
+
+/** "Cluster id `clusterId` is the signer's PeerId in ClusterSet `clusterSet`." */
+export interface Binding {
+  readonly clusterId: string;
+  readonly clusterSet: string;
+  readonly issuedAtMs: number;
+  readonly publicKey: Uint8Array;
+  readonly proof: Uint8Array;
+}
+
+export function signBinding(
+  signer: EnvelopeSigner,
+  clusterId: string,
+  clusterSet: string,
+  issuedAtMs: number,
+): Binding {
+  const payload = BindingPayload.encode({ clusterId, clusterSet, issuedAtMs: BigInt(issuedAtMs) });
+  return {
+    clusterId,
+    clusterSet,
+    issuedAtMs,
+    publicKey: signer.publicKey,
+    proof: signer.seal(EnvelopeKind.binding, payload),
+  };
+}
+
+export function bindingOf(env: OpenedEnvelope): Binding {
+  let p: BindingPayload;
+  try {
+    p = BindingPayload.decode(env.payload);
+  } catch (err) {
+    throw new InvalidMessageError(`binding does not decode: ${(err as Error).message}`);
+  }
+  return {
+    clusterId: checkId(p.clusterId, 'cluster id'),
+    clusterSet: checkId(p.clusterSet, 'cluster set'),
+    issuedAtMs: hlcOf(p.issuedAtMs, 0).wallMs,
+    publicKey: env.publicKey,
+    proof: env.bytes,
+  };
+}

@@ -1,0 +1,787 @@
+// The gossip node of one cluster: joins the ClusterSet mesh, publishes this cluster's export records as signed deltas,
+// relays heartbeats, runs anti-entropy with its peers and merges what it receives into the ClusterSetState.
+import { TopicValidatorResult } from '@libp2p/gossipsub';
+import type { Message } from '@libp2p/gossipsub';
+import type { Connection, ConnectionGater, Ed25519PrivateKey, PeerId, Stream } from '@libp2p/interface';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { multiaddr } from '@multiformats/multiaddr';
+import type { Multiaddr } from '@multiformats/multiaddr';
+import { pino } from 'pino';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import {
+  ClusterSetState,
+  compareHlc,
+  DEFAULT_ENDPOINT_TTL_MS,
+  HlcClock,
+  planOwnRecords,
+  serviceKey,
+} from '../core/index.js';
+import type { ClusterId, ExportedService, ExportRecord, Hlc, OriginHeartbeat, ServiceKey } from '../core/index.js';
+import { BindingRegistry } from './bindings.js';
+import {
+  DEFAULT_DELTA_COALESCE_MS,
+  DEFAULT_FRAME_TIMEOUT_MS,
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_REDIAL_BASE_MS,
+  DEFAULT_REDIAL_MAX_MS,
+  DEFAULT_SYNC_INTERVAL_MS,
+  DEFAULT_SYNC_TIMEOUT_MS,
+  DEFAULT_TARGET_PEERS,
+  EnvelopeKind,
+  MAX_ADDRS_PER_HEARTBEAT,
+  MAX_ENVELOPES_PER_FRAME,
+  MAX_TOPIC_MESSAGE_BYTES,
+  REPLAY_WINDOW_MS,
+  SYNC_PROTOCOL,
+  SYNC_REQUEST_BURST,
+  SYNC_REQUESTS_PER_MINUTE,
+  TARGET_DELTA_BYTES,
+  topicFor,
+  WIRE_VERSION,
+} from './constants.js';
+import {
+  bindingOf,
+  EnvelopeSigner,
+  EnvelopeVerifier,
+  heartbeatOf,
+  keyId,
+  recordOf,
+  signBinding,
+  signHeartbeat,
+  signRecord,
+} from './envelope.js';
+import type { HeartbeatInfo } from './envelope.js';
+import { GossipConfigError, InvalidMessageError, InvalidSignatureError, NotStartedError } from './errors.js';
+import { createGossipLibp2p } from './libp2p-node.js';
+import type { GossipLibp2p } from './libp2p-node.js';
+import { GossipMetrics } from './metrics.js';
+import { PeerRateLimiter } from './rate-limit.js';
+import { Redialer } from './redial.js';
+import { runSyncClient, serveSync } from './sync.js';
+import type { SyncHost } from './sync.js';
+import { TopicMessage } from './wire.js';
+
+/** A bootstrap peer: a multiaddr ending in `/p2p/<PeerId>`, optionally pinning that PeerId to a cluster id. */
+export interface BootstrapEntry {
+  readonly addr: string;
+  /** When set, only this PeerId may speak for `clusterId` (it overrides trust on first use). */
+  readonly clusterId?: string;
+}
+
+export interface GossipNodeInit {
+  /** This cluster's id (the `cluster.clusterset.k8s.io` ClusterProperty). */
+  readonly clusterId: ClusterId;
+  /** The ClusterSet name (the `clusterset.k8s.io` ClusterProperty): names the topic. */
+  readonly clusterSetName: string;
+  /** The persistent identity: its PeerId is this cluster's PeerId. */
+  readonly privateKey: Ed25519PrivateKey;
+  /** The ClusterSet key (pnet format). Required: without it the node does not start. */
+  readonly psk: Uint8Array | undefined;
+  /** Listen multiaddrs. Default `/ip4/0.0.0.0/tcp/7946`. */
+  readonly listen?: readonly string[];
+  /** Addresses announced to peers (e.g. the NAT or LoadBalancer address). Default: the listen addresses. */
+  readonly announce?: readonly string[];
+  /** Bootstrap peers: `/ip4/…/tcp/…/p2p/<id>` strings, `clusterId=/ip4/…/p2p/<id>` strings (a pin), or entries. */
+  readonly bootstrap?: readonly (string | BootstrapEntry)[];
+  /** The state this node merges into (shared with the resolver). Default: a new, empty one. */
+  readonly state?: ClusterSetState;
+  /** Endpoint TTL (ms): liveness in status(). Default: the core's DEFAULT_ENDPOINT_TTL_MS (30 s). */
+  readonly endpointTtlMs?: number;
+  /** Heartbeat period (ms). Default 10 s (jittered ±10 %). */
+  readonly heartbeatIntervalMs?: number;
+  /** Period of background anti-entropy with a random peer (ms). Default 30 s (jittered ±25 %). */
+  readonly syncIntervalMs?: number;
+  /** Time allowed for a whole anti-entropy session (ms). Default 20 s. */
+  readonly syncTimeoutMs?: number;
+  /** Redial backoff (ms). Defaults 500 ms … 30 s. */
+  readonly redialBaseMs?: number;
+  readonly redialMaxMs?: number;
+  /** Learned peers are dialled while fewer than this many are connected. Default 8. */
+  readonly targetPeers?: number;
+  /** Gossipsub mesh degree D. Default 6. */
+  readonly meshDegree?: number;
+  readonly logger?: Logger;
+  /** Where the metrics go. Default: a private Registry (never the global one). */
+  readonly metricsRegistry?: Registry;
+  /** Passed to libp2p (tests use it to cut the network). */
+  readonly connectionGater?: ConnectionGater;
+  /** Wall clock (ms). Default Date.now. */
+  readonly now?: () => number;
+}
+
+/** Emitted when records of other clusters were applied to the state. */
+export interface StateChangeDetail {
+  readonly records: readonly ExportRecord[];
+}
+
+/** Emitted when a newer heartbeat of another cluster arrived. */
+export interface HeartbeatDetail {
+  readonly origin: ClusterId;
+  readonly incarnation: number;
+}
+
+export interface GossipNodeEvents {
+  'state:change': CustomEvent<StateChangeDetail>;
+  heartbeat: CustomEvent<HeartbeatDetail>;
+}
+
+export interface PeerStatus {
+  readonly peerId: string;
+  readonly addrs: readonly string[];
+}
+
+export interface OriginStatus {
+  readonly origin: ClusterId;
+  readonly peerId?: string;
+  readonly records: number;
+  readonly maxVersion: Hlc;
+  readonly incarnation?: number;
+  readonly heartbeatAgeMs?: number;
+  readonly alive: boolean;
+}
+
+export interface GossipStatus {
+  readonly clusterId: ClusterId;
+  readonly clusterSetName: string;
+  readonly peerId: string;
+  readonly addrs: readonly string[];
+  readonly peers: readonly PeerStatus[];
+  readonly origins: readonly OriginStatus[];
+}
+
+/** Outcome of taking in one batch of envelopes. */
+interface IngestResult {
+  /** Set when the batch must be rejected (nothing of it was applied). */
+  readonly reject?: string;
+  /** Envelopes that are replays (older than held by more than the replay window). */
+  readonly replays: number;
+  readonly applied: number;
+}
+
+type Kind = 'record' | 'heartbeat' | 'binding';
+const KIND_NAME: Record<number, Kind> = { 1: 'record', 2: 'heartbeat', 3: 'binding' };
+
+const jitter = (ms: number, spread: number): number => Math.round(ms * (1 - spread + 2 * spread * Math.random()));
+
+/** Parses a bootstrap entry; throws GossipConfigError unless it ends in `/p2p/<PeerId>`. */
+export function parseBootstrapEntry(entry: string | BootstrapEntry): {
+  addr: Multiaddr;
+  peerId: PeerId;
+  clusterId?: string;
+} {
+  let text: string;
+  let clusterId: string | undefined;
+  if (typeof entry === 'string') {
+    const eq = entry.indexOf('=');
+    const slash = entry.indexOf('/');
+    if (eq > 0 && (slash < 0 || eq < slash)) {
+      clusterId = entry.slice(0, eq);
+      text = entry.slice(eq + 1);
+    } else {
+      text = entry;
+    }
+  } else {
+    text = entry.addr;
+    clusterId = entry.clusterId;
+  }
+  let addr: Multiaddr;
+  try {
+    addr = multiaddr(text);
+  } catch (err) {
+    throw new GossipConfigError(`bad bootstrap address "${text}": ${(err as Error).message}`);
+  }
+  const id = addr.getComponents().findLast((c) => c.name === 'p2p')?.value;
+  if (id === undefined) throw new GossipConfigError(`bootstrap address "${text}" must end in /p2p/<PeerId>`);
+  let peerId: PeerId;
+  try {
+    peerId = peerIdFromString(id);
+  } catch (err) {
+    throw new GossipConfigError(`bad PeerId in bootstrap address "${text}": ${(err as Error).message}`);
+  }
+  return clusterId === undefined ? { addr, peerId } : { addr, peerId, clusterId };
+}
+
+/**
+ * One cluster's member of the ClusterSet gossip mesh.
+ *
+ * @example
+ * ```ts
+ * const node = new GossipNode({ clusterId: 'east', clusterSetName: 'prod', privateKey, psk, bootstrap, state });
+ * node.addEventListener('state:change', () => reconcileImports());
+ * await node.start();
+ * node.setLocalExports(desired); // level-triggered: call whenever local exports change
+ * ```
+ */
+export class GossipNode extends EventTarget {
+  readonly clusterId: ClusterId;
+  readonly clusterSetName: string;
+  readonly topic: string;
+  readonly state: ClusterSetState;
+  readonly metrics: GossipMetrics;
+  /** This origin's clock: seeded above every own record learned back from peers. */
+  readonly clock = new HlcClock();
+
+  readonly #init: GossipNodeInit;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #signer: EnvelopeSigner;
+  readonly #verifier = new EnvelopeVerifier();
+  readonly #bindings: BindingRegistry;
+  readonly #bootstrap: ReturnType<typeof parseBootstrapEntry>[];
+  readonly #rateLimiter = new PeerRateLimiter(SYNC_REQUESTS_PER_MINUTE, SYNC_REQUEST_BURST);
+  readonly #heartbeatIntervalMs: number;
+  readonly #syncIntervalMs: number;
+  readonly #endpointTtlMs: number;
+
+  #libp2p: GossipLibp2p | undefined;
+  #redialer: Redialer | undefined;
+  #desired: ReadonlyMap<ServiceKey, ExportedService> | undefined;
+  /** Own envelopes waiting for the mesh: records by key (latest wins), plus the binding. */
+  readonly #pending = new Map<string, Uint8Array>();
+  #flushTimer: NodeJS.Timeout | undefined;
+  #heartbeatTimer: NodeJS.Timeout | undefined;
+  #syncTimer: NodeJS.Timeout | undefined;
+  readonly #syncing = new Set<string>();
+  readonly #syncSoon = new Map<string, NodeJS.Timeout>();
+  #incarnation = 0;
+  #startedAtMs = 0;
+  #stopping = false;
+
+  constructor(init: GossipNodeInit) {
+    super();
+    if (init.clusterId === '' || init.clusterSetName === '') {
+      throw new GossipConfigError('clusterId and clusterSetName are required');
+    }
+    this.#init = init;
+    this.clusterId = init.clusterId;
+    this.clusterSetName = init.clusterSetName;
+    this.topic = topicFor(init.clusterSetName);
+    this.state = init.state ?? new ClusterSetState();
+    this.metrics = new GossipMetrics(init.metricsRegistry);
+    this.#now = init.now ?? Date.now;
+    this.#signer = new EnvelopeSigner(init.privateKey);
+    this.#bootstrap = (init.bootstrap ?? []).map(parseBootstrapEntry);
+    const pins = new Map<string, PeerId>();
+    for (const b of this.#bootstrap) if (b.clusterId !== undefined) pins.set(b.clusterId, b.peerId);
+    this.#bindings = new BindingRegistry(pins);
+    const peerId = this.#signer.publicKey;
+    const ownPin = pins.get(init.clusterId);
+    if (ownPin !== undefined && keyId(ownPin.publicKey?.raw ?? new Uint8Array()) !== keyId(peerId)) {
+      throw new GossipConfigError(`cluster id "${init.clusterId}" is pinned to ${ownPin.toString()}, not to this key`);
+    }
+    this.#bindings.pin(init.clusterId, peerId);
+    this.#heartbeatIntervalMs = init.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
+    this.#syncIntervalMs = init.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS;
+    this.#endpointTtlMs = init.endpointTtlMs ?? DEFAULT_ENDPOINT_TTL_MS;
+    this.#log = (init.logger ?? pino({ level: 'silent' })).child({ component: 'gossip', cluster: init.clusterId });
+  }
+
+  /** The libp2p node (for tests and diagnostics); throws before start. */
+  get libp2p(): GossipLibp2p {
+    if (this.#libp2p === undefined) throw new NotStartedError('gossip node is not started');
+    return this.#libp2p;
+  }
+
+  get peerId(): PeerId {
+    return this.libp2p.peerId;
+  }
+
+  isStarted(): boolean {
+    return this.#libp2p !== undefined;
+  }
+
+  async start(): Promise<void> {
+    if (this.#libp2p !== undefined) return;
+    this.#stopping = false;
+    const node = await createGossipLibp2p({
+      privateKey: this.#init.privateKey,
+      psk: this.#init.psk,
+      topic: this.topic,
+      listen: this.#init.listen ?? ['/ip4/0.0.0.0/tcp/7946'],
+      ...(this.#init.announce === undefined ? {} : { announce: this.#init.announce }),
+      ...(this.#init.connectionGater === undefined ? {} : { connectionGater: this.#init.connectionGater }),
+      ...(this.#init.meshDegree === undefined ? {} : { meshDegree: this.#init.meshDegree }),
+    });
+    this.#libp2p = node;
+    const pubsub = node.services.pubsub;
+    pubsub.topicValidators.set(this.topic, (peer, msg) => this.#validateTopicMessage(peer, msg));
+    await node.handle(SYNC_PROTOCOL, (stream, connection) => this.#onSyncStream(stream, connection), {
+      maxInboundStreams: 4,
+      maxOutboundStreams: 4,
+    });
+    node.addEventListener('peer:connect', (evt) => {
+      this.#redialer?.connected(evt.detail);
+      this.metrics.peers.set(node.getPeers().length);
+      this.#scheduleSync(evt.detail, 300);
+    });
+    node.addEventListener('peer:disconnect', (evt) => {
+      this.#redialer?.disconnected(evt.detail);
+      this.metrics.peers.set(node.getPeers().length);
+    });
+    pubsub.addEventListener('subscription-change', () => this.#scheduleFlush(0));
+    await node.start();
+    pubsub.subscribe(this.topic);
+
+    const nowMs = this.#now();
+    this.#startedAtMs = nowMs;
+    this.#seedClockFromState();
+    // Every start gets a higher incarnation than the last, as long as the clock has not gone back past it.
+    this.#incarnation = this.clock.tick(nowMs).wallMs;
+    const binding = signBinding(this.#signer, this.clusterId, this.clusterSetName, nowMs);
+    this.#bindings.remember(binding);
+    this.#pending.set('\u0000binding', binding.proof);
+
+    this.#redialer = new Redialer(
+      node,
+      {
+        baseMs: this.#init.redialBaseMs ?? DEFAULT_REDIAL_BASE_MS,
+        maxMs: this.#init.redialMaxMs ?? DEFAULT_REDIAL_MAX_MS,
+        targetPeers: this.#init.targetPeers ?? DEFAULT_TARGET_PEERS,
+        dialTimeoutMs: 10_000,
+      },
+      this.#log,
+      this.metrics,
+    );
+    for (const b of this.#bootstrap) this.#redialer.add(b.peerId, [b.addr], true);
+    this.#redialer.start();
+    this.#heartbeat();
+    this.#syncTimer = setTimeout(() => this.#periodicSync(), jitter(this.#syncIntervalMs, 0.25));
+    this.#log.info({ peerId: node.peerId.toString(), addrs: this.#addrs(), topic: this.topic }, 'gossip node started');
+  }
+
+  async stop(): Promise<void> {
+    const node = this.#libp2p;
+    if (node === undefined) return;
+    this.#stopping = true;
+    clearTimeout(this.#heartbeatTimer);
+    clearTimeout(this.#syncTimer);
+    clearTimeout(this.#flushTimer);
+    for (const t of this.#syncSoon.values()) clearTimeout(t);
+    this.#syncSoon.clear();
+    this.#redialer?.stop();
+    this.#redialer = undefined;
+    await node.stop();
+    this.#libp2p = undefined;
+    this.#log.info('gossip node stopped');
+  }
+
+  /**
+   * Level-triggered: makes the ClusterSet hold exactly `desired` for this cluster. New or changed exports get a new
+   * version, exports gone get a tombstone (also those learned back from peers after a restart). Returns what was
+   * issued (empty when nothing changed).
+   */
+  setLocalExports(desired: ReadonlyMap<ServiceKey, ExportedService>): ExportRecord[] {
+    this.#desired = desired;
+    return this.#reconcileOwn();
+  }
+
+  /**
+   * Publishes records this cluster made itself (stamped with {@link GossipNode.clock}): signs them, merges them and
+   * queues them for the mesh. Prefer {@link GossipNode.setLocalExports}, which plans and stamps them.
+   */
+  publishLocal(records: readonly ExportRecord[]): ExportRecord[] {
+    const signed: ExportRecord[] = [];
+    for (const r of records) {
+      if (r.origin !== this.clusterId) throw new InvalidMessageError(`cannot publish a record of origin ${r.origin}`);
+      this.clock.seed(r.version);
+      signed.push(signRecord(this.#signer, r));
+    }
+    const { applied } = this.state.merge(signed);
+    for (const r of applied) this.#pending.set(serviceKey(r.namespace, r.name), r.proof ?? new Uint8Array());
+    this.metrics.records.set(this.state.size);
+    if (applied.length > 0) this.#scheduleFlush(DEFAULT_DELTA_COALESCE_MS);
+    return [...applied];
+  }
+
+  /** Connected peers and their addresses. */
+  peers(): PeerStatus[] {
+    const node = this.#libp2p;
+    if (node === undefined) return [];
+    return node.getPeers().map((p) => ({
+      peerId: p.toString(),
+      addrs: node.getConnections(p).map((c) => c.remoteAddr.toString()),
+    }));
+  }
+
+  status(): GossipStatus {
+    const now = this.#now();
+    const liveness = this.state.liveness(now, this.#endpointTtlMs, {
+      self: this.clusterId,
+      startedAtMs: this.#startedAtMs,
+    });
+    const alive = new Set(liveness.alive);
+    return {
+      clusterId: this.clusterId,
+      clusterSetName: this.clusterSetName,
+      peerId: this.#libp2p?.peerId.toString() ?? '',
+      addrs: this.#addrs(),
+      peers: this.peers(),
+      origins: this.state.digest().map((d) => {
+        const hb = this.state.heartbeatOf(d.origin);
+        const peerId = this.#bindings.peerIdOf(d.origin);
+        return {
+          origin: d.origin,
+          ...(peerId === undefined ? {} : { peerId }),
+          records: d.count,
+          maxVersion: d.maxVersion,
+          ...(hb === undefined ? {} : { incarnation: hb.heartbeat.incarnation, heartbeatAgeMs: now - hb.heardAtMs }),
+          alive: alive.has(d.origin),
+        };
+      }),
+    };
+  }
+
+  /** Runs one anti-entropy session with `peer` now; resolves when done (errors are logged, never thrown). */
+  async syncWith(peer: PeerId, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const node = this.#libp2p;
+    if (node === undefined || this.#stopping) return;
+    const key = peer.toString();
+    if (this.#syncing.has(key)) return;
+    this.#syncing.add(key);
+    const started = performance.now();
+    const timeout = AbortSignal.timeout(this.#init.syncTimeoutMs ?? DEFAULT_SYNC_TIMEOUT_MS);
+    const signal = options.signal === undefined ? timeout : AbortSignal.any([timeout, options.signal]);
+    try {
+      await runSyncClient(this.#syncHost(), node, peer, { signal, frameTimeoutMs: DEFAULT_FRAME_TIMEOUT_MS });
+      this.metrics.syncSessions.inc({ role: 'client', result: 'ok' });
+    } catch (err) {
+      this.metrics.syncSessions.inc({ role: 'client', result: 'error' });
+      this.#log.debug({ peer: key, err: (err as Error).message }, 'sync failed');
+    } finally {
+      this.metrics.syncDuration.observe({ role: 'client' }, (performance.now() - started) / 1000);
+      this.#syncing.delete(key);
+    }
+  }
+
+  /** Typed listener registration; returns a function that removes the listener. */
+  on<K extends keyof GossipNodeEvents>(type: K, listener: (evt: GossipNodeEvents[K]) => void): () => void {
+    const l = (evt: Event): void => listener(evt as GossipNodeEvents[K]);
+    this.addEventListener(type, l);
+    return () => this.removeEventListener(type, l);
+  }
+
+  // ---- local records
+
+  #seedClockFromState(): void {
+    const own = this.state.digest().find((d) => d.origin === this.clusterId);
+    if (own !== undefined) this.clock.seed(own.maxVersion);
+    const hb = this.state.heartbeatOf(this.clusterId);
+    if (hb !== undefined) this.clock.seed(hb.heartbeat.version);
+  }
+
+  #reconcileOwn(): ExportRecord[] {
+    if (this.#desired === undefined) return [];
+    this.#seedClockFromState();
+    const plan = planOwnRecords(this.clusterId, this.state.recordsOf(this.clusterId), this.#desired, () =>
+      this.clock.tick(this.#now()),
+    );
+    return plan.length === 0 ? [] : this.publishLocal(plan);
+  }
+
+  // ---- publishing
+
+  #scheduleFlush(delayMs: number): void {
+    if (this.#flushTimer !== undefined || this.#pending.size === 0 || this.#stopping) return;
+    this.#flushTimer = setTimeout(() => {
+      this.#flushTimer = undefined;
+      void this.#flush();
+    }, delayMs);
+  }
+
+  async #flush(): Promise<void> {
+    const node = this.#libp2p;
+    if (node === undefined || this.#pending.size === 0) return;
+    // A publish into an empty mesh is lost: wait for a subscriber (subscription-change reschedules us).
+    if (node.services.pubsub.getSubscribers(this.topic).length === 0) return;
+    const batch = [...this.#pending.entries()];
+    this.#pending.clear();
+    let chunk: Uint8Array[] = [];
+    let size = 0;
+    const chunks: Uint8Array[][] = [];
+    for (const [, env] of batch) {
+      if (size + env.length > TARGET_DELTA_BYTES && chunk.length > 0) {
+        chunks.push(chunk);
+        chunk = [];
+        size = 0;
+      }
+      chunk.push(env);
+      size += env.length + 4;
+    }
+    if (chunk.length > 0) chunks.push(chunk);
+    for (const envelopes of chunks) {
+      const ok = await this.#publish(envelopes, 'delta');
+      if (!ok) {
+        // Put back what did not go out (newer local changes made since win).
+        for (const [k, env] of batch) if (!this.#pending.has(k)) this.#pending.set(k, env);
+        this.#scheduleFlush(1000);
+        return;
+      }
+    }
+  }
+
+  async #publish(envelopes: Uint8Array[], kind: 'delta' | 'heartbeat'): Promise<boolean> {
+    const node = this.#libp2p;
+    if (node === undefined) return false;
+    const data = TopicMessage.encode({ version: WIRE_VERSION, envelopes: envelopes as Uint8Array<ArrayBuffer>[] });
+    try {
+      await node.services.pubsub.publish(this.topic, data);
+      this.metrics.published.inc({ kind });
+      this.metrics.publishedBytes.inc(data.length);
+      return true;
+    } catch (err) {
+      this.#log.debug({ err: (err as Error).message, kind }, 'publish failed');
+      return false;
+    }
+  }
+
+  #addrs(): string[] {
+    return this.#libp2p?.getMultiaddrs().map((a) => a.toString()) ?? [];
+  }
+
+  #heartbeat(): void {
+    if (this.#stopping || this.#libp2p === undefined) return;
+    try {
+      const now = this.#now();
+      const own = this.state.digest().find((d) => d.origin === this.clusterId);
+      const hb = signHeartbeat(this.#signer, {
+        heartbeat: { origin: this.clusterId, incarnation: this.#incarnation, version: this.clock.tick(now) },
+        recordCount: own?.count ?? 0,
+        maxVersion: own?.maxVersion ?? { wallMs: 0, logical: 0 },
+        recordsHash: own?.hash ?? '',
+        addrs: this.#addrs().slice(0, MAX_ADDRS_PER_HEARTBEAT),
+      });
+      this.state.observeHeartbeat(hb, now);
+      if (this.#libp2p.services.pubsub.getSubscribers(this.topic).length > 0) {
+        void this.#publish([hb.proof ?? new Uint8Array()], 'heartbeat');
+      }
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message }, 'heartbeat failed');
+    }
+    this.#heartbeatTimer = setTimeout(() => this.#heartbeat(), jitter(this.#heartbeatIntervalMs, 0.1));
+  }
+
+  // ---- receiving
+
+  #validateTopicMessage(from: PeerId, msg: Message): TopicValidatorResult {
+    try {
+      if (msg.type !== 'signed') return this.#topicResult(TopicValidatorResult.Reject, from, 'unsigned message');
+      if (msg.data.length > MAX_TOPIC_MESSAGE_BYTES) {
+        return this.#topicResult(TopicValidatorResult.Reject, from, 'message too large');
+      }
+      let decoded: TopicMessage;
+      try {
+        decoded = TopicMessage.decode(msg.data, { limits: { envelopes: MAX_ENVELOPES_PER_FRAME } });
+      } catch {
+        return this.#topicResult(TopicValidatorResult.Reject, from, 'message does not decode');
+      }
+      if (decoded.version !== WIRE_VERSION || decoded.envelopes.length === 0) {
+        return this.#topicResult(TopicValidatorResult.Reject, from, 'bad message version');
+      }
+      const result = this.ingest(decoded.envelopes, msg.key.raw, from);
+      if (result.reject !== undefined) return this.#topicResult(TopicValidatorResult.Reject, from, result.reject);
+      // Honest reordering stays within the replay window; anything older is a replay and the relay is scored down.
+      if (result.replays > 0) return this.#topicResult(TopicValidatorResult.Reject, from, 'replayed message');
+      return this.#topicResult(TopicValidatorResult.Accept, from);
+    } catch (err) {
+      // Never crash on input: an unexpected failure is a reject of that message.
+      this.#log.warn({ err: (err as Error).message, peer: from.toString() }, 'topic message failed');
+      return this.#topicResult(TopicValidatorResult.Reject, from, 'internal error');
+    }
+  }
+
+  #topicResult(result: TopicValidatorResult, from: PeerId, reason?: string): TopicValidatorResult {
+    this.metrics.topicMessages.inc({ result });
+    if (reason !== undefined) this.#log.debug({ peer: from.toString(), reason }, 'topic message rejected');
+    return result;
+  }
+
+  /**
+   * Verifies and applies a batch of envelopes from one message or frame. All of it is checked before any of it
+   * touches state: one bad envelope rejects the batch. `publisherKey`, when given, must have signed every envelope
+   * (topic messages carry only the publisher's own statements).
+   */
+  ingest(envelopes: readonly Uint8Array[], publisherKey: Uint8Array | undefined, from?: PeerId): IngestResult {
+    const records: ExportRecord[] = [];
+    const heartbeats: HeartbeatInfo[] = [];
+    const publisher = publisherKey === undefined ? undefined : keyId(publisherKey);
+    for (const bytes of envelopes) {
+      let kind: Kind = 'record';
+      try {
+        const env = this.#verifier.open(bytes);
+        kind = KIND_NAME[env.kind] ?? 'record';
+        if (publisher !== undefined && keyId(env.publicKey) !== publisher) {
+          return this.#rejectBatch(kind, 'invalid', 'envelope not signed by the publisher');
+        }
+        let origin: string;
+        if (env.kind === EnvelopeKind.record) {
+          const r = recordOf(env);
+          origin = r.origin;
+          records.push(r);
+        } else if (env.kind === EnvelopeKind.heartbeat) {
+          const hb = heartbeatOf(env);
+          origin = hb.heartbeat.origin;
+          heartbeats.push(hb);
+        } else {
+          const b = bindingOf(env);
+          if (b.clusterSet !== this.clusterSetName)
+            return this.#rejectBatch(kind, 'invalid', 'binding for another ClusterSet');
+          origin = b.clusterId;
+        }
+        const check = this.#bindings.check(origin, env.publicKey);
+        if (!check.ok) {
+          const claimed = keyId(env.publicKey);
+          this.metrics.bindingConflicts.inc({ cluster_id: origin });
+          this.#log.warn(
+            { clusterId: origin, boundTo: check.boundTo, claimedKey: claimed, peer: from?.toString() },
+            'refused a second PeerId claiming a bound cluster id',
+          );
+          return this.#rejectBatch(kind, 'binding_conflict', 'binding conflict');
+        }
+        if (env.kind === EnvelopeKind.binding) this.#bindings.remember(bindingOf(env));
+      } catch (err) {
+        if (err instanceof InvalidSignatureError) return this.#rejectBatch(kind, 'bad_signature', err.message);
+        if (err instanceof InvalidMessageError) return this.#rejectBatch(kind, 'invalid', err.message);
+        throw err;
+      }
+    }
+    const now = this.#now();
+    let replays = 0;
+    for (const r of records) {
+      const held = this.state.record(r.origin, serviceKey(r.namespace, r.name));
+      if (held !== undefined && held.version.wallMs - r.version.wallMs > REPLAY_WINDOW_MS) replays++;
+    }
+    const merged = this.state.merge(records);
+    this.metrics.envelopes.inc({ kind: 'record', result: 'accepted' }, merged.applied.length);
+    this.metrics.envelopes.inc({ kind: 'record', result: 'stale' }, merged.stale);
+    if (merged.invalid > 0) this.metrics.envelopes.inc({ kind: 'record', result: 'invalid' }, merged.invalid);
+    let gapFrom = false;
+    let ownChanged = false;
+    const remote: ExportRecord[] = [];
+    for (const r of merged.applied) {
+      if (r.origin === this.clusterId) ownChanged = true;
+      else remote.push(r);
+    }
+    for (const info of heartbeats) {
+      const hb: OriginHeartbeat = info.heartbeat;
+      const held = this.state.heartbeatOf(hb.origin)?.heartbeat.version;
+      if (this.state.observeHeartbeat(hb, now)) {
+        this.metrics.envelopes.inc({ kind: 'heartbeat', result: 'accepted' });
+        if (hb.origin === this.clusterId) {
+          this.clock.seed(hb.version);
+          continue;
+        }
+        this.dispatchEvent(
+          new CustomEvent('heartbeat', { detail: { origin: hb.origin, incarnation: hb.incarnation } }),
+        );
+        if (this.#hasGap(info)) gapFrom = true;
+        this.#learnAddrs(hb.origin, info);
+      } else {
+        this.metrics.envelopes.inc({ kind: 'heartbeat', result: 'stale' });
+        if (held !== undefined && held.wallMs - hb.version.wallMs > REPLAY_WINDOW_MS) replays++;
+      }
+    }
+    if (replays > 0) {
+      this.metrics.replays.inc(replays);
+      this.metrics.envelopes.inc({ kind: 'record', result: 'replay' }, replays);
+    }
+    if (ownChanged) {
+      // Our own records came back from a peer (after a restart): continue above them, and re-issue what differs.
+      this.#seedClockFromState();
+      this.#reconcileOwn();
+    }
+    this.metrics.records.set(this.state.size);
+    if (remote.length > 0) this.dispatchEvent(new CustomEvent('state:change', { detail: { records: remote } }));
+    if (gapFrom && from !== undefined) this.#scheduleSync(from, 500);
+    return { replays, applied: merged.applied.length };
+  }
+
+  #rejectBatch(kind: Kind, result: string, reason: string): IngestResult {
+    this.metrics.envelopes.inc({ kind, result });
+    return { reject: reason, replays: 0, applied: 0 };
+  }
+
+  /** Whether a heartbeat says its origin holds records we do not: then we pull from the peer that relayed it. */
+  #hasGap(info: HeartbeatInfo): boolean {
+    const mine = this.state.digest().find((d) => d.origin === info.heartbeat.origin);
+    if (mine === undefined) return info.recordCount > 0;
+    const cmp = compareHlc(info.maxVersion, mine.maxVersion);
+    return cmp > 0 || (cmp === 0 && (info.recordCount !== mine.count || info.recordsHash !== mine.hash));
+  }
+
+  #learnAddrs(origin: string, info: HeartbeatInfo): void {
+    const redialer = this.#redialer;
+    const peerIdText = this.#bindings.peerIdOf(origin);
+    if (redialer === undefined || peerIdText === undefined || info.addrs.length === 0) return;
+    try {
+      const peerId = peerIdFromString(peerIdText);
+      if (redialer.has(peerId)) return;
+      const addrs: Multiaddr[] = [];
+      for (const a of info.addrs) {
+        try {
+          addrs.push(multiaddr(a));
+        } catch {
+          // ignore unparsable addresses
+        }
+      }
+      redialer.add(peerId, addrs, false);
+    } catch {
+      // a bad address never matters
+    }
+  }
+
+  // ---- anti-entropy
+
+  #syncHost(): SyncHost {
+    return {
+      state: this.state,
+      ingest: (envelopes, from) => this.ingest(envelopes, undefined, from),
+      bindingProof: (origin) => this.#bindings.proofOf(origin),
+      pullFrom: (peer) => this.#scheduleSync(peer, 200),
+      metrics: this.metrics,
+      log: this.#log,
+    };
+  }
+
+  #scheduleSync(peer: PeerId, delayMs: number): void {
+    if (this.#stopping) return;
+    const key = peer.toString();
+    if (this.#syncSoon.has(key)) return;
+    const t = setTimeout(() => {
+      this.#syncSoon.delete(key);
+      void this.syncWith(peer);
+    }, delayMs);
+    this.#syncSoon.set(key, t);
+  }
+
+  #periodicSync(): void {
+    const node = this.#libp2p;
+    if (node === undefined || this.#stopping) return;
+    const peers = node.getPeers();
+    const peer = peers[Math.floor(Math.random() * peers.length)];
+    if (peer !== undefined) void this.syncWith(peer);
+    this.#syncTimer = setTimeout(() => this.#periodicSync(), jitter(this.#syncIntervalMs, 0.25));
+  }
+
+  #onSyncStream(stream: Stream, connection: Connection): void {
+    const peer = connection.remotePeer;
+    if (!this.#rateLimiter.tryTake(peer.toString())) {
+      this.metrics.syncRateLimited.inc();
+      stream.abort(new Error('rate limited'));
+      return;
+    }
+    const started = performance.now();
+    const signal = AbortSignal.timeout(this.#init.syncTimeoutMs ?? DEFAULT_SYNC_TIMEOUT_MS);
+    serveSync(this.#syncHost(), stream, peer, { signal, frameTimeoutMs: DEFAULT_FRAME_TIMEOUT_MS }).then(
+      () => {
+        this.metrics.syncSessions.inc({ role: 'server', result: 'ok' });
+        this.metrics.syncDuration.observe({ role: 'server' }, (performance.now() - started) / 1000);
+      },
+      (err: unknown) => {
+        this.metrics.syncSessions.inc({ role: 'server', result: 'error' });
+        this.#log.debug({ peer: peer.toString(), err: (err as Error).message }, 'sync serve failed');
+        stream.abort(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  }
+}

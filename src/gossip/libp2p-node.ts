@@ -1,0 +1,108 @@
+// The libp2p node of a ClusterSet member: TCP, pnet (the ClusterSet key: no key, no node), Noise, Yamux, identify,
+// ping and gossipsub with StrictSign, scored for a small trusted mesh.
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { gossipsub, StrictSign } from '@libp2p/gossipsub';
+import type { GossipSub } from '@libp2p/gossipsub';
+import { createTopicScoreParams } from '@libp2p/gossipsub/score';
+import { identify } from '@libp2p/identify';
+import type { Identify } from '@libp2p/identify';
+import type { ConnectionGater, Ed25519PrivateKey, Libp2p } from '@libp2p/interface';
+import { ping } from '@libp2p/ping';
+import type { Ping } from '@libp2p/ping';
+import { preSharedKey } from '@libp2p/pnet';
+import { tcp } from '@libp2p/tcp';
+import { createLibp2p } from 'libp2p';
+import { MAX_TOPIC_MESSAGE_BYTES } from './constants.js';
+import { GossipConfigError } from './errors.js';
+import { parsePsk } from './keys.js';
+
+// A type alias, not an interface: libp2p's ServiceMap needs an index signature.
+export type GossipServices = {
+  identify: Identify;
+  ping: Ping;
+  pubsub: GossipSub;
+};
+
+export type GossipLibp2p = Libp2p<GossipServices>;
+
+export interface GossipLibp2pInit {
+  readonly privateKey: Ed25519PrivateKey;
+  /** The ClusterSet key (pnet `/key/swarm/psk/1.0.0/` format). Required. */
+  readonly psk: Uint8Array | undefined;
+  /** The ClusterSet topic: the only topic this node accepts subscriptions and messages for. */
+  readonly topic: string;
+  readonly listen: readonly string[];
+  readonly announce?: readonly string[];
+  readonly connectionGater?: ConnectionGater;
+  /** Gossipsub D (mesh degree). Default 6; small ClusterSets need no more. */
+  readonly meshDegree?: number;
+}
+
+/** Creates (does not start) the libp2p node; throws GossipConfigError without a valid ClusterSet key. */
+export async function createGossipLibp2p(init: GossipLibp2pInit): Promise<GossipLibp2p> {
+  if (init.psk === undefined || init.psk.length === 0) {
+    throw new GossipConfigError('a ClusterSet key (pre-shared key) is required: create one with `mcs-gossip psk`');
+  }
+  const psk = parsePsk(init.psk);
+  const d = init.meshDegree ?? 6;
+  return createLibp2p({
+    start: false,
+    privateKey: init.privateKey,
+    addresses: { listen: [...init.listen], announce: [...(init.announce ?? [])] },
+    transports: [tcp()],
+    connectionProtector: preSharedKey({ psk }),
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    ...(init.connectionGater === undefined ? {} : { connectionGater: init.connectionGater }),
+    connectionManager: { maxConnections: 64 },
+    // A busy event loop (a full-state sync, a benchmark) must not make us drop healthy connections.
+    connectionMonitor: { pingInterval: 15_000, abortConnectionOnPingFailure: false },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub({
+        globalSignaturePolicy: StrictSign,
+        allowedTopics: [init.topic],
+        emitSelf: false,
+        fallbackToFloodsub: false,
+        floodPublish: true,
+        doPX: false,
+        D: d,
+        Dlo: Math.max(1, d - 2),
+        Dhi: d * 2,
+        Dlazy: d,
+        heartbeatInterval: 1000,
+        // The gossip layer enforces its own limits; these bound what gossipsub buffers before our validator runs.
+        maxInboundDataLength: MAX_TOPIC_MESSAGE_BYTES + 64 * 1024,
+        maxOutboundBufferSize: 32 * 1024 * 1024,
+        scoreParams: {
+          // All clusters may sit behind one NAT, and tests run every node on 127.0.0.1.
+          IPColocationFactorWeight: 0,
+          behaviourPenaltyWeight: -1,
+          topics: {
+            [init.topic]: createTopicScoreParams({
+              topicWeight: 1,
+              // Low-traffic topic: do not punish peers for not delivering enough.
+              timeInMeshWeight: 0,
+              firstMessageDeliveriesWeight: 0,
+              meshMessageDeliveriesWeight: 0,
+              meshFailurePenaltyWeight: 0,
+              // One invalid (forged, malformed, replayed) message pushes a peer below the graylist threshold;
+              // the penalty decays over about a minute.
+              invalidMessageDeliveriesWeight: -100,
+              invalidMessageDeliveriesDecay: 0.95,
+            }),
+          },
+        },
+        scoreThresholds: {
+          gossipThreshold: -10,
+          publishThreshold: -50,
+          graylistThreshold: -80,
+          acceptPXThreshold: 10,
+          opportunisticGraftThreshold: 5,
+        },
+      }),
+    },
+  });
+}

@@ -1,0 +1,276 @@
+// Anti-entropy over a libp2p stream (SYNC_PROTOCOL): the client sends its per-origin digests; the server answers with
+// the records the client lacks (everything of unknown origins, the records newer than the client's max version of
+// differing ones) and, for origins that may still differ (an update lost in the middle), its digests; the client
+// merges, then sends bucket digests of the origins still differing and gets the records of the differing buckets.
+// Frames are length-prefixed protobuf (SyncFrame), bounded in size, each read under a timeout. Records travel as
+// their origin's signed envelopes, verified by the receiver before they touch state.
+import type { PeerId, Stream } from '@libp2p/interface';
+import { lpStream } from '@libp2p/utils';
+import type { LengthPrefixedStream } from '@libp2p/utils';
+import type { Logger } from 'pino';
+import { compareHlc, deltaFor, DIGEST_BUCKETS } from '../core/index.js';
+import type { BucketDigest, ClusterSetState, OriginDigest } from '../core/index.js';
+import {
+  MAX_BUCKETS_PER_ORIGIN,
+  MAX_DIGESTS_PER_FRAME,
+  MAX_ENVELOPES_PER_FRAME,
+  MAX_SYNC_FRAME_BYTES,
+  SYNC_PROTOCOL,
+  TARGET_SYNC_FRAME_BYTES,
+  WIRE_VERSION,
+} from './constants.js';
+import { InvalidMessageError } from './errors.js';
+import type { GossipLibp2p } from './libp2p-node.js';
+import type { GossipMetrics } from './metrics.js';
+import { SyncFrame } from './wire.js';
+import type { OriginBuckets, OriginDigest as WireOriginDigest } from './wire.js';
+
+/** What the sync protocol needs from the node. */
+export interface SyncHost {
+  readonly state: ClusterSetState;
+  /** Verifies and applies envelopes; `reject` set means the peer sent something invalid. */
+  ingest(envelopes: readonly Uint8Array[], from: PeerId): { readonly reject?: string };
+  /** The signed binding of an origin, if held (sent along with an origin the client does not know yet). */
+  bindingProof(origin: string): Uint8Array | undefined;
+  /** The client holds something we lack: pull from it soon. */
+  pullFrom(peer: PeerId): void;
+  readonly metrics: GossipMetrics;
+  readonly log: Logger;
+}
+
+export interface SyncOptions {
+  /** Aborts the whole session. */
+  readonly signal: AbortSignal;
+  /** Time allowed for each frame to arrive. */
+  readonly frameTimeoutMs: number;
+}
+
+const DECODE_LIMITS = {
+  limits: {
+    digests: MAX_DIGESTS_PER_FRAME,
+    envelopes: MAX_ENVELOPES_PER_FRAME,
+    buckets: MAX_DIGESTS_PER_FRAME,
+    buckets$: { buckets: MAX_BUCKETS_PER_ORIGIN },
+  },
+};
+
+export function digestToWire(d: OriginDigest): WireOriginDigest {
+  return {
+    origin: d.origin,
+    count: d.count,
+    maxWallMs: BigInt(d.maxVersion.wallMs),
+    maxLogical: d.maxVersion.logical,
+    hash: d.hash,
+    ...(d.heartbeat === undefined
+      ? {}
+      : { heartbeatWallMs: BigInt(d.heartbeat.wallMs), heartbeatLogical: d.heartbeat.logical }),
+  };
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+export function digestFromWire(d: WireOriginDigest): OriginDigest {
+  if (d.origin.length === 0 || d.origin.length > 253 || d.hash.length > 64 || d.maxWallMs > MAX_SAFE) {
+    throw new InvalidMessageError('bad digest');
+  }
+  const base = {
+    origin: d.origin,
+    count: d.count,
+    maxVersion: { wallMs: Number(d.maxWallMs), logical: d.maxLogical },
+    hash: d.hash,
+  };
+  if (d.heartbeatWallMs === undefined) return base;
+  if (d.heartbeatWallMs > MAX_SAFE) throw new InvalidMessageError('bad digest');
+  return { ...base, heartbeat: { wallMs: Number(d.heartbeatWallMs), logical: d.heartbeatLogical ?? 0 } };
+}
+
+function bucketsToWire(b: BucketDigest): OriginBuckets {
+  return { origin: b.origin, buckets: b.buckets.map((x) => ({ index: x.bucket, count: x.count, hash: x.hash })) };
+}
+
+class FramedStream {
+  readonly #lp: LengthPrefixedStream<Stream>;
+
+  constructor(
+    readonly stream: Stream,
+    private readonly options: SyncOptions,
+    private readonly metrics: GossipMetrics,
+  ) {
+    this.#lp = lpStream(stream, { maxDataLength: MAX_SYNC_FRAME_BYTES });
+  }
+
+  #signal(): AbortSignal {
+    return AbortSignal.any([this.options.signal, AbortSignal.timeout(this.options.frameTimeoutMs)]);
+  }
+
+  async send(frame: Partial<SyncFrame> & Pick<SyncFrame, 'type'>): Promise<void> {
+    const bytes = SyncFrame.encode({
+      version: WIRE_VERSION,
+      digests: [],
+      envelopes: [],
+      buckets: [],
+      pullMe: false,
+      ...frame,
+    });
+    this.metrics.syncBytes.inc({ direction: 'out' }, bytes.length);
+    this.metrics.syncBytesOut += bytes.length;
+    await this.#lp.write(bytes, { signal: this.#signal() });
+  }
+
+  async receive(): Promise<SyncFrame> {
+    const data = await this.#lp.read({ signal: this.#signal() });
+    this.metrics.syncBytes.inc({ direction: 'in' }, data.byteLength);
+    this.metrics.syncBytesIn += data.byteLength;
+    let frame: SyncFrame;
+    try {
+      frame = SyncFrame.decode(data, DECODE_LIMITS);
+    } catch (err) {
+      throw new InvalidMessageError(`sync frame does not decode: ${(err as Error).message}`);
+    }
+    if (frame.version !== WIRE_VERSION) throw new InvalidMessageError(`unsupported sync version ${frame.version}`);
+    return frame;
+  }
+
+  /** Sends envelopes in RECORDS frames of about TARGET_SYNC_FRAME_BYTES. */
+  async sendEnvelopes(envelopes: readonly Uint8Array[]): Promise<void> {
+    let batch: Uint8Array[] = [];
+    let size = 0;
+    for (const env of envelopes) {
+      if (
+        batch.length > 0 &&
+        (size + env.length > TARGET_SYNC_FRAME_BYTES || batch.length >= MAX_ENVELOPES_PER_FRAME)
+      ) {
+        await this.send({ type: SyncFrame.Type.RECORDS, envelopes: batch as Uint8Array<ArrayBuffer>[] });
+        batch = [];
+        size = 0;
+      }
+      batch.push(env);
+      size += env.length + 4;
+    }
+    if (batch.length > 0)
+      await this.send({ type: SyncFrame.Type.RECORDS, envelopes: batch as Uint8Array<ArrayBuffer>[] });
+  }
+}
+
+/** Pulls from `peer` what it has and we lack. Throws on protocol errors and timeouts (the stream is aborted). */
+export async function runSyncClient(
+  host: SyncHost,
+  node: GossipLibp2p,
+  peer: PeerId,
+  options: SyncOptions,
+): Promise<void> {
+  const stream = await node.dialProtocol(peer, SYNC_PROTOCOL, { signal: options.signal });
+  const framed = new FramedStream(stream, options, host.metrics);
+  try {
+    await framed.send({ type: SyncFrame.Type.HELLO, digests: host.state.digest().map(digestToWire) });
+    let bucketRound = false;
+    for (;;) {
+      const frame = await framed.receive();
+      if (frame.type === SyncFrame.Type.RECORDS) {
+        const result = host.ingest(frame.envelopes, peer);
+        if (result.reject !== undefined)
+          throw new InvalidMessageError(`peer sent an invalid envelope: ${result.reject}`);
+      } else if (frame.type === SyncFrame.Type.DIGESTS && !bucketRound) {
+        bucketRound = true;
+        const mine = new Map(host.state.digest().map((d) => [d.origin, d]));
+        const buckets: OriginBuckets[] = [];
+        const digests: WireOriginDigest[] = [];
+        for (const w of frame.digests) {
+          const theirs = digestFromWire(w);
+          const m = mine.get(theirs.origin);
+          if (m === undefined || (m.hash === theirs.hash && m.count === theirs.count)) continue;
+          buckets.push(bucketsToWire(host.state.bucketDigest(theirs.origin)));
+          digests.push(digestToWire(m));
+        }
+        if (buckets.length === 0) {
+          await framed.send({ type: SyncFrame.Type.DONE });
+          break;
+        }
+        await framed.send({ type: SyncFrame.Type.BUCKETS, buckets, digests });
+      } else if (frame.type === SyncFrame.Type.DONE) {
+        break;
+      } else {
+        throw new InvalidMessageError(`unexpected sync frame ${frame.type}`);
+      }
+    }
+    await stream.close({ signal: options.signal });
+  } catch (err) {
+    stream.abort(err instanceof Error ? err : new Error(String(err)));
+    throw err;
+  }
+}
+
+/** Answers one sync session on an inbound stream. Throws on protocol errors and timeouts (the caller aborts). */
+export async function serveSync(host: SyncHost, stream: Stream, peer: PeerId, options: SyncOptions): Promise<void> {
+  const framed = new FramedStream(stream, options, host.metrics);
+  const hello = await framed.receive();
+  if (hello.type !== SyncFrame.Type.HELLO) throw new InvalidMessageError('expected HELLO');
+  const theirs = hello.digests.map(digestFromWire);
+  const known = new Set(theirs.map((d) => d.origin));
+  const delta = deltaFor(host.state, { digests: theirs });
+
+  const envelopes: Uint8Array[] = [];
+  const bindingsSent = new Set<string>();
+  for (const r of delta.records) {
+    if (!known.has(r.origin) && !bindingsSent.has(r.origin)) {
+      bindingsSent.add(r.origin);
+      const proof = host.bindingProof(r.origin);
+      if (proof !== undefined) envelopes.push(proof);
+    }
+    if (r.proof !== undefined) envelopes.push(r.proof);
+  }
+  for (const hb of delta.heartbeats) if (hb.proof !== undefined) envelopes.push(hb.proof);
+  await framed.sendEnvelopes(envelopes);
+
+  if (clientHasMore(host.state, theirs)) host.pullFrom(peer);
+
+  if (delta.compareBuckets.length === 0) {
+    await framed.send({ type: SyncFrame.Type.DONE });
+  } else {
+    const mine = new Map(host.state.digest().map((d) => [d.origin, d]));
+    const digests = delta.compareBuckets.flatMap((o) => {
+      const d = mine.get(o);
+      return d === undefined ? [] : [digestToWire(d)];
+    });
+    await framed.send({ type: SyncFrame.Type.DIGESTS, digests });
+    const next = await framed.receive();
+    if (next.type === SyncFrame.Type.BUCKETS) {
+      const wanted = new Set(delta.compareBuckets);
+      const out: Uint8Array[] = [];
+      for (const ob of next.buckets) {
+        if (!wanted.has(ob.origin)) continue;
+        wanted.delete(ob.origin);
+        const their = new Map<number, { count: number; hash: string }>();
+        for (const b of ob.buckets) if (b.index < DIGEST_BUCKETS) their.set(b.index, b);
+        const differing: number[] = [];
+        for (const b of host.state.bucketDigest(ob.origin).buckets) {
+          const t = their.get(b.bucket);
+          if (t === undefined || t.hash !== b.hash || t.count !== b.count) differing.push(b.bucket);
+        }
+        for (const r of host.state.recordsInBuckets(ob.origin, differing)) if (r.proof !== undefined) out.push(r.proof);
+      }
+      await framed.sendEnvelopes(out);
+      await framed.send({ type: SyncFrame.Type.DONE });
+    } else if (next.type !== SyncFrame.Type.DONE) {
+      throw new InvalidMessageError('expected BUCKETS or DONE');
+    }
+  }
+  await stream.close({ signal: options.signal });
+}
+
+/** Whether the client's digests show something we lack (an origin, a newer version, or a different set). */
+function clientHasMore(state: ClusterSetState, theirs: readonly OriginDigest[]): boolean {
+  const mine = new Map(state.digest().map((d) => [d.origin, d]));
+  for (const t of theirs) {
+    const m = mine.get(t.origin);
+    if (m === undefined) {
+      if (t.count > 0 || t.heartbeat !== undefined) return true;
+      continue;
+    }
+    if (compareHlc(t.maxVersion, m.maxVersion) > 0) return true;
+    if (t.heartbeat !== undefined && (m.heartbeat === undefined || compareHlc(t.heartbeat, m.heartbeat) > 0))
+      return true;
+    if (compareHlc(t.maxVersion, m.maxVersion) === 0 && (t.hash !== m.hash || t.count !== m.count)) return true;
+  }
+  return false;
+}
