@@ -46,6 +46,7 @@ import {
   EnvelopeVerifier,
   heartbeatOf,
   keyId,
+  peerIdOfKey,
   recordOf,
   signBinding,
   signHeartbeat,
@@ -157,6 +158,8 @@ interface IngestResult {
   /** Envelopes that are replays (older than held by more than the replay window). */
   readonly replays: number;
   readonly applied: number;
+  /** Bytes of the record envelopes in the batch (for repair accounting). */
+  readonly recordBytes: number;
 }
 
 type Kind = 'record' | 'heartbeat' | 'binding';
@@ -598,12 +601,14 @@ export class GossipNode extends EventTarget {
 
   /**
    * Verifies and applies a batch of envelopes from one message or frame. All of it is checked before any of it
-   * touches state: one bad envelope rejects the batch. `publisherKey`, when given, must have signed every envelope
-   * (topic messages carry only the publisher's own statements).
+   * touches state: one malformed or wrongly signed envelope rejects the batch. `publisherKey`, when given, must have
+   * signed every envelope (topic messages carry only the publisher's own statements); a statement about a cluster id
+   * bound to another key rejects a published batch, and is skipped (counted, logged) in a relayed one.
    */
   ingest(envelopes: readonly Uint8Array[], publisherKey: Uint8Array | undefined, from?: PeerId): IngestResult {
     const records: ExportRecord[] = [];
     const heartbeats: HeartbeatInfo[] = [];
+    let recordBytes = 0;
     const publisher = publisherKey === undefined ? undefined : keyId(publisherKey);
     for (const bytes of envelopes) {
       let kind: Kind = 'record';
@@ -614,30 +619,44 @@ export class GossipNode extends EventTarget {
           return this.#rejectBatch(kind, 'invalid', 'envelope not signed by the publisher');
         }
         let origin: string;
+        let record: ExportRecord | undefined;
+        let heartbeat: HeartbeatInfo | undefined;
         if (env.kind === EnvelopeKind.record) {
-          const r = recordOf(env);
-          origin = r.origin;
-          records.push(r);
+          record = recordOf(env);
+          origin = record.origin;
         } else if (env.kind === EnvelopeKind.heartbeat) {
-          const hb = heartbeatOf(env);
-          origin = hb.heartbeat.origin;
-          heartbeats.push(hb);
+          heartbeat = heartbeatOf(env);
+          origin = heartbeat.heartbeat.origin;
         } else {
           const b = bindingOf(env);
-          if (b.clusterSet !== this.clusterSetName)
+          if (b.clusterSet !== this.clusterSetName) {
             return this.#rejectBatch(kind, 'invalid', 'binding for another ClusterSet');
+          }
           origin = b.clusterId;
         }
         const check = this.#bindings.check(origin, env.publicKey);
         if (!check.ok) {
-          const claimed = keyId(env.publicKey);
           this.metrics.bindingConflicts.inc({ cluster_id: origin });
           this.#log.warn(
-            { clusterId: origin, boundTo: check.boundTo, claimedKey: claimed, peer: from?.toString() },
+            {
+              clusterId: origin,
+              boundTo: check.boundTo,
+              claimedBy: peerIdOfKey(env.publicKey).toString(),
+              peer: from?.toString(),
+            },
             'refused a second PeerId claiming a bound cluster id',
           );
-          return this.#rejectBatch(kind, 'binding_conflict', 'binding conflict');
+          // A publisher speaking for someone else's cluster id is at fault; a relay (sync) may just have bound the
+          // id differently: skip that statement and keep the rest.
+          if (publisher !== undefined) return this.#rejectBatch(kind, 'binding_conflict', 'binding conflict');
+          this.metrics.envelopes.inc({ kind, result: 'binding_conflict' });
+          continue;
         }
+        if (record !== undefined) {
+          records.push(record);
+          recordBytes += bytes.length;
+        }
+        if (heartbeat !== undefined) heartbeats.push(heartbeat);
         if (env.kind === EnvelopeKind.binding) this.#bindings.remember(bindingOf(env));
       } catch (err) {
         if (err instanceof InvalidSignatureError) return this.#rejectBatch(kind, 'bad_signature', err.message);
@@ -693,12 +712,12 @@ export class GossipNode extends EventTarget {
     this.metrics.records.set(this.state.size);
     if (remote.length > 0) this.dispatchEvent(new CustomEvent('state:change', { detail: { records: remote } }));
     if (gapFrom && from !== undefined) this.#scheduleSync(from, 500);
-    return { replays, applied: merged.applied.length };
+    return { replays, applied: merged.applied.length, recordBytes };
   }
 
   #rejectBatch(kind: Kind, result: string, reason: string): IngestResult {
     this.metrics.envelopes.inc({ kind, result });
-    return { reject: reason, replays: 0, applied: 0 };
+    return { reject: reason, replays: 0, applied: 0, recordBytes: 0 };
   }
 
   /** Whether a heartbeat says its origin holds records we do not: then we pull from the peer that relayed it. */

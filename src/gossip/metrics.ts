@@ -21,6 +21,11 @@ export class GossipMetrics {
   /** Plain running totals of sync frame bytes, cheap to read (benchmarks, status). */
   syncBytesIn = 0;
   syncBytesOut = 0;
+  /** Bytes of the signed envelopes (records, heartbeats, bindings) received in sync RECORDS frames. */
+  syncEnvelopeBytesIn = 0;
+  syncEnvelopesIn = 0;
+  /** Bytes of the record envelopes alone received by sync (what a repair really transferred). */
+  syncRecordBytesIn = 0;
 
   constructor(readonly registry: Registry = new Registry()) {
     const registers = [registry];

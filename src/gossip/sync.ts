@@ -29,7 +29,7 @@ import type { OriginBuckets, OriginDigest as WireOriginDigest } from './wire.js'
 export interface SyncHost {
   readonly state: ClusterSetState;
   /** Verifies and applies envelopes; `reject` set means the peer sent something invalid. */
-  ingest(envelopes: readonly Uint8Array[], from: PeerId): { readonly reject?: string };
+  ingest(envelopes: readonly Uint8Array[], from: PeerId): { readonly reject?: string; readonly recordBytes: number };
   /** The signed binding of an origin, if held (sent along with an origin the client does not know yet). */
   bindingProof(origin: string): Uint8Array | undefined;
   /** The client holds something we lack: pull from it soon. */
@@ -167,9 +167,13 @@ export async function runSyncClient(
     for (;;) {
       const frame = await framed.receive();
       if (frame.type === SyncFrame.Type.RECORDS) {
+        host.metrics.syncEnvelopesIn += frame.envelopes.length;
+        for (const e of frame.envelopes) host.metrics.syncEnvelopeBytesIn += e.length;
         const result = host.ingest(frame.envelopes, peer);
-        if (result.reject !== undefined)
+        if (result.reject !== undefined) {
           throw new InvalidMessageError(`peer sent an invalid envelope: ${result.reject}`);
+        }
+        host.metrics.syncRecordBytesIn += result.recordBytes;
       } else if (frame.type === SyncFrame.Type.DIGESTS && !bucketRound) {
         bucketRound = true;
         const mine = new Map(host.state.digest().map((d) => [d.origin, d]));
