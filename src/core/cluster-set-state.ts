@@ -1,7 +1,7 @@
 import { DIGEST_BUCKETS } from './digest.js';
 import type { BucketDigest, BucketSummary, OriginDigest } from './digest.js';
 import type { ExportRecord } from './export-record.js';
-import { Fingerprint, fingerprintService, hashString } from './fingerprint.js';
+import { Fingerprint, fingerprintService, fmix32 } from './fingerprint.js';
 import type { OriginHeartbeat } from './heartbeat.js';
 import { compareHlc, isValidHlc, ZERO_HLC } from './hlc.js';
 import type { Hlc } from './hlc.js';
@@ -43,12 +43,9 @@ export interface LivenessOptions {
 interface Entry {
   readonly record: ExportRecord;
   readonly bucket: number;
-  /** Digest contribution of this record, two 32-bit lanes. */
+  /** Digest contribution of this record, hash(key, version, removed) in two 32-bit lanes. */
   readonly ha: number;
   readonly hb: number;
-  /** Content fingerprint, for the deterministic tie-break on equal versions. */
-  readonly fa: number;
-  readonly fb: number;
 }
 
 class OriginState {
@@ -88,11 +85,17 @@ function isWellFormed(r: ExportRecord): boolean {
 }
 
 function entryOf(r: ExportRecord, key: ServiceKey): Entry {
-  const content = new Fingerprint().bool(r.removed);
-  if (r.service !== undefined) fingerprintService(content, r.service);
-  const [fa, fb] = content.done();
-  const [ha, hb] = new Fingerprint().str(key).num(r.version.wallMs).num(r.version.logical).num(fa).num(fb).done();
-  return { record: r, bucket: hashString(key) % DIGEST_BUCKETS, ha, hb, fa, fb };
+  const f = new Fingerprint().str(key);
+  const bucket = fmix32(f.a) % DIGEST_BUCKETS;
+  const [ha, hb] = f.num(r.version.wallMs).num(r.version.logical).bool(r.removed).done();
+  return { record: r, bucket, ha, hb };
+}
+
+/** The content fingerprint of a record: only needed to break a tie between two contents at one version. */
+function contentOf(r: ExportRecord): [number, number] {
+  const f = new Fingerprint().bool(r.removed);
+  if (r.service !== undefined) fingerprintService(f, r.service);
+  return f.done();
 }
 
 function compareBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): number {
@@ -112,8 +115,11 @@ function compareBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): num
 function supersedes(next: Entry, held: Entry): boolean {
   const byVersion = compareHlc(next.record.version, held.record.version);
   if (byVersion !== 0) return byVersion > 0;
-  if (next.fa !== held.fa) return next.fa > held.fa;
-  if (next.fb !== held.fb) return next.fb > held.fb;
+  if (next.record === held.record) return false;
+  const [na, nb] = contentOf(next.record);
+  const [ha, hb] = contentOf(held.record);
+  if (na !== ha) return na > ha;
+  if (nb !== hb) return nb > hb;
   return compareBytes(next.record.proof, held.record.proof) > 0;
 }
 
@@ -134,6 +140,11 @@ export class ClusterSetState {
   readonly #origins = new Map<ClusterId, OriginState>();
   /** The same entries indexed by service key, for resolution per key. */
   readonly #byKey = new Map<ServiceKey, Map<ClusterId, Entry>>();
+  /** `keys()` sorted, kept until a key is added or dropped: resolution walks it on every pass. */
+  #sortedKeys: ServiceKey[] | undefined;
+  /** Per key, the state revision at its last change: lets resolution reuse what it computed for unchanged keys. */
+  readonly #keyRevisions = new Map<ServiceKey, number>();
+  #revision = 0;
 
   #origin(origin: ClusterId): OriginState {
     let o = this.#origins.get(origin);
@@ -179,8 +190,10 @@ export class ClusterSetState {
       if (perKey === undefined) {
         perKey = new Map();
         this.#byKey.set(key, perKey);
+        this.#sortedKeys = undefined;
       }
       perKey.set(r.origin, next);
+      this.#keyRevisions.set(key, ++this.#revision);
       applied.set(`${r.origin}\u0000${key}`, r);
     }
     return { applied: [...applied.values()], stale, invalid };
@@ -217,8 +230,14 @@ export class ClusterSetState {
   }
 
   /** Every service key with at least one record (live or tombstone), sorted. */
-  keys(): ServiceKey[] {
-    return [...this.#byKey.keys()].sort(compareStrings);
+  keys(): readonly ServiceKey[] {
+    this.#sortedKeys ??= [...this.#byKey.keys()].sort(compareStrings);
+    return this.#sortedKeys;
+  }
+
+  /** A number that changes whenever a record of `key` changes (0: never held). Equal revisions, equal records. */
+  revisionOf(key: ServiceKey): number {
+    return this.#keyRevisions.get(key) ?? 0;
   }
 
   /** The records of every origin for one key, tombstones included, sorted by origin. */
@@ -316,8 +335,10 @@ export class ClusterSetState {
     for (const key of o.records.keys()) {
       const perKey = this.#byKey.get(key);
       perKey?.delete(origin);
+      this.#keyRevisions.set(key, ++this.#revision);
       if (perKey?.size === 0) this.#byKey.delete(key);
     }
+    this.#sortedKeys = undefined;
     this.#origins.delete(origin);
   }
 }

@@ -5,8 +5,9 @@ import type { ClusterId } from './ids.js';
 export const DIGEST_BUCKETS = 256;
 
 /**
- * A summary of what a node holds for one origin. Two nodes hold the same records of an origin (same keys, versions,
- * content) exactly when count and hash agree (up to a 2^-64 chance).
+ * A summary of what a node holds for one origin. Two nodes hold the same records of an origin exactly when count and
+ * hash agree (up to a 2^-64 chance). The hash covers keys and versions, not content: an origin issues each version
+ * once (its HLC is strictly monotonic and seeded across restarts) and signs it, so a version names one content.
  */
 export interface OriginDigest {
   readonly origin: ClusterId;
@@ -14,7 +15,7 @@ export interface OriginDigest {
   readonly count: number;
   /** The highest record version held. */
   readonly maxVersion: Hlc;
-  /** 16 hex digits: XOR over the records of hash(key, version, removed, content). */
+  /** 16 hex digits: XOR over the records of hash(key, version, removed). */
   readonly hash: string;
   /** The version of the newest heartbeat held, if any: anti-entropy relays heartbeats too. */
   readonly heartbeat?: Hlc;

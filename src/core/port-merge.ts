@@ -20,6 +20,7 @@ export function samePorts(a: readonly ServicePort[], b: readonly ServicePort[]):
  * pairs; on a clash the earlier (older) exporter's port wins. Sorted by name, then protocol and port.
  */
 export function mergePorts(byPrecedence: readonly (readonly ServicePort[])[]): ServicePort[] {
+  if (byPrecedence.length === 1 && byPrecedence[0]!.length <= 1) return [...byPrecedence[0]!];
   const byName = new Set<string>();
   const byProtocolPort = new Set<string>();
   const out: ServicePort[] = [];

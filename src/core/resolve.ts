@@ -1,18 +1,9 @@
 import type { ClusterSetState } from './cluster-set-state.js';
 import { CONDITION_CONFLICT, CONDITION_READY, CONDITION_VALID } from './conditions.js';
 import type { ConditionData, ConflictReason } from './conditions.js';
-import {
-  LABEL_KUBE_SERVICE_NAME,
-  LABEL_MANAGED_BY,
-  LABEL_SERVICE_NAME,
-  LABEL_SOURCE_CLUSTER,
-  MANAGED_BY,
-  MAX_ENDPOINTS_PER_SLICE,
-  MCS_API_VERSION,
-} from './constants.js';
-import { base32hex, derivedServiceName } from './derived-name.js';
+import { MANAGED_BY, MAX_ENDPOINTS_PER_SLICE, MCS_API_VERSION } from './constants.js';
+import { derivedServiceName } from './derived-name.js';
 import type { ExportedService, ExportRecord } from './export-record.js';
-import { Fingerprint } from './fingerprint.js';
 import { compareStrings, serviceKey, splitServiceKey } from './ids.js';
 import type { ClusterId, ServiceKey } from './ids.js';
 import type { ImportedEndpointSliceObject, ServiceImportObject } from './kube-objects.js';
@@ -148,10 +139,18 @@ function byPrecedence(a: Exporter, b: Exporter): number {
   return a.service.exportCreatedMs - b.service.exportCreatedMs || compareStrings(a.origin, b.origin);
 }
 
+const SOLE_EXPORTER: ConditionData = {
+  type: CONDITION_CONFLICT,
+  status: 'False',
+  reason: 'NoConflicts',
+  message: '1/1 clusters agree.',
+};
+
 /** The Conflict condition: one reason per disagreeing field, joined by ","; one sentence per field. */
 function conflictCondition(exporters: readonly Exporter[]): ConditionData {
   const winner = exporters[0]!;
   const n = exporters.length;
+  if (n === 1) return SOLE_EXPORTER;
   const reasons: string[] = [];
   const messages: string[] = [];
   const disagreeing = (same: (a: ExportedService, b: ExportedService) => boolean): number =>
@@ -177,37 +176,29 @@ function conflictCondition(exporters: readonly Exporter[]): ConditionData {
   return { type: CONDITION_CONFLICT, status: 'True', reason: reasons.join(','), message: messages.join(' ') };
 }
 
-function sliceSuffix(origin: ClusterId, group: ExportedService['endpointGroups'][number], chunk: number): string {
-  const f = new Fingerprint().str(origin).str(group.addressType).num(group.ports.length);
-  for (const p of group.ports) f.str(p.name).str(p.protocol).num(p.port).str(p.appProtocol);
-  const [a, b] = f.num(chunk).done();
-  const bytes = new Uint8Array(8);
-  const view = new DataView(bytes.buffer);
-  view.setUint32(0, a);
-  view.setUint32(4, b);
-  return base32hex(bytes, 10);
-}
-
 function importedSlices(
   namespace: string,
   name: string,
   derived: string,
-  exporters: readonly Exporter[],
+  bySource: readonly Exporter[],
   withdrawn: ReadonlySet<ClusterId>,
 ): ImportedEndpointSliceObject[] {
   const out: ImportedEndpointSliceObject[] = [];
-  const bySource = [...exporters].sort((a, b) => compareStrings(a.origin, b.origin));
   for (const { origin, service } of bySource) {
     if (withdrawn.has(origin)) continue;
-    const labels = {
-      [LABEL_MANAGED_BY]: MANAGED_BY,
-      [LABEL_KUBE_SERVICE_NAME]: derived,
-      [LABEL_SERVICE_NAME]: name,
-      [LABEL_SOURCE_CLUSTER]: origin,
+    // String-literal keys (the values of the LABEL_* constants) let V8 clone a boilerplate: 50,000 of these per pass.
+    const labels: Record<string, string> = {
+      'endpointslice.kubernetes.io/managed-by': MANAGED_BY,
+      'kubernetes.io/service-name': derived,
+      'multicluster.kubernetes.io/service-name': name,
+      'multicluster.kubernetes.io/source-cluster': origin,
     };
+    // Names are `<derived name>-<source cluster>-<n>`: unique (the cluster id cannot end in "-<digits>" ambiguity,
+    // since n is the last segment), readable, and the same in every cluster.
+    let n = 0;
     for (const group of service.endpointGroups) {
       const total = group.endpoints.length;
-      for (let start = 0, chunk = 0; start < total; start += MAX_ENDPOINTS_PER_SLICE, chunk++) {
+      for (let start = 0; start < total; start += MAX_ENDPOINTS_PER_SLICE) {
         const endpoints =
           total <= MAX_ENDPOINTS_PER_SLICE
             ? group.endpoints
@@ -215,7 +206,7 @@ function importedSlices(
         out.push({
           apiVersion: 'discovery.k8s.io/v1',
           kind: 'EndpointSlice',
-          metadata: { name: `${derived}-${sliceSuffix(origin, group, chunk)}`, namespace, labels },
+          metadata: { name: derived + '-' + origin + '-' + n++, namespace, labels },
           addressType: group.addressType,
           endpoints,
           ports: group.ports,
@@ -226,11 +217,12 @@ function importedSlices(
   return out;
 }
 
-function liveExporters(records: readonly ExportRecord[]): Exporter[] {
-  const out: Exporter[] = [];
+/** Live exporters of one key, in source order (cluster id, as `recordsFor` returns them) and in precedence order. */
+function liveExporters(records: readonly ExportRecord[]): { bySource: Exporter[]; byPrecedence: Exporter[] } {
+  const bySource: Exporter[] = [];
   for (const r of records)
-    if (!r.removed && r.service !== undefined) out.push({ origin: r.origin, service: r.service });
-  return out.sort(byPrecedence);
+    if (!r.removed && r.service !== undefined) bySource.push({ origin: r.origin, service: r.service });
+  return { bySource, byPrecedence: bySource.length > 1 ? [...bySource].sort(byPrecedence) : bySource };
 }
 
 /**
@@ -242,29 +234,29 @@ export function resolveService(
   key: ServiceKey,
   withdrawn: ReadonlySet<ClusterId> = new Set(),
 ): ServiceResolution | undefined {
-  const exporters = liveExporters(state.recordsFor(key));
+  const { bySource, byPrecedence: exporters } = liveExporters(state.recordsFor(key));
   if (exporters.length === 0) return undefined;
   const { namespace, name } = splitServiceKey(key);
   const winner = exporters[0]!.service;
+  // Exported records are immutable, so the winner's maps and lists are shared, not copied.
   const metadata: {
     name: string;
     namespace: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
+    labels?: Readonly<Record<string, string>>;
+    annotations?: Readonly<Record<string, string>>;
   } = { name, namespace };
-  if (Object.keys(winner.exportedLabels).length > 0) metadata.labels = { ...winner.exportedLabels };
-  if (Object.keys(winner.exportedAnnotations).length > 0) metadata.annotations = { ...winner.exportedAnnotations };
+  if (Object.keys(winner.exportedLabels).length > 0) metadata.labels = winner.exportedLabels;
+  if (Object.keys(winner.exportedAnnotations).length > 0) metadata.annotations = winner.exportedAnnotations;
   const spec: { -readonly [K in keyof ServiceImportObject['spec']]: ServiceImportObject['spec'][K] } = {
     type: winner.type,
     ports: mergePorts(exporters.map((e) => e.service.ports)),
     ips: [],
     sessionAffinity: winner.sessionAffinity,
-    ipFamilies: [...winner.ipFamilies],
+    ipFamilies: winner.ipFamilies,
   };
   if (winner.sessionAffinityConfig !== undefined) spec.sessionAffinityConfig = winner.sessionAffinityConfig;
   if (winner.internalTrafficPolicy !== undefined) spec.internalTrafficPolicy = winner.internalTrafficPolicy;
   if (winner.trafficDistribution !== undefined) spec.trafficDistribution = winner.trafficDistribution;
-  const clusters = exporters.map((e) => e.origin).sort(compareStrings);
   return {
     namespace,
     name,
@@ -274,12 +266,29 @@ export function resolveService(
       kind: 'ServiceImport',
       metadata,
       spec,
-      status: { clusters: clusters.map((cluster) => ({ cluster })) },
+      status: { clusters: bySource.map((e) => ({ cluster: e.origin })) },
     },
-    endpointSlices: importedSlices(namespace, name, derivedServiceName(namespace, name), exporters, withdrawn),
+    endpointSlices: importedSlices(namespace, name, derivedServiceName(namespace, name), bySource, withdrawn),
     conflict: conflictCondition(exporters),
   };
 }
+
+const IMPLICIT_VALID: ConditionData = {
+  type: CONDITION_VALID,
+  status: 'True',
+  reason: 'Valid',
+  message: 'The service can be exported.',
+};
+
+/**
+ * Per state, the last resolution of every key with the key's revision and the withdrawn set it was computed for.
+ * Resolution is a pure function of those, so a hit is exactly what recomputing would give; a pass over a state where
+ * few keys changed costs little more than walking the keys. Dropped with the state (WeakMap).
+ */
+const memo = new WeakMap<
+  ClusterSetState,
+  Map<ServiceKey, { revision: number; withdrawnSig: string; result: ServiceResolution | undefined }>
+>();
 
 function readyCondition(valid: ConditionData, published: boolean): ConditionData {
   if (valid.status !== 'True') {
@@ -303,37 +312,52 @@ function readyCondition(valid: ConditionData, published: boolean): ConditionData
 export function resolve(state: ClusterSetState, options: ResolveOptions): Resolution {
   const namespaces = new Set(options.namespaces);
   const withdrawn = new Set(options.withdrawnOrigins ?? []);
+  const withdrawnSig = [...withdrawn].sort(compareStrings).join(',');
+  let cache = memo.get(state);
+  if (cache === undefined) {
+    cache = new Map();
+    memo.set(state, cache);
+  }
   const serviceImports: ServiceImportObject[] = [];
   const endpointSlices: ImportedEndpointSliceObject[] = [];
   const resolved = new Map<ServiceKey, ServiceResolution>();
   for (const key of state.keys()) {
-    const r = resolveService(state, key, withdrawn);
+    const revision = state.revisionOf(key);
+    const hit = cache.get(key);
+    let r: ServiceResolution | undefined;
+    if (hit !== undefined && hit.revision === revision && hit.withdrawnSig === withdrawnSig) {
+      r = hit.result;
+    } else {
+      r = resolveService(state, key, withdrawn);
+      cache.set(key, { revision, withdrawnSig, result: r });
+    }
     if (r === undefined) continue;
     resolved.set(key, r);
     if (!namespaces.has(r.namespace)) continue;
     serviceImports.push(r.serviceImport);
     for (const s of r.endpointSlices) endpointSlices.push(s);
   }
-  const local =
-    options.localExports ??
-    state
-      .recordsOf(options.localCluster)
-      .filter((rec) => !rec.removed)
-      .map((rec): LocalExport => ({
-        namespace: rec.namespace,
-        name: rec.name,
-        valid: { type: CONDITION_VALID, status: 'True', reason: 'Valid', message: 'The service can be exported.' },
-      }));
-  const exportConditions = [...local]
-    .sort((a, b) => compareStrings(serviceKey(a.namespace, a.name), serviceKey(b.namespace, b.name)))
-    .map((e): ExportConditions => {
-      const key = serviceKey(e.namespace, e.name);
-      const mine = state.record(options.localCluster, key);
-      const published = mine !== undefined && !mine.removed;
-      const conditions: ConditionData[] = [e.valid, readyCondition(e.valid, published)];
-      const r = resolved.get(key);
-      if (e.valid.status === 'True' && published && r !== undefined) conditions.push(r.conflict);
-      return { namespace: e.namespace, name: e.name, conditions };
-    });
+  let keyed: { e: LocalExport; key: ServiceKey }[];
+  if (options.localExports !== undefined) {
+    keyed = options.localExports.map((e) => ({ e, key: serviceKey(e.namespace, e.name) }));
+    keyed.sort((a, b) => compareStrings(a.key, b.key));
+  } else {
+    // One valid export per live record this cluster holds for itself; keys() is already sorted.
+    keyed = [];
+    for (const key of state.keys()) {
+      const rec = state.record(options.localCluster, key);
+      if (rec !== undefined && !rec.removed) {
+        keyed.push({ e: { namespace: rec.namespace, name: rec.name, valid: IMPLICIT_VALID }, key });
+      }
+    }
+  }
+  const exportConditions = keyed.map(({ e, key }): ExportConditions => {
+    const mine = state.record(options.localCluster, key);
+    const published = mine !== undefined && !mine.removed;
+    const conditions: ConditionData[] = [e.valid, readyCondition(e.valid, published)];
+    const r = resolved.get(key);
+    if (e.valid.status === 'True' && published && r !== undefined) conditions.push(r.conflict);
+    return { namespace: e.namespace, name: e.name, conditions };
+  });
   return { serviceImports, endpointSlices, exportConditions };
 }
