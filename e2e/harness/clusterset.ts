@@ -35,6 +35,8 @@ export const CONTROLLERS = [
   'endpointslice-controller',
   'endpoints-controller',
   'pod-garbage-collector-controller',
+  // Removes the node.kubernetes.io/not-ready taint the API server puts on new Nodes once kwok reports them Ready.
+  'node-lifecycle-controller',
 ];
 
 export const CLUSTER_ID_PROPERTY = 'cluster.clusterset.k8s.io';
@@ -631,15 +633,19 @@ async function bootstrapCluster(
   });
 }
 
-/** The CRD files under crds/, parsed (YAML anchors resolved). */
+/**
+ * The CRD files under crds/, as the client's typed models. Parsed with the client's own `loadAllYaml`, which maps
+ * JSON names to model fields (`enum` → `_enum`, `x-kubernetes-list-type` → `x_kubernetes_list_type`): a plain
+ * parsed object handed to the typed API would silently lose those fields on serialization.
+ */
 export async function loadCrds(): Promise<k8s.V1CustomResourceDefinition[]> {
   const files = (await readdir(crdDir)).filter((f) => f.endsWith('.yaml')).sort();
   const out: k8s.V1CustomResourceDefinition[] = [];
   for (const f of files) {
-    for (const doc of YAML.parseAllDocuments(await readFile(join(crdDir, f), 'utf8'))) {
-      if (doc.errors.length > 0) throw new Error(`${f}: ${doc.errors[0]?.message}`);
-      const obj = doc.toJS({ maxAliasCount: -1 }) as k8s.V1CustomResourceDefinition | null;
-      if (obj !== null) out.push(obj);
+    for (const obj of k8s.loadAllYaml(await readFile(join(crdDir, f), 'utf8'))) {
+      const crd = obj as k8s.V1CustomResourceDefinition;
+      if (crd.kind !== 'CustomResourceDefinition') throw new Error(`${f}: expected a CustomResourceDefinition`);
+      out.push(crd);
     }
   }
   return out;

@@ -83,6 +83,15 @@ describe('local ClusterSet of real control planes', () => {
           : ['v1alpha1:true:false', 'v1beta1:true:true'],
       );
     }
+    // What the API server stores is exactly our schema: nothing dropped on the way (enums, list types, …).
+    for (const crd of await loadCrds()) {
+      const got = await ext.readCustomResourceDefinition({ name: crd.metadata?.name ?? '' });
+      for (const v of crd.spec.versions) {
+        const stored = got.spec.versions.find((x) => x.name === v.name);
+        expect(stored?.schema, `${crd.metadata?.name} ${v.name}`).toEqual(v.schema);
+        expect(stored?.additionalPrinterColumns).toEqual(v.additionalPrinterColumns);
+      }
+    }
     const si = await ext.readCustomResourceDefinition({ name: 'serviceimports.multicluster.x-k8s.io' });
     expect(si.spec.names.shortNames).toEqual(['svcim', 'svcimport']);
     expect(si.spec.names.categories).toEqual(['multicluster']);
