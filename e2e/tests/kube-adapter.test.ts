@@ -1,0 +1,296 @@
+// The Kubernetes adapter alone, on two real control planes: each cluster's local exports go into one shared
+// ClusterSetState (no network: this test plays the gossip layer), and each adapter writes its resolution.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClusterSetState, derivedServiceName, HlcClock, planOwnRecords, resolve } from '../../src/core/index.js';
+import { createKubeAdapter, type KubeAdapter } from '../../src/kube/index.js';
+import { down, up, type ClusterSetState as Harness } from '../harness/clusterset.js';
+import {
+  ABOUT,
+  admin,
+  auditWrites,
+  condition,
+  deployWeb,
+  ensureNamespace,
+  eventually,
+  exportService,
+  getExport,
+  getImport,
+  importedSlices,
+  nodeKubeConfig,
+  readyAddresses,
+  SA_USER,
+  sleep,
+  unexportService,
+} from './kube-helpers.js';
+
+/** Plays the gossip layer and the composition root for the adapters of this process. */
+class Driver {
+  readonly state = new ClusterSetState();
+  readonly clock = new HlcClock();
+  readonly adapters: KubeAdapter[] = [];
+  #timer: NodeJS.Timeout | undefined;
+
+  add(kube: KubeAdapter): void {
+    this.adapters.push(kube);
+    kube.on('local:change', () => this.schedule());
+    kube.on('identity', () => this.schedule());
+  }
+
+  schedule(): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.sync();
+    }, 50);
+  }
+
+  sync(): void {
+    for (const kube of this.adapters) {
+      const id = kube.identity();
+      const local = kube.localExports();
+      if (!id.ok || local === undefined) continue;
+      const own = id.identity.clusterId;
+      this.state.merge(
+        planOwnRecords(own, this.state.recordsOf(own), local.desired, () => this.clock.tick(Date.now())),
+      );
+    }
+    for (const kube of this.adapters) {
+      const id = kube.identity();
+      const local = kube.localExports();
+      if (!id.ok || local === undefined) continue;
+      kube.apply(
+        resolve(this.state, {
+          localCluster: id.identity.clusterId,
+          namespaces: kube.namespaces(),
+          localExports: local.exports,
+        }),
+      );
+    }
+  }
+}
+
+describe('Kubernetes adapter on two real control planes', () => {
+  let dir: string;
+  let harness: Harness;
+  const driver = new Driver();
+  const kubes = new Map<string, KubeAdapter>();
+  const a = (c: string) => admin(harness, c);
+  const clusters = ['cluster-1', 'cluster-2'] as const;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'mcs-gossip-kube-'));
+    harness = await up({ dir, clusters: 2, onProgress: () => {} });
+    for (const c of clusters) {
+      const kubeConfig = await nodeKubeConfig(harness, c, join(dir, `${c}-node.kubeconfig`));
+      const kube = createKubeAdapter({
+        kubeConfig,
+        logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }).child({ cluster: c }),
+        metricsRegistry: new Registry(),
+      });
+      kubes.set(c, kube);
+      driver.add(kube);
+      await kube.start();
+      await ensureNamespace(a(c).core, 'web');
+    }
+    driver.sync();
+  });
+
+  afterAll(async () => {
+    for (const k of kubes.values()) await k.stop();
+    if (harness !== undefined) await down(dir);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('is ready with the identity from the ClusterProperties', async () => {
+    for (const c of clusters) {
+      const kube = kubes.get(c)!;
+      await eventually(`${c} ready`, async () => (kube.readiness().ready ? true : undefined), 20_000);
+      expect(kube.readiness()).toEqual({ ready: true, reason: 'ok (leader)' });
+      expect(kube.identity()).toEqual({ ok: true, identity: { clusterId: c, clusterSetName: 'local-clusterset' } });
+    }
+  });
+
+  it('exports web/web from cluster-1: ServiceImport with a ClusterSetIP and slices in both clusters', async () => {
+    const one = a('cluster-1');
+    await deployWeb(one, 'web', 'web', 2);
+    await exportService(one, 'web', 'web');
+    const pods = await eventually('2 pod IPs in cluster-1', async () => {
+      const list = await one.core.listNamespacedPod({ namespace: 'web', labelSelector: 'app=web' });
+      const ips = list.items.map((p) => p.status?.podIP).filter((ip): ip is string => ip !== undefined && ip !== '');
+      return ips.length === 2 ? ips.sort() : undefined;
+    });
+    for (const c of clusters) {
+      const api = a(c);
+      const si = await eventually(`ServiceImport web/web with an ip in ${c}`, async () => {
+        const got = await getImport(api, 'web', 'web');
+        return got?.spec.ips?.length === 1 ? got : undefined;
+      });
+      expect(si.spec.type).toBe('ClusterSetIP');
+      expect(si.spec.ports).toEqual([{ name: 'http', protocol: 'TCP', port: 80 }]);
+      expect(si.spec.ipFamilies).toEqual(['IPv4']);
+      expect(si.status?.clusters).toEqual([{ cluster: 'cluster-1' }]);
+      const derived = await api.core.readNamespacedService({
+        namespace: 'web',
+        name: derivedServiceName('web', 'web'),
+      });
+      expect(derived.spec?.clusterIPs).toEqual(si.spec.ips);
+      expect(derived.spec?.selector).toBeUndefined();
+      expect(derived.metadata?.ownerReferences?.[0]?.uid).toBe(si.metadata.uid);
+      const slices = await eventually(`imported slices with both pods in ${c}`, async () => {
+        const s = await importedSlices(api, 'web', 'web');
+        return readyAddresses(s).join() === pods.join() ? s : undefined;
+      });
+      for (const s of slices) {
+        expect(s.metadata?.labels).toMatchObject({
+          'multicluster.kubernetes.io/source-cluster': 'cluster-1',
+          'kubernetes.io/service-name': derivedServiceName('web', 'web'),
+          'endpointslice.kubernetes.io/managed-by': 'mcs-gossip.x-k8s.io',
+        });
+        expect(s.metadata?.ownerReferences?.[0]?.uid).toBe(si.metadata.uid);
+      }
+    }
+    const se = await eventually('conditions on the ServiceExport', async () => {
+      const got = await getExport(one, 'web', 'web');
+      return condition(got, 'Conflict') !== undefined ? got : undefined;
+    });
+    expect(condition(se, 'Valid')).toMatchObject({ status: 'True', reason: 'Valid' });
+    expect(condition(se, 'Ready')).toMatchObject({ status: 'True', reason: 'Exported' });
+    expect(condition(se, 'Conflict')).toMatchObject({ status: 'False', reason: 'NoConflicts' });
+    const events = await one.core.listNamespacedEvent({ namespace: 'web', fieldSelector: 'involvedObject.name=web' });
+    expect(events.items.filter((e) => e.involvedObject.kind === 'ServiceExport').length).toBeGreaterThan(0);
+  });
+
+  it('follows a scaled Deployment in both clusters', async () => {
+    const one = a('cluster-1');
+    await one.apps.patchNamespacedDeploymentScale(
+      { namespace: 'web', name: 'web', body: { spec: { replicas: 3 } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    for (const c of clusters) {
+      await eventually(`3 imported endpoints in ${c}`, async () => {
+        const s = await importedSlices(a(c), 'web', 'web');
+        return readyAddresses(s).length === 3 ? true : undefined;
+      });
+    }
+  });
+
+  it('writes nothing while nothing changes', async () => {
+    await sleep(1500); // let the last events settle
+    const since = Date.now();
+    await sleep(8000);
+    for (const c of harness.clusters) {
+      const writes = await auditWrites(c.auditLog, SA_USER, since);
+      expect(writes, `writes by the node in ${c.name}`).toEqual([]);
+    }
+  });
+
+  it('merges a conflicting export from cluster-2: union of ports, Conflict on both', async () => {
+    const two = a('cluster-2');
+    await two.core.createNamespacedService({
+      namespace: 'web',
+      body: { metadata: { name: 'web' }, spec: { ports: [{ name: 'admin', port: 9090, protocol: 'TCP' }] } },
+    });
+    await exportService(two, 'web', 'web');
+    for (const c of clusters) {
+      await eventually(`union of ports in ${c}`, async () => {
+        const si = await getImport(a(c), 'web', 'web');
+        const ports = (si?.spec.ports ?? []).map((p) => `${p.name}:${p.port}`).sort();
+        return ports.join() === 'admin:9090,http:80' && si?.status?.clusters?.length === 2 ? true : undefined;
+      });
+      const se = await eventually(`Conflict=True on the export of ${c}`, async () => {
+        const got = await getExport(a(c), 'web', 'web');
+        return condition(got, 'Conflict')?.status === 'True' ? got : undefined;
+      });
+      expect(condition(se, 'Conflict')?.reason).toBe('PortConflict');
+      expect(condition(se, 'Conflict')?.message).toContain('"cluster-1"');
+    }
+    await unexportService(two, 'web', 'web');
+    await eventually('Conflict cleared on cluster-1', async () => {
+      const got = await getExport(a('cluster-1'), 'web', 'web');
+      return condition(got, 'Conflict')?.status === 'False' ? true : undefined;
+    });
+  });
+
+  it('creates the import when the namespace appears later', async () => {
+    const one = a('cluster-1');
+    await ensureNamespace(one.core, 'late');
+    await deployWeb(one, 'late', 'api', 1);
+    await exportService(one, 'late', 'api');
+    await eventually('import late/api in cluster-1', async () =>
+      (await getImport(one, 'late', 'api')) ? true : undefined,
+    );
+    await sleep(1000);
+    expect(await getImport(a('cluster-2'), 'late', 'api')).toBeUndefined();
+    await ensureNamespace(a('cluster-2').core, 'late');
+    await eventually('import late/api in cluster-2', async () =>
+      (await getImport(a('cluster-2'), 'late', 'api'))?.spec.ips?.length === 1 ? true : undefined,
+    );
+  });
+
+  it('does not export an ExternalName Service: Valid=False, no import', async () => {
+    const one = a('cluster-1');
+    await one.core.createNamespacedService({
+      namespace: 'web',
+      body: { metadata: { name: 'ext' }, spec: { type: 'ExternalName', externalName: 'example.com' } },
+    });
+    await exportService(one, 'web', 'ext');
+    const se = await eventually('Valid=False on web/ext', async () => {
+      const got = await getExport(one, 'web', 'ext');
+      return condition(got, 'Valid')?.status === 'False' ? got : undefined;
+    });
+    expect(condition(se, 'Valid')?.reason).toBe('InvalidServiceType');
+    expect(condition(se, 'Conflict')).toBeUndefined();
+    for (const c of clusters) expect(await getImport(a(c), 'web', 'ext')).toBeUndefined();
+  });
+
+  it('removes the import everywhere when the last export goes', async () => {
+    await unexportService(a('cluster-1'), 'web', 'web');
+    for (const c of clusters) {
+      await eventually(`web/web gone in ${c}`, async () => {
+        const si = await getImport(a(c), 'web', 'web');
+        const slices = await importedSlices(a(c), 'web', 'web');
+        const svc = await a(c)
+          .core.readNamespacedService({ namespace: 'web', name: derivedServiceName('web', 'web') })
+          .catch(() => undefined);
+        return si === undefined && slices.length === 0 && svc === undefined ? true : undefined;
+      });
+    }
+  });
+
+  it('without a cluster id: not ready, writes nothing; recovers when the ClusterProperty is back', async () => {
+    const two = a('cluster-2');
+    const kube = kubes.get('cluster-2')!;
+    await two.custom.deleteClusterCustomObject({ ...ABOUT, name: 'cluster.clusterset.k8s.io' });
+    await eventually('cluster-2 not ready', async () => (kube.readiness().ready ? undefined : true));
+    expect(kube.readiness().reason).toMatch(/^ClusterIdMissing: /);
+    const since = Date.now();
+    await exportService(a('cluster-1'), 'web', 'web'); // web/web again: cluster-2 must not import it yet
+    await eventually('import back in cluster-1', async () =>
+      (await getImport(a('cluster-1'), 'web', 'web'))?.spec.ips?.length === 1 ? true : undefined,
+    );
+    await sleep(1500);
+    const c2 = harness.clusters.find((c) => c.name === 'cluster-2')!;
+    expect(await auditWrites(c2.auditLog, SA_USER, since)).toEqual([]);
+    expect(await getImport(two, 'web', 'web')).toBeUndefined();
+
+    await two.custom.createClusterCustomObject({
+      ...ABOUT,
+      body: {
+        apiVersion: 'about.k8s.io/v1beta1',
+        kind: 'ClusterProperty',
+        metadata: { name: 'cluster.clusterset.k8s.io' },
+        spec: { value: 'cluster-2' },
+      },
+    });
+    await eventually('cluster-2 ready again', async () => (kube.readiness().ready ? true : undefined));
+    await eventually('import in cluster-2 again', async () =>
+      (await getImport(two, 'web', 'web'))?.spec.ips?.length === 1 ? true : undefined,
+    );
+  });
+});

@@ -1,0 +1,260 @@
+// Shared helpers of the Kubernetes adapter and node integration tests: a least-privilege ServiceAccount identity
+// per cluster (so the audit log tells our writes apart), workloads, pollers and audit-log counting.
+import { readFile, writeFile } from 'node:fs/promises';
+import * as k8s from '@kubernetes/client-node';
+import YAML from 'yaml';
+import { kubeConfigFor, type ClusterSetState } from '../harness/clusterset.js';
+
+export const MCS = { group: 'multicluster.x-k8s.io', version: 'v1beta1' } as const;
+export const ABOUT = { group: 'about.k8s.io', version: 'v1beta1', plural: 'clusterproperties' } as const;
+export const SYSTEM_NAMESPACE = 'mcs-gossip-system';
+export const SA_NAME = 'mcs-gossip';
+export const SA_USER = `system:serviceaccount:${SYSTEM_NAMESPACE}:${SA_NAME}`;
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out: ${what}${last instanceof Error ? ` (${last.message})` : ''}`);
+    await sleep(200);
+  }
+}
+
+/** The permissions the node needs (the Helm chart's ClusterRole says the same). */
+export const NODE_RULES: k8s.V1PolicyRule[] = [
+  { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: [''], resources: ['services'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
+  { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+  {
+    apiGroups: ['discovery.k8s.io'],
+    resources: ['endpointslices'],
+    verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
+  },
+  { apiGroups: ['multicluster.x-k8s.io'], resources: ['serviceexports'], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: ['multicluster.x-k8s.io'], resources: ['serviceexports/status'], verbs: ['get', 'update', 'patch'] },
+  {
+    apiGroups: ['multicluster.x-k8s.io'],
+    resources: ['serviceimports'],
+    verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
+  },
+  { apiGroups: ['multicluster.x-k8s.io'], resources: ['serviceimports/status'], verbs: ['get', 'update', 'patch'] },
+  {
+    apiGroups: ['about.k8s.io'],
+    resources: ['clusterproperties'],
+    verbs: ['get', 'list', 'watch', 'create', 'update'],
+  },
+  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+];
+
+export function admin(state: ClusterSetState, cluster: string) {
+  const kc = kubeConfigFor(state, cluster);
+  return {
+    kc,
+    core: kc.makeApiClient(k8s.CoreV1Api),
+    apps: kc.makeApiClient(k8s.AppsV1Api),
+    discovery: kc.makeApiClient(k8s.DiscoveryV1Api),
+    custom: kc.makeApiClient(k8s.CustomObjectsApi),
+    rbac: kc.makeApiClient(k8s.RbacAuthorizationV1Api),
+  };
+}
+
+const ignoreConflict = (err: unknown) => {
+  if (!(err instanceof k8s.ApiException && err.code === 409)) throw err;
+};
+
+/**
+ * Creates the node's ServiceAccount with least-privilege RBAC in `cluster` and returns a KubeConfig that
+ * authenticates as it (a bound token), written to `file` too.
+ */
+export async function nodeKubeConfig(state: ClusterSetState, cluster: string, file: string): Promise<k8s.KubeConfig> {
+  const a = admin(state, cluster);
+  await a.core.createNamespace({ body: { metadata: { name: SYSTEM_NAMESPACE } } }).catch(ignoreConflict);
+  await a.core
+    .createNamespacedServiceAccount({ namespace: SYSTEM_NAMESPACE, body: { metadata: { name: SA_NAME } } })
+    .catch(ignoreConflict);
+  await a.rbac.createClusterRole({ body: { metadata: { name: SA_NAME }, rules: NODE_RULES } }).catch(ignoreConflict);
+  await a.rbac
+    .createClusterRoleBinding({
+      body: {
+        metadata: { name: SA_NAME },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: SA_NAME },
+        subjects: [{ kind: 'ServiceAccount', name: SA_NAME, namespace: SYSTEM_NAMESPACE }],
+      },
+    })
+    .catch(ignoreConflict);
+  const tr = await a.core.createNamespacedServiceAccountToken({
+    name: SA_NAME,
+    namespace: SYSTEM_NAMESPACE,
+    body: { spec: { audiences: [], expirationSeconds: 24 * 3600 } },
+  });
+  const token = tr.status?.token ?? '';
+  const c = a.kc.getCurrentCluster();
+  const doc = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    'current-context': cluster,
+    clusters: [{ name: cluster, cluster: { server: c?.server, 'certificate-authority-data': c?.caData } }],
+    users: [{ name: SA_NAME, user: { token } }],
+    contexts: [{ name: cluster, context: { cluster, user: SA_NAME } }],
+  };
+  await writeFile(file, YAML.stringify(doc), { mode: 0o600 });
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(file);
+  return kc;
+}
+
+export interface AuditEntry {
+  readonly user: string;
+  readonly verb: string;
+  readonly resource: string;
+  readonly subresource?: string;
+  readonly namespace?: string;
+  readonly name?: string;
+  readonly code?: number;
+  readonly time: string;
+}
+
+/** Writes recorded in an API server's audit log (ResponseComplete stage), optionally by one user since a time. */
+export async function auditWrites(file: string, user?: string, sinceMs = 0): Promise<AuditEntry[]> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  const out: AuditEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const e = JSON.parse(line) as {
+      stage?: string;
+      verb: string;
+      user?: { username?: string };
+      objectRef?: { resource?: string; subresource?: string; namespace?: string; name?: string };
+      responseStatus?: { code?: number };
+      stageTimestamp?: string;
+      requestReceivedTimestamp?: string;
+    };
+    if (e.stage !== undefined && e.stage !== 'ResponseComplete') continue;
+    const username = e.user?.username ?? '';
+    if (user !== undefined && username !== user) continue;
+    const time = e.requestReceivedTimestamp ?? e.stageTimestamp ?? '';
+    if (Date.parse(time) < sinceMs) continue;
+    out.push({
+      user: username,
+      verb: e.verb,
+      resource: e.objectRef?.resource ?? '',
+      subresource: e.objectRef?.subresource,
+      namespace: e.objectRef?.namespace,
+      name: e.objectRef?.name,
+      code: e.responseStatus?.code,
+      time,
+    });
+  }
+  return out;
+}
+
+/** Creates a namespace (if absent) and waits for its default ServiceAccount, without which no pod is admitted. */
+export async function ensureNamespace(core: k8s.CoreV1Api, name: string): Promise<void> {
+  await core.createNamespace({ body: { metadata: { name } } }).catch(ignoreConflict);
+  await eventually(`the default ServiceAccount in ${name}`, () =>
+    core.readNamespacedServiceAccount({ name: 'default', namespace: name }).then(() => true),
+  );
+}
+
+/** A Deployment of `replicas` kwok pods and its Service `name` (port 80 → 8080, named http). */
+export async function deployWeb(
+  a: ReturnType<typeof admin>,
+  namespace: string,
+  name: string,
+  replicas: number,
+  ports: k8s.V1ServicePort[] = [{ name: 'http', port: 80, targetPort: 8080 }],
+): Promise<void> {
+  const labels = { app: name };
+  await a.apps.createNamespacedDeployment({
+    namespace,
+    body: {
+      metadata: { name },
+      spec: {
+        replicas,
+        selector: { matchLabels: labels },
+        template: {
+          metadata: { labels },
+          spec: { containers: [{ name, image: 'example.invalid/web:1', ports: [{ containerPort: 8080 }] }] },
+        },
+      },
+    },
+  });
+  await a.core.createNamespacedService({ namespace, body: { metadata: { name }, spec: { selector: labels, ports } } });
+}
+
+export async function exportService(a: ReturnType<typeof admin>, namespace: string, name: string): Promise<void> {
+  await a.custom.createNamespacedCustomObject({
+    ...MCS,
+    plural: 'serviceexports',
+    namespace,
+    body: { apiVersion: `${MCS.group}/${MCS.version}`, kind: 'ServiceExport', metadata: { name } },
+  });
+}
+
+export async function unexportService(a: ReturnType<typeof admin>, namespace: string, name: string): Promise<void> {
+  await a.custom.deleteNamespacedCustomObject({ ...MCS, plural: 'serviceexports', namespace, name });
+}
+
+export interface SiView {
+  metadata: { name: string; namespace: string; uid: string };
+  spec: {
+    type: string;
+    ips?: string[];
+    ports: { name?: string; protocol: string; port: number }[];
+    ipFamilies?: string[];
+  };
+  status?: { clusters?: { cluster: string }[] };
+}
+
+export async function getImport(
+  a: ReturnType<typeof admin>,
+  namespace: string,
+  name: string,
+): Promise<SiView | undefined> {
+  try {
+    return (await a.custom.getNamespacedCustomObject({ ...MCS, plural: 'serviceimports', namespace, name })) as SiView;
+  } catch (err) {
+    if (err instanceof k8s.ApiException && err.code === 404) return undefined;
+    throw err;
+  }
+}
+
+export interface SeView {
+  metadata: { name: string };
+  status?: {
+    conditions?: { type: string; status: string; reason: string; message: string; lastTransitionTime: string }[];
+  };
+}
+
+export async function getExport(a: ReturnType<typeof admin>, namespace: string, name: string): Promise<SeView> {
+  return (await a.custom.getNamespacedCustomObject({ ...MCS, plural: 'serviceexports', namespace, name })) as SeView;
+}
+
+export function condition(se: SeView, type: string) {
+  return se.status?.conditions?.find((c) => c.type === type);
+}
+
+/** Imported slices of `name` in `namespace` (label multicluster.kubernetes.io/service-name). */
+export async function importedSlices(a: ReturnType<typeof admin>, namespace: string, name: string) {
+  const list = await a.discovery.listNamespacedEndpointSlice({
+    namespace,
+    labelSelector: `multicluster.kubernetes.io/service-name=${name}`,
+  });
+  return list.items;
+}
+
+export function readyAddresses(slices: readonly k8s.V1EndpointSlice[]): string[] {
+  return slices
+    .flatMap((s) => s.endpoints ?? [])
+    .filter((e) => e.conditions?.ready !== false)
+    .flatMap((e) => e.addresses)
+    .sort();
+}

@@ -1,0 +1,112 @@
+/**
+ * Desired-versus-actual comparison of the objects we write: each object is projected onto the fields we manage, with
+ * the API server's defaults filled in, so server-set fields (uid, resourceVersion, clusterIP, targetPort, …) never
+ * count as a difference and an idle node writes nothing.
+ */
+import type * as k8s from '@kubernetes/client-node';
+import type { ImportedEndpointSliceObject, ServiceImportObject } from '../core/index.js';
+import type { ServiceImport } from './objects.js';
+
+/** JSON with sorted keys and undefined members dropped: equal projections give equal strings. */
+export function canonical(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) {
+      const x = (v as Record<string, unknown>)[k];
+      if (x !== undefined) out[k] = x;
+    }
+    return out;
+  });
+}
+
+function mapOrEmpty(m: Readonly<Record<string, string>> | undefined): Readonly<Record<string, string>> {
+  return m ?? {};
+}
+
+function sliceEndpoint(e: {
+  readonly addresses: readonly string[];
+  readonly conditions?: { readonly ready?: boolean; readonly serving?: boolean; readonly terminating?: boolean };
+  readonly hostname?: string;
+  readonly zone?: string;
+  readonly nodeName?: string;
+}): unknown {
+  const c = e.conditions ?? {};
+  return {
+    addresses: e.addresses,
+    conditions: { ready: c.ready, serving: c.serving, terminating: c.terminating },
+    hostname: e.hostname,
+    zone: e.zone,
+    nodeName: e.nodeName,
+  };
+}
+
+function slicePort(p: {
+  readonly name?: string;
+  readonly protocol?: string;
+  readonly port?: number;
+  readonly appProtocol?: string;
+}): unknown {
+  return { name: p.name ?? '', protocol: p.protocol ?? 'TCP', port: p.port, appProtocol: p.appProtocol };
+}
+
+/** What we manage of an imported slice. */
+export function sliceProjection(s: ImportedEndpointSliceObject | k8s.V1EndpointSlice): string {
+  return canonical({
+    labels: mapOrEmpty(s.metadata?.labels),
+    addressType: s.addressType,
+    endpoints: (s.endpoints ?? []).map(sliceEndpoint),
+    ports: (s.ports ?? []).map(slicePort),
+  });
+}
+
+/** What we manage of a ServiceImport: labels, annotations and spec (ips included). */
+export function importProjection(si: ServiceImportObject | ServiceImport): string {
+  const spec = si.spec ?? {};
+  return canonical({
+    labels: mapOrEmpty(si.metadata?.labels),
+    annotations: mapOrEmpty(si.metadata?.annotations),
+    spec: {
+      type: spec.type,
+      ports: (spec.ports ?? []).map((p) => ({
+        name: p.name,
+        protocol: p.protocol ?? 'TCP',
+        port: p.port,
+        appProtocol: p.appProtocol,
+      })),
+      ips: spec.ips ?? [],
+      sessionAffinity: spec.sessionAffinity,
+      sessionAffinityConfig: spec.sessionAffinityConfig,
+      ipFamilies: spec.ipFamilies ?? [],
+      internalTrafficPolicy: spec.internalTrafficPolicy,
+      trafficDistribution: spec.trafficDistribution,
+    },
+  });
+}
+
+/** What we manage of a derived Service (see `derivedService`). */
+export function derivedServiceProjection(svc: k8s.V1Service): string {
+  const spec = svc.spec ?? {};
+  const affinity = spec.sessionAffinity ?? 'None';
+  return canonical({
+    labels: mapOrEmpty(svc.metadata?.labels),
+    type: spec.type ?? 'ClusterIP',
+    selector: spec.selector ?? {},
+    ports: (spec.ports ?? []).map((p) => ({
+      name: p.name,
+      protocol: p.protocol ?? 'TCP',
+      port: p.port,
+      appProtocol: p.appProtocol,
+    })),
+    ipFamilies: spec.ipFamilies ?? [],
+    sessionAffinity: affinity,
+    // The server defaults the ClientIP timeout (10800 s); only a timeout we chose is compared.
+    timeoutSeconds:
+      affinity === 'ClientIP' ? (spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? 10800) : undefined,
+  });
+}
+
+/** Whether `owners` names `uid` as controller owner. */
+export function ownedBy(owners: readonly k8s.V1OwnerReference[] | undefined, uid: string | undefined): boolean {
+  return uid !== undefined && (owners ?? []).some((o) => o.uid === uid);
+}

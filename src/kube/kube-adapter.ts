@@ -1,0 +1,523 @@
+/**
+ * The Kubernetes side of one node: caches of the cluster's objects, the cluster's identity, its local exports as the
+ * core computes them, and a writer that makes the cluster hold what resolution says, through a work queue.
+ */
+import * as k8s from '@kubernetes/client-node';
+import { pino, type Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import {
+  LABEL_SERVICE_NAME,
+  localExports,
+  type LocalExports,
+  type Resolution,
+  type ServiceKey,
+} from '../core/index.js';
+import { canonical } from './compare.js';
+import {
+  ABOUT_GROUP,
+  ABOUT_VERSION,
+  BOOTSTRAP_PROPERTY,
+  CLUSTER_ID_PROPERTY,
+  CLUSTERSET_PROPERTY,
+  DEFAULT_LEASE_DURATION_MS,
+  DEFAULT_LEASE_NAME,
+  DEFAULT_LEASE_RENEW_MS,
+  DEFAULT_QUEUE_BURST,
+  DEFAULT_QUEUE_QPS,
+  DEFAULT_RESYNC_MS,
+  DEFAULT_RETRY_BASE_MS,
+  DEFAULT_RETRY_MAX_MS,
+  MCS_GROUP,
+  MCS_VERSION,
+  PEER_PROPERTY,
+} from './constants.js';
+import { indexResolution, type DesiredService } from './desired.js';
+import { parseBootstrapProperty, validateIdentity, type IdentityStatus } from './identity.js';
+import { ImportWriter, isDerivedService, isImportedSlice } from './import-writer.js';
+import { ResilientInformer, type KubeObject } from './informer.js';
+import { LeaderElector } from './leader-election.js';
+import { KubeMetrics } from './metrics.js';
+import type { ClusterProperty, ServiceExport, ServiceImport } from './objects.js';
+import { WorkQueue } from './work-queue.js';
+
+export interface LeaderElectionInit {
+  /** Namespace of the Lease. */
+  readonly namespace: string;
+  /** Lease name. Default `mcs-gossip`. */
+  readonly name?: string;
+  /** This replica's identity (pod name). */
+  readonly identity: string;
+  /** Default 15 s. */
+  readonly leaseDurationMs?: number;
+  /** Default 5 s. */
+  readonly renewIntervalMs?: number;
+}
+
+export interface KubeAdapterInit {
+  readonly kubeConfig: k8s.KubeConfig;
+  readonly logger?: Logger;
+  /** Where the metrics go. Default: a private Registry. */
+  readonly metricsRegistry?: Registry;
+  /** Elect one writer among replicas with a Lease. Default: no election, this replica writes. */
+  readonly leaderElection?: LeaderElectionInit;
+  /** Reconciles started per second at most. Default 50. */
+  readonly qps?: number;
+  /** Reconcile burst. Default 200. */
+  readonly burst?: number;
+  /** Concurrent reconciles. Default 4. */
+  readonly concurrency?: number;
+  /** Every key is re-checked this often (a no-op when nothing differs). Default 5 min. */
+  readonly resyncIntervalMs?: number;
+  /** Coalescing delay of local changes before `local:change` fires (ms). Default 100. */
+  readonly localDebounceMs?: number;
+}
+
+/** Readiness as `/readyz` reports it. */
+export interface KubeReadiness {
+  readonly ready: boolean;
+  readonly reason: string;
+}
+
+export interface KubeAdapterEvents {
+  /** The identity changed (became valid, invalid, or another valid identity). */
+  identity: CustomEvent<IdentityStatus>;
+  /** Local exports or namespaces may have changed (coalesced). */
+  'local:change': CustomEvent<void>;
+  /** Leadership changed (always true without leader election, once started). */
+  leader: CustomEvent<boolean>;
+  /** The bootstrap ClusterProperty changed. */
+  bootstrap: CustomEvent<readonly string[]>;
+}
+
+/**
+ * One cluster's Kubernetes adapter.
+ *
+ * @example
+ * ```ts
+ * const kube = new KubeAdapter({ kubeConfig, logger });
+ * kube.on('local:change', () => gossip.setLocalExports(kube.localExports()?.desired ?? new Map()));
+ * await kube.start();
+ * kube.apply(resolve(state, { localCluster, namespaces: kube.namespaces(), localExports: kube.localExports()?.exports }));
+ * ```
+ */
+export class KubeAdapter extends EventTarget {
+  readonly metrics: KubeMetrics;
+  readonly #init: KubeAdapterInit;
+  readonly #log: Logger;
+  readonly #kc: k8s.KubeConfig;
+  readonly #custom: k8s.CustomObjectsApi;
+  readonly namespacesCache: ResilientInformer<k8s.V1Namespace>;
+  readonly servicesCache: ResilientInformer<k8s.V1Service>;
+  readonly endpointSlicesCache: ResilientInformer<k8s.V1EndpointSlice>;
+  readonly serviceExportsCache: ResilientInformer<ServiceExport>;
+  readonly serviceImportsCache: ResilientInformer<ServiceImport>;
+  readonly clusterPropertiesCache: ResilientInformer<ClusterProperty>;
+  readonly #informers: ResilientInformer<KubeObject>[];
+  readonly #writer: ImportWriter;
+  readonly #queue: WorkQueue;
+  readonly #elector: LeaderElector | undefined;
+  #identity: IdentityStatus = { ok: false, reason: 'ClusterPropertiesUnavailable', message: 'not started' };
+  #bootstrap: string[] = [];
+  #leader = false;
+  #started = false;
+  #desired: Map<ServiceKey, DesiredService> | undefined;
+  readonly #desiredText = new Map<ServiceKey, string>();
+  #local: LocalExports | undefined;
+  #localTimer: NodeJS.Timeout | undefined;
+  #resyncTimer: NodeJS.Timeout | undefined;
+
+  constructor(init: KubeAdapterInit) {
+    super();
+    this.#init = init;
+    this.#kc = init.kubeConfig;
+    this.#log = (init.logger ?? pino({ level: 'silent' })).child({ component: 'kube' });
+    this.metrics = new KubeMetrics(init.metricsRegistry);
+    this.#custom = this.#kc.makeApiClient(k8s.CustomObjectsApi);
+    const core = this.#kc.makeApiClient(k8s.CoreV1Api);
+    const discovery = this.#kc.makeApiClient(k8s.DiscoveryV1Api);
+    const custom = this.#custom;
+    const informer = <T extends KubeObject>(
+      resource: string,
+      path: string,
+      list: () => Promise<k8s.KubernetesListObject<T>>,
+      onChange: (obj: T) => void,
+    ) =>
+      new ResilientInformer<T>({
+        kubeConfig: this.#kc,
+        resource,
+        path,
+        list,
+        logger: this.#log,
+        onChange: (obj) => onChange(obj),
+        onError: () => this.metrics.informerErrors.inc({ resource }),
+        onSynced: () => this.#onSynced(resource),
+      });
+    const listCustom =
+      <T extends KubeObject>(group: string, version: string, plural: string) =>
+      async () =>
+        (await custom.listCustomObjectForAllNamespaces({
+          group,
+          version,
+          resourcePlural: plural,
+        })) as k8s.KubernetesListObject<T>;
+
+    this.namespacesCache = informer(
+      'namespaces',
+      '/api/v1/namespaces',
+      () => core.listNamespace(),
+      () => this.#localChanged(),
+    );
+    this.servicesCache = informer(
+      'services',
+      '/api/v1/services',
+      () => core.listServiceForAllNamespaces(),
+      (s) => {
+        if (isDerivedService(s)) this.#enqueue(`${s.metadata?.namespace}/${s.metadata?.labels?.[LABEL_SERVICE_NAME]}`);
+        else this.#localChanged();
+      },
+    );
+    this.endpointSlicesCache = informer(
+      'endpointslices',
+      '/apis/discovery.k8s.io/v1/endpointslices',
+      () => discovery.listEndpointSliceForAllNamespaces(),
+      (s) => {
+        if (isImportedSlice(s)) this.#enqueue(`${s.metadata?.namespace}/${s.metadata?.labels?.[LABEL_SERVICE_NAME]}`);
+        else if (s.metadata?.labels?.['kubernetes.io/service-name'] !== undefined) this.#localChanged();
+      },
+    );
+    this.serviceExportsCache = informer<ServiceExport>(
+      'serviceexports',
+      `/apis/${MCS_GROUP}/${MCS_VERSION}/serviceexports`,
+      listCustom(MCS_GROUP, MCS_VERSION, 'serviceexports'),
+      (se) => {
+        this.#localChanged();
+        this.#enqueue(`${se.metadata.namespace}/${se.metadata.name}`);
+      },
+    );
+    this.serviceImportsCache = informer<ServiceImport>(
+      'serviceimports',
+      `/apis/${MCS_GROUP}/${MCS_VERSION}/serviceimports`,
+      listCustom(MCS_GROUP, MCS_VERSION, 'serviceimports'),
+      (si) => this.#enqueue(`${si.metadata.namespace}/${si.metadata.name}`),
+    );
+    this.clusterPropertiesCache = informer<ClusterProperty>(
+      'clusterproperties',
+      `/apis/${ABOUT_GROUP}/${ABOUT_VERSION}/clusterproperties`,
+      async () =>
+        (await custom.listClusterCustomObject({
+          group: ABOUT_GROUP,
+          version: ABOUT_VERSION,
+          plural: 'clusterproperties',
+        })) as k8s.KubernetesListObject<ClusterProperty>,
+      () => this.#evaluateIdentity(),
+    );
+    this.#informers = [
+      this.clusterPropertiesCache,
+      this.namespacesCache,
+      this.servicesCache,
+      this.endpointSlicesCache,
+      this.serviceExportsCache,
+      this.serviceImportsCache,
+    ] as ResilientInformer<KubeObject>[];
+
+    this.#writer = new ImportWriter({
+      kubeConfig: this.#kc,
+      logger: this.#log,
+      metrics: this.metrics,
+      caches: {
+        namespaces: this.namespacesCache,
+        services: this.servicesCache,
+        endpointSlices: this.endpointSlicesCache,
+        serviceExports: this.serviceExportsCache,
+        serviceImports: this.serviceImportsCache,
+      },
+    });
+    this.#queue = new WorkQueue({
+      process: (key) => this.#reconcile(key),
+      qps: init.qps ?? DEFAULT_QUEUE_QPS,
+      burst: init.burst ?? DEFAULT_QUEUE_BURST,
+      concurrency: init.concurrency ?? 4,
+      retryBaseMs: DEFAULT_RETRY_BASE_MS,
+      retryMaxMs: DEFAULT_RETRY_MAX_MS,
+      onError: (key, err, attempt) => {
+        const level = attempt > 3 ? 'warn' : 'debug';
+        this.#log[level]({ key, attempt, err: (err as Error).message }, 'reconcile failed; retrying');
+      },
+    });
+    const le = init.leaderElection;
+    this.#elector =
+      le === undefined
+        ? undefined
+        : new LeaderElector({
+            kubeConfig: this.#kc,
+            namespace: le.namespace,
+            name: le.name ?? DEFAULT_LEASE_NAME,
+            identity: le.identity,
+            leaseDurationMs: le.leaseDurationMs ?? DEFAULT_LEASE_DURATION_MS,
+            renewIntervalMs: le.renewIntervalMs ?? DEFAULT_LEASE_RENEW_MS,
+            logger: this.#log,
+            onChange: (leader) => this.#setLeader(leader),
+          });
+  }
+
+  /** Typed listener registration; returns a function that removes the listener. */
+  on<K extends keyof KubeAdapterEvents>(type: K, listener: (evt: KubeAdapterEvents[K]) => void): () => void {
+    const l = (evt: Event): void => listener(evt as KubeAdapterEvents[K]);
+    this.addEventListener(type, l);
+    return () => this.removeEventListener(type, l);
+  }
+
+  isStarted(): boolean {
+    return this.#started;
+  }
+
+  /** Starts the caches (resolves once each listed, or failed and is retrying) and the election. */
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    this.metrics.identityReady.set(0);
+    await Promise.all(this.#informers.map((i) => i.start()));
+    this.#evaluateIdentity();
+    if (this.#elector !== undefined) this.#elector.start();
+    else this.#setLeader(true);
+    this.#resyncTimer = setInterval(() => this.#resync(), this.#init.resyncIntervalMs ?? DEFAULT_RESYNC_MS);
+    this.#resyncTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.#started) return;
+    this.#started = false;
+    this.#queue.stop();
+    if (this.#localTimer !== undefined) clearTimeout(this.#localTimer);
+    if (this.#resyncTimer !== undefined) clearInterval(this.#resyncTimer);
+    await this.#elector?.stop();
+    await Promise.all(this.#informers.map((i) => i.stop()));
+  }
+
+  /** This cluster's identity, or why it has none. */
+  identity(): IdentityStatus {
+    return this.#identity;
+  }
+
+  /** Bootstrap peers from the bootstrap ClusterProperty. */
+  bootstrapPeers(): readonly string[] {
+    return this.#bootstrap;
+  }
+
+  isLeader(): boolean {
+    return this.#leader;
+  }
+
+  /** Ready when the identity is valid and every cache has listed. */
+  readiness(): KubeReadiness {
+    if (!this.#started) return { ready: false, reason: 'not started' };
+    if (!this.#identity.ok) return { ready: false, reason: `${this.#identity.reason}: ${this.#identity.message}` };
+    const unsynced = this.#informers.filter((i) => !i.synced);
+    if (unsynced.length > 0) {
+      return {
+        ready: false,
+        reason: `waiting for ${unsynced.map((i) => `${i.resource}${i.lastError ? ` (${i.lastError})` : ''}`).join(', ')}`,
+      };
+    }
+    return { ready: true, reason: this.#leader ? 'ok (leader)' : 'ok (standby)' };
+  }
+
+  /** Live namespaces (not being deleted): imports appear only there. */
+  namespaces(): string[] {
+    return this.namespacesCache
+      .list()
+      .filter((n) => n.metadata?.deletionTimestamp === undefined)
+      .map((n) => n.metadata?.name ?? '')
+      .filter((n) => n !== '');
+  }
+
+  /** What this cluster exports, from the caches; undefined while the identity is missing or invalid. */
+  localExports(): LocalExports | undefined {
+    if (!this.#identity.ok) return undefined;
+    this.#local ??= localExports({
+      namespaces: this.namespacesCache.list() as LocalObjectsOf['namespaces'],
+      services: this.servicesCache.list().filter((s) => !isDerivedService(s)) as LocalObjectsOf['services'],
+      serviceExports: this.serviceExportsCache.list() as LocalObjectsOf['serviceExports'],
+      endpointSlices: this.endpointSlicesCache
+        .list()
+        .filter((s) => !isImportedSlice(s)) as LocalObjectsOf['endpointSlices'],
+    });
+    return this.#local;
+  }
+
+  /**
+   * Sets what this cluster should hold and converges to it (only real differences are written). Ignored while the
+   * identity is invalid. The first call also re-checks every key we own, so leftovers of an earlier run go.
+   */
+  apply(resolution: Resolution): void {
+    if (!this.#identity.ok) return;
+    const next = indexResolution(resolution);
+    const first = this.#desired === undefined;
+    this.#desired = next;
+    const changed: ServiceKey[] = [];
+    for (const [key, d] of next) {
+      const text = canonical(d);
+      if (this.#desiredText.get(key) !== text) {
+        this.#desiredText.set(key, text);
+        changed.push(key);
+      }
+    }
+    for (const key of [...this.#desiredText.keys()]) {
+      if (!next.has(key)) {
+        this.#desiredText.delete(key);
+        changed.push(key);
+      }
+    }
+    if (first) for (const key of this.#writer.actualKeys()) changed.push(key);
+    for (const key of changed) this.#enqueue(key);
+    this.#maybeStartQueue();
+  }
+
+  /** Resolves when no reconcile is queued, running or waiting for a retry (tests). */
+  async idle(): Promise<void> {
+    await this.#queue.idle();
+  }
+
+  /**
+   * Writes the peer ClusterProperty (this node's bootstrap entries, for operators to paste into other clusters)
+   * when it differs. Only the leader writes; errors are logged.
+   */
+  async publishPeer(value: string): Promise<void> {
+    if (!this.#leader || !this.#identity.ok) return;
+    const current = this.clusterPropertiesCache.get(PEER_PROPERTY);
+    if (current?.spec?.value === value) return;
+    const body: ClusterProperty = {
+      apiVersion: `${ABOUT_GROUP}/${ABOUT_VERSION}`,
+      kind: 'ClusterProperty',
+      metadata: { name: PEER_PROPERTY },
+      spec: { value },
+    };
+    const params = { group: ABOUT_GROUP, version: ABOUT_VERSION, plural: 'clusterproperties' };
+    try {
+      if (current === undefined) {
+        this.clusterPropertiesCache.wrote(
+          (await this.#custom.createClusterCustomObject({ ...params, body })) as ClusterProperty,
+        );
+      } else {
+        body.metadata.resourceVersion = current.metadata.resourceVersion;
+        this.clusterPropertiesCache.wrote(
+          (await this.#custom.replaceClusterCustomObject({ ...params, name: PEER_PROPERTY, body })) as ClusterProperty,
+        );
+      }
+      this.metrics.apiWrites.inc({ resource: 'clusterproperties', verb: current ? 'update' : 'create', result: 'ok' });
+    } catch (err) {
+      this.metrics.apiWrites.inc({
+        resource: 'clusterproperties',
+        verb: current ? 'update' : 'create',
+        result: 'error',
+      });
+      this.#log.warn({ err: (err as Error).message }, `writing ClusterProperty ${PEER_PROPERTY} failed`);
+    }
+  }
+
+  // ---- internals
+
+  #emit<K extends keyof KubeAdapterEvents>(type: K, detail: KubeAdapterEvents[K]['detail']): void {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  #onSynced(resource: string): void {
+    if (resource === 'clusterproperties') this.#evaluateIdentity();
+    else this.#localChanged();
+  }
+
+  #evaluateIdentity(): void {
+    if (!this.#started) return;
+    let next: IdentityStatus;
+    if (!this.clusterPropertiesCache.synced) {
+      next = {
+        ok: false,
+        reason: 'ClusterPropertiesUnavailable',
+        message: `cannot list ClusterProperties (${ABOUT_GROUP}/${ABOUT_VERSION}): ${this.clusterPropertiesCache.lastError ?? 'not listed yet'}`,
+      };
+    } else {
+      const value = (name: string) => this.clusterPropertiesCache.get(name)?.spec?.value;
+      next = validateIdentity(value(CLUSTER_ID_PROPERTY), value(CLUSTERSET_PROPERTY));
+      const bootstrap = parseBootstrapProperty(value(BOOTSTRAP_PROPERTY));
+      if (canonical(bootstrap) !== canonical(this.#bootstrap)) {
+        this.#bootstrap = bootstrap;
+        this.#emit('bootstrap', bootstrap);
+      }
+    }
+    if (canonical(next) === canonical(this.#identity)) return;
+    const before = this.#identity;
+    this.#identity = next;
+    this.metrics.identityReady.set(next.ok ? 1 : 0);
+    if (next.ok) {
+      this.#log.info({ ...next.identity }, 'cluster identity');
+      this.#local = undefined;
+      this.#maybeStartQueue();
+    } else {
+      this.metrics.identityProblems.inc({ reason: next.reason });
+      this.#log.error(
+        { reason: next.reason },
+        `cluster identity unusable: ${next.message}; exporting and importing nothing`,
+      );
+      this.#queue.stop();
+      this.#desired = undefined;
+      this.#desiredText.clear();
+    }
+    if (before.ok !== next.ok || next.ok) this.#emit('identity', next);
+  }
+
+  #setLeader(leader: boolean): void {
+    this.#leader = leader;
+    this.metrics.leader.set(leader ? 1 : 0);
+    if (!leader) {
+      this.#queue.stop();
+      this.#desired = undefined;
+      this.#desiredText.clear();
+    }
+    this.#emit('leader', leader);
+    this.#maybeStartQueue();
+  }
+
+  #maybeStartQueue(): void {
+    if (this.#started && this.#leader && this.#identity.ok && this.#desired !== undefined && !this.#queue.isStarted()) {
+      this.#queue.start();
+    }
+  }
+
+  #enqueue(key: ServiceKey): void {
+    if (!this.#started) return;
+    this.#queue.add(key);
+    this.metrics.queueDepth.set(this.#queue.length);
+  }
+
+  #resync(): void {
+    if (this.#desired === undefined) return;
+    for (const key of new Set([...this.#desired.keys(), ...this.#writer.actualKeys()])) this.#enqueue(key);
+  }
+
+  #localChanged(): void {
+    this.#local = undefined;
+    if (!this.#started || this.#localTimer !== undefined) return;
+    this.#localTimer = setTimeout(() => {
+      this.#localTimer = undefined;
+      this.#emit('local:change', undefined);
+    }, this.#init.localDebounceMs ?? 100);
+  }
+
+  async #reconcile(key: ServiceKey): Promise<void> {
+    const desired = this.#desired;
+    this.metrics.queueDepth.set(this.#queue.length);
+    if (desired === undefined || !this.#leader || !this.#identity.ok) return;
+    const end = this.metrics.reconcileDuration.startTimer();
+    try {
+      await this.#writer.reconcile(key, desired.get(key));
+      this.metrics.reconciles.inc({ result: 'ok' });
+    } catch (err) {
+      this.metrics.reconciles.inc({ result: 'error' });
+      throw err;
+    } finally {
+      end();
+    }
+  }
+}
+
+type LocalObjectsOf = Parameters<typeof localExports>[0];

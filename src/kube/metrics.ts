@@ -1,0 +1,77 @@
+// Prometheus metrics of the Kubernetes adapter, on the Registry the composition root passes in (never the global one).
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export class KubeMetrics {
+  /** 1 while the ClusterProperties give a valid identity. */
+  readonly identityReady: Gauge;
+  /** Times the identity was found missing or invalid, by reason. */
+  readonly identityProblems: Counter<'reason'>;
+  /** API writes, by resource, verb and result (ok, conflict, notfound, error). */
+  readonly apiWrites: Counter<'resource' | 'verb' | 'result'>;
+  readonly apiWriteDuration: Histogram<'resource' | 'verb'>;
+  /** Reconciles of a service key, by result. */
+  readonly reconciles: Counter<'result'>;
+  readonly reconcileDuration: Histogram;
+  /** Keys queued, running or waiting for a retry. */
+  readonly queueDepth: Gauge;
+  /** Failed list/watch attempts by resource. */
+  readonly informerErrors: Counter<'resource'>;
+  /** 1 while this replica holds the Lease (or runs without leader election). */
+  readonly leader: Gauge;
+
+  constructor(readonly registry: Registry = new Registry()) {
+    const registers = [registry];
+    this.identityReady = new Gauge({
+      name: 'mcs_gossip_identity_ready',
+      help: '1 while the ClusterProperties give this cluster a valid identity',
+      registers,
+    });
+    this.identityProblems = new Counter({
+      name: 'mcs_gossip_identity_problems_total',
+      help: 'Times the cluster identity was found missing or invalid, by reason',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.apiWrites = new Counter({
+      name: 'mcs_gossip_kube_api_writes_total',
+      help: 'Kubernetes API writes, by resource, verb and result',
+      labelNames: ['resource', 'verb', 'result'],
+      registers,
+    });
+    this.apiWriteDuration = new Histogram({
+      name: 'mcs_gossip_kube_api_write_duration_seconds',
+      help: 'Latency of Kubernetes API writes',
+      labelNames: ['resource', 'verb'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.reconciles = new Counter({
+      name: 'mcs_gossip_reconciles_total',
+      help: 'Reconciles of a service key, by result',
+      labelNames: ['result'],
+      registers,
+    });
+    this.reconcileDuration = new Histogram({
+      name: 'mcs_gossip_reconcile_duration_seconds',
+      help: 'Duration of one reconcile of a service key',
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.queueDepth = new Gauge({
+      name: 'mcs_gossip_reconcile_queue_depth',
+      help: 'Service keys queued, running or waiting for a retry',
+      registers,
+    });
+    this.informerErrors = new Counter({
+      name: 'mcs_gossip_kube_informer_errors_total',
+      help: 'Failed list or watch attempts, by resource',
+      labelNames: ['resource'],
+      registers,
+    });
+    this.leader = new Gauge({
+      name: 'mcs_gossip_leader',
+      help: '1 while this replica is the leader that gossips and writes',
+      registers,
+    });
+  }
+}
