@@ -244,9 +244,18 @@ export class ClusterSetState {
   recordsFor(key: ServiceKey): ExportRecord[] {
     const perKey = this.#byKey.get(key);
     if (perKey === undefined) return [];
+    // Insertion sort: a handful of origins per key, and resolution calls this once per key per pass.
     const out: ExportRecord[] = [];
-    for (const e of perKey.values()) out.push(e.record);
-    return out.sort((x, y) => compareStrings(x.origin, y.origin));
+    for (const e of perKey.values()) {
+      let i = out.length;
+      out.push(e.record);
+      while (i > 0 && out[i - 1]!.origin > e.record.origin) {
+        out[i] = out[i - 1]!;
+        i--;
+      }
+      out[i] = e.record;
+    }
+    return out;
   }
 
   /** Number of records held, tombstones included. */

@@ -3,10 +3,10 @@ import type { ExportedService } from './export-record.js';
 /**
  * A fast, portable 64-bit structural hash (two independent 32-bit lanes, FNV-1a style with a murmur3 finaliser).
  *
- * Digests compare what two nodes hold without shipping the records, so every node must compute the same value for
- * the same content on any platform: hence a hand-written hash over the fields in a fixed order, not JSON text or
- * object key order. It is not cryptographic and needs not be: records are authenticated by the origin's signature in
- * `proof`; the fingerprint only detects accidental differences, and 64 bits make a missed difference negligible.
+ * Every node must compute the same value for the same data on any platform, so it is a hand-written hash over the
+ * fields in a fixed order, never JSON text or object key order. Uses: digest contributions (key, version), the
+ * deterministic tie-break between two contents at one version, and change detection in `planOwnRecords`. It is not
+ * cryptographic and need not be: records are authenticated by the origin's signature in `proof`.
  */
 export class Fingerprint {
   a = 0x811c9dc5;

@@ -53,10 +53,8 @@ export interface ServiceResolution {
   readonly conflict: ConditionData;
 }
 
-interface Exporter {
-  readonly origin: ClusterId;
-  readonly service: ExportedService;
-}
+/** A live record: the record itself, so resolution allocates nothing per exporter. */
+type Exporter = ExportRecord & { readonly service: ExportedService };
 
 function sameMap(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
   const ka = Object.keys(a);
@@ -220,8 +218,7 @@ function importedSlices(
 /** Live exporters of one key, in source order (cluster id, as `recordsFor` returns them) and in precedence order. */
 function liveExporters(records: readonly ExportRecord[]): { bySource: Exporter[]; byPrecedence: Exporter[] } {
   const bySource: Exporter[] = [];
-  for (const r of records)
-    if (!r.removed && r.service !== undefined) bySource.push({ origin: r.origin, service: r.service });
+  for (const r of records) if (!r.removed && r.service !== undefined) bySource.push(r as Exporter);
   return { bySource, byPrecedence: bySource.length > 1 ? [...bySource].sort(byPrecedence) : bySource };
 }
 
@@ -266,11 +263,23 @@ export function resolveService(
       kind: 'ServiceImport',
       metadata,
       spec,
-      status: { clusters: bySource.map((e) => ({ cluster: e.origin })) },
+      status: { clusters: bySource.map((e) => clusterRef(e.origin)) },
     },
     endpointSlices: importedSlices(namespace, name, derivedServiceName(namespace, name), bySource, withdrawn),
     conflict: conflictCondition(exporters),
   };
+}
+
+/** `{ cluster }` entries of `status.clusters`, shared (they are immutable): one per cluster id, not per import. */
+const clusterRefs = new Map<ClusterId, { readonly cluster: ClusterId }>();
+function clusterRef(cluster: ClusterId): { readonly cluster: ClusterId } {
+  let ref = clusterRefs.get(cluster);
+  if (ref === undefined) {
+    ref = Object.freeze({ cluster });
+    if (clusterRefs.size > 10_000) clusterRefs.clear();
+    clusterRefs.set(cluster, ref);
+  }
+  return ref;
 }
 
 const IMPLICIT_VALID: ConditionData = {
