@@ -404,6 +404,40 @@ describe('resolve: determinism', () => {
     );
   });
 
+  it('reuses nothing stale: resolving after every batch ends where resolving once from scratch does', () => {
+    fc.assert(
+      fc.property(
+        historiesArb(8).chain((h) => {
+          const all = ORIGINS.flatMap((o) => issue(o, h[o] ?? []));
+          return fc.tuple(
+            fc.shuffledSubarray(all, { minLength: all.length, maxLength: all.length }),
+            fc.array(fc.nat(4), { minLength: 1, maxLength: 8 }),
+            fc.array(fc.subarray([...ORIGINS]), { minLength: 1, maxLength: 8 }),
+          );
+        }),
+        ([records, cuts, withdrawnSets]) => {
+          const incremental = new ClusterSetState();
+          let at = 0;
+          cuts.forEach((cut, i) => {
+            incremental.merge(records.slice(at, at + cut));
+            at += cut;
+            resolve(incremental, {
+              localCluster: 'cluster-a',
+              namespaces: ['ns1', 'ns2'],
+              withdrawnOrigins: withdrawnSets[i % withdrawnSets.length],
+            });
+          });
+          incremental.merge(records.slice(at));
+          const fresh = new ClusterSetState();
+          fresh.merge(records);
+          const options = { localCluster: 'cluster-b', namespaces: ['ns1', 'ns2'], withdrawnOrigins: withdrawnSets[0] };
+          expect(resolve(incremental, options)).toEqual(resolve(fresh, options));
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
   it('every cluster computes the same import and the same Conflict condition', () => {
     const s = new ClusterSetState();
     s.merge(issue('cluster-a', [{ key: 0, service: exported({ exportCreatedMs: 5 }) }]));
