@@ -1,0 +1,271 @@
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
+import { pino } from 'pino';
+import type { Command } from '../command.js';
+import { UsageError } from '../usage-error.js';
+import { GossipConfigError } from '../../gossip/errors.js';
+import { loadIdentityKey, loadPsk } from '../../gossip/keys.js';
+import { DEFAULT_LEASE_DURATION_MS, DEFAULT_LEASE_NAME, DEFAULT_LEASE_RENEW_MS } from '../../kube/index.js';
+import { createMcsNode, HealthServer } from '../../node/index.js';
+
+/** Flag name → environment variable (each flag can also come from the environment; the flag wins). */
+const ENV: Record<string, string> = {
+  kubeconfig: 'KUBECONFIG',
+  context: 'MCS_GOSSIP_CONTEXT',
+  listen: 'MCS_GOSSIP_LISTEN',
+  announce: 'MCS_GOSSIP_ANNOUNCE',
+  'identity-key': 'MCS_GOSSIP_IDENTITY_KEY',
+  'clusterset-key': 'MCS_GOSSIP_CLUSTERSET_KEY',
+  bootstrap: 'MCS_GOSSIP_BOOTSTRAP',
+  'metrics-addr': 'MCS_GOSSIP_METRICS_ADDR',
+  'endpoint-ttl': 'MCS_GOSSIP_ENDPOINT_TTL',
+  'heartbeat-interval': 'MCS_GOSSIP_HEARTBEAT_INTERVAL',
+  'sync-interval': 'MCS_GOSSIP_SYNC_INTERVAL',
+  'initial-sync': 'MCS_GOSSIP_INITIAL_SYNC',
+  'log-level': 'MCS_GOSSIP_LOG_LEVEL',
+  'leader-elect': 'MCS_GOSSIP_LEADER_ELECT',
+  'lease-namespace': 'POD_NAMESPACE',
+  'lease-name': 'MCS_GOSSIP_LEASE_NAME',
+  'lease-identity': 'POD_NAME',
+  'lease-duration': 'MCS_GOSSIP_LEASE_DURATION',
+  'lease-renew': 'MCS_GOSSIP_LEASE_RENEW',
+};
+
+const USAGE = `Usage: mcs-gossip run --identity-key FILE --clusterset-key FILE [flags]
+
+Runs this cluster's node: watches local ServiceExports, gossips them to the ClusterSet, and writes ServiceImports,
+derived Services, imported EndpointSlices and ServiceExport conditions. Every flag can also be set through the
+environment variable in brackets (lists comma-separated); a flag wins over its variable.
+
+Kubernetes:
+  --kubeconfig FILE         kubeconfig [KUBECONFIG]; default: in-cluster config when running in a pod, else ~/.kube/config
+  --context NAME            kubeconfig context [MCS_GOSSIP_CONTEXT]; default: the current context
+Gossip:
+  --identity-key FILE       Ed25519 identity key from \`mcs-gossip keygen\` [MCS_GOSSIP_IDENTITY_KEY] (required)
+  --clusterset-key FILE     ClusterSet key from \`mcs-gossip psk\` [MCS_GOSSIP_CLUSTERSET_KEY] (required)
+  --listen MULTIADDR        listen address, repeatable [MCS_GOSSIP_LISTEN]; default /ip4/0.0.0.0/tcp/7946
+  --announce MULTIADDR      address announced to peers, repeatable [MCS_GOSSIP_ANNOUNCE]; default: the listen addresses
+  --bootstrap ENTRY         bootstrap peer, repeatable [MCS_GOSSIP_BOOTSTRAP]: MULTIADDR/p2p/PEERID or
+                            CLUSTERID=MULTIADDR/p2p/PEERID (pins the PeerId to the cluster id); also read from the
+                            ClusterProperty bootstrap.mcs-gossip.x-k8s.io
+  --endpoint-ttl DURATION   withdraw a cluster's endpoints when unheard this long [MCS_GOSSIP_ENDPOINT_TTL]; default 30s
+  --heartbeat-interval DUR  heartbeat period [MCS_GOSSIP_HEARTBEAT_INTERVAL]; default 10s (keep well below the TTL)
+  --sync-interval DURATION  background anti-entropy period [MCS_GOSSIP_SYNC_INTERVAL]; default 30s
+  --initial-sync DURATION   after joining, write imports once a peer's state arrived or after this long
+                            [MCS_GOSSIP_INITIAL_SYNC]; default 10s
+Operations:
+  --metrics-addr HOST:PORT  /metrics, /healthz, /readyz, /status [MCS_GOSSIP_METRICS_ADDR]; default 0.0.0.0:9464
+  --log-level LEVEL         trace|debug|info|warn|error|fatal|silent [MCS_GOSSIP_LOG_LEVEL]; default info
+High availability:
+  --leader-elect            elect one active replica with a Lease [MCS_GOSSIP_LEADER_ELECT=true]; default off
+  --lease-namespace NS      namespace of the Lease [POD_NAMESPACE]; default mcs-gossip-system
+  --lease-name NAME         name of the Lease [MCS_GOSSIP_LEASE_NAME]; default ${DEFAULT_LEASE_NAME}
+  --lease-identity ID       this replica's identity [POD_NAME]; default HOSTNAME-PID
+  --lease-duration DURATION [MCS_GOSSIP_LEASE_DURATION]; default ${DEFAULT_LEASE_DURATION_MS / 1000}s
+  --lease-renew DURATION    [MCS_GOSSIP_LEASE_RENEW]; default ${DEFAULT_LEASE_RENEW_MS / 1000}s
+
+Durations: 500ms, 10s, 2m, 1h, or a number of milliseconds. SIGTERM or SIGINT stops the node gracefully.`;
+
+/** Parses `500ms`, `10s`, `2m`, `1h` or plain milliseconds. */
+export function parseDuration(flag: string, text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (m === null) throw new UsageError(`--${flag}: "${text}" is not a duration (e.g. 500ms, 10s, 2m)`);
+  const n = Number(m[1]);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 'ms'] ?? 1;
+  const ms = Math.round(n * unit);
+  if (ms <= 0) throw new UsageError(`--${flag} must be positive`);
+  return ms;
+}
+
+export interface RunOptions {
+  kubeconfig?: string;
+  context?: string;
+  identityKey: string;
+  clustersetKey: string;
+  listen: string[];
+  announce: string[];
+  bootstrap: string[];
+  metricsHost: string;
+  metricsPort: number;
+  endpointTtlMs?: number;
+  heartbeatIntervalMs?: number;
+  syncIntervalMs?: number;
+  initialSyncMs?: number;
+  logLevel: string;
+  leaderElect: boolean;
+  leaseNamespace: string;
+  leaseName: string;
+  leaseIdentity: string;
+  leaseDurationMs: number;
+  leaseRenewMs: number;
+}
+
+const LOG_LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
+
+/** Flags and environment into options; throws UsageError on anything wrong. */
+export function parseRunFlags(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): RunOptions {
+  const strings = Object.keys(ENV).filter((k) => k !== 'leader-elect');
+  const multiple = new Set(['listen', 'announce', 'bootstrap']);
+  let values: Record<string, string | string[] | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        ...Object.fromEntries(strings.map((k) => [k, { type: 'string' as const, multiple: multiple.has(k) }])),
+        'leader-elect': { type: 'boolean' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const str = (k: string): string | undefined => {
+    const v = values[k];
+    if (typeof v === 'string' && v !== '') return v;
+    const e = env[ENV[k] ?? ''];
+    return e === undefined || e === '' ? undefined : e;
+  };
+  const list = (k: string): string[] => {
+    const v = values[k];
+    if (Array.isArray(v) && v.length > 0)
+      return v
+        .flatMap((x) => x.split(','))
+        .map((x) => x.trim())
+        .filter(Boolean);
+    const e = env[ENV[k] ?? ''];
+    return e === undefined ? [] : e.split(/[\s,]+/).filter(Boolean);
+  };
+  const duration = (k: string): number | undefined => {
+    const v = str(k);
+    return v === undefined ? undefined : parseDuration(k, v);
+  };
+  const identityKey = str('identity-key');
+  const clustersetKey = str('clusterset-key');
+  if (identityKey === undefined)
+    throw new UsageError('--identity-key FILE is required (create one with `mcs-gossip keygen`)');
+  if (clustersetKey === undefined)
+    throw new UsageError('--clusterset-key FILE is required (create one with `mcs-gossip psk`)');
+  const addr = str('metrics-addr') ?? '0.0.0.0:9464';
+  const colon = addr.lastIndexOf(':');
+  const metricsPort = Number(addr.slice(colon + 1));
+  if (colon < 0 || !Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535) {
+    throw new UsageError(`--metrics-addr: "${addr}" is not HOST:PORT`);
+  }
+  const logLevel = str('log-level') ?? 'info';
+  if (!LOG_LEVELS.has(logLevel)) throw new UsageError(`--log-level: unknown level "${logLevel}"`);
+  const leaderEnv = env[ENV['leader-elect'] ?? ''];
+  const leaderElect = values['leader-elect'] === true || leaderEnv === 'true' || leaderEnv === '1';
+  const endpointTtlMs = duration('endpoint-ttl');
+  const heartbeatIntervalMs = duration('heartbeat-interval');
+  const syncIntervalMs = duration('sync-interval');
+  const initialSyncMs = duration('initial-sync');
+  const kubeconfig = str('kubeconfig');
+  const context = str('context');
+  return {
+    ...(kubeconfig === undefined ? {} : { kubeconfig }),
+    ...(context === undefined ? {} : { context }),
+    identityKey,
+    clustersetKey,
+    listen: list('listen'),
+    announce: list('announce'),
+    bootstrap: list('bootstrap'),
+    metricsHost: addr.slice(0, colon).replace(/^\[|\]$/g, '') || '0.0.0.0',
+    metricsPort,
+    ...(endpointTtlMs === undefined ? {} : { endpointTtlMs }),
+    ...(heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs }),
+    ...(syncIntervalMs === undefined ? {} : { syncIntervalMs }),
+    ...(initialSyncMs === undefined ? {} : { initialSyncMs }),
+    logLevel,
+    leaderElect,
+    leaseNamespace: str('lease-namespace') ?? 'mcs-gossip-system',
+    leaseName: str('lease-name') ?? DEFAULT_LEASE_NAME,
+    leaseIdentity: str('lease-identity') ?? `${hostname()}-${process.pid}`,
+    leaseDurationMs: duration('lease-duration') ?? DEFAULT_LEASE_DURATION_MS,
+    leaseRenewMs: duration('lease-renew') ?? DEFAULT_LEASE_RENEW_MS,
+  };
+}
+
+function loadKubeConfig(o: RunOptions): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  if (o.kubeconfig !== undefined) kc.loadFromFile(o.kubeconfig);
+  else if (process.env.KUBERNETES_SERVICE_HOST !== undefined) kc.loadFromCluster();
+  else kc.loadFromDefault();
+  if (o.context !== undefined) kc.setCurrentContext(o.context);
+  if (kc.getCurrentCluster() === null) throw new UsageError('no Kubernetes cluster configured (see --kubeconfig)');
+  return kc;
+}
+
+export const run: Command = {
+  name: 'run',
+  summary: "run this cluster's node (watch exports, gossip, write imports)",
+  usage: USAGE,
+  async run(argv) {
+    const o = parseRunFlags(argv);
+    const logger = pino({ level: o.logLevel, base: { pid: process.pid } });
+    const kubeConfig = loadKubeConfig(o);
+    let privateKey;
+    let psk;
+    try {
+      privateKey = await loadIdentityKey(o.identityKey);
+      psk = await loadPsk(o.clustersetKey);
+    } catch (err) {
+      if (err instanceof GossipConfigError || (err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new UsageError((err as Error).message);
+      }
+      throw err;
+    }
+    const node = createMcsNode({
+      kubeConfig,
+      privateKey,
+      psk,
+      logger,
+      ...(o.listen.length > 0 ? { listen: o.listen } : {}),
+      ...(o.announce.length > 0 ? { announce: o.announce } : {}),
+      bootstrap: o.bootstrap,
+      ...(o.endpointTtlMs === undefined ? {} : { endpointTtlMs: o.endpointTtlMs }),
+      ...(o.heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs: o.heartbeatIntervalMs }),
+      ...(o.syncIntervalMs === undefined ? {} : { syncIntervalMs: o.syncIntervalMs }),
+      ...(o.initialSyncMs === undefined ? {} : { initialSyncMs: o.initialSyncMs }),
+      ...(o.leaderElect
+        ? {
+            leaderElection: {
+              namespace: o.leaseNamespace,
+              name: o.leaseName,
+              identity: o.leaseIdentity,
+              leaseDurationMs: o.leaseDurationMs,
+              renewIntervalMs: o.leaseRenewMs,
+            },
+          }
+        : {}),
+    });
+    const health = new HealthServer({
+      host: o.metricsHost,
+      port: o.metricsPort,
+      registry: node.registry,
+      readiness: () => node.readiness(),
+      status: () => node.status(),
+    });
+    await health.start();
+    logger.info({ metrics: health.address() }, 'serving /metrics, /healthz, /readyz, /status');
+    await node.start();
+    await new Promise<void>((resolve) => {
+      const onSignal = (signal: NodeJS.Signals) => {
+        logger.info({ signal }, 'stopping');
+        resolve();
+      };
+      process.once('SIGTERM', onSignal);
+      process.once('SIGINT', onSignal);
+    });
+    const force = setTimeout(() => {
+      logger.error('graceful stop took over 20 s; exiting');
+      process.exit(1);
+    }, 20_000);
+    force.unref();
+    await node.stop();
+    await health.stop();
+    logger.info('stopped');
+    return 0;
+  },
+};

@@ -1,0 +1,291 @@
+/**
+ * The composition root of one cluster's node: wires the Kubernetes adapter and the gossip layer through the core.
+ *
+ *   kube local exports ──► gossip.setLocalExports ──► peers
+ *   gossip state changes, heartbeats, liveness ticks ──► resolve(state) ──► kube.apply (writes only differences)
+ *
+ * The gossip node runs only while the cluster has a valid identity and this replica leads; a change of cluster id
+ * is a leave (own exports tombstoned, node stopped) followed by a join under the new id with fresh state.
+ */
+import type { Ed25519PrivateKey } from '@libp2p/interface';
+import type * as k8s from '@kubernetes/client-node';
+import { pino, type Logger } from 'pino';
+import { Registry } from 'prom-client';
+import { ClusterSetState, DEFAULT_ENDPOINT_TTL_MS, resolve } from '../core/index.js';
+import { createGossipNode, type GossipNode, type GossipStatus } from '../gossip/index.js';
+import {
+  createKubeAdapter,
+  formatPeerProperty,
+  type ClusterIdentity,
+  type KubeAdapter,
+  type LeaderElectionInit,
+} from '../kube/index.js';
+
+export interface McsNodeInit {
+  readonly kubeConfig: k8s.KubeConfig;
+  /** The persistent identity key (its PeerId is this cluster's PeerId). */
+  readonly privateKey: Ed25519PrivateKey;
+  /** The ClusterSet key (pnet). */
+  readonly psk: Uint8Array;
+  /** Listen multiaddrs. Default `/ip4/0.0.0.0/tcp/7946`. */
+  readonly listen?: readonly string[];
+  /** Announced multiaddrs (NAT, LoadBalancer). Default: the listen addresses. */
+  readonly announce?: readonly string[];
+  /** Bootstrap peers from flags; those of the bootstrap ClusterProperty are added. */
+  readonly bootstrap?: readonly string[];
+  /** Endpoint TTL (ms): an origin unheard this long has its endpoints withdrawn. Default 30 s. */
+  readonly endpointTtlMs?: number;
+  /** Heartbeat period (ms). Default: the gossip layer's (10 s). Keep well below the TTL. */
+  readonly heartbeatIntervalMs?: number;
+  /** Anti-entropy period (ms). Default: the gossip layer's. */
+  readonly syncIntervalMs?: number;
+  /**
+   * After the gossip node starts, imports are written only once state arrived from a peer or this long passed, so a
+   * restarted node does not delete and recreate every import while its state is still empty. Default 10 s.
+   */
+  readonly initialSyncMs?: number;
+  /** Elect one active replica with a Lease. Default: none (this replica is active). */
+  readonly leaderElection?: LeaderElectionInit;
+  readonly logger?: Logger;
+  /** Where all metrics go. Default: a new Registry. */
+  readonly metricsRegistry?: Registry;
+}
+
+/** What `/readyz` reports. */
+export interface NodeReadiness {
+  readonly ready: boolean;
+  readonly reason: string;
+}
+
+/** What `/status` reports. */
+export interface NodeStatus {
+  readonly readiness: NodeReadiness;
+  readonly identity?: ClusterIdentity;
+  readonly leader: boolean;
+  readonly gossip?: GossipStatus;
+  readonly withdrawnOrigins: readonly string[];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class McsNode {
+  readonly kube: KubeAdapter;
+  readonly registry: Registry;
+  readonly #init: McsNodeInit;
+  readonly #log: Logger;
+  readonly #ttlMs: number;
+  #gossip: GossipNode | undefined;
+  /** Identity and bootstrap list the running gossip node was started with. */
+  #running: { identity: ClusterIdentity; bootstrap: string } | undefined;
+  #state: { clusterId: string; state: ClusterSetState } | undefined;
+  #membership: Promise<void> = Promise.resolve();
+  #applyAllowed = false;
+  #warmupTimer: NodeJS.Timeout | undefined;
+  #resolveTimer: NodeJS.Timeout | undefined;
+  #livenessTimer: NodeJS.Timeout | undefined;
+  #withdrawn = '';
+  #stopped = true;
+  readonly #unsubscribe: (() => void)[] = [];
+
+  constructor(init: McsNodeInit) {
+    this.#init = init;
+    this.#log = init.logger ?? pino({ level: 'silent' });
+    this.registry = init.metricsRegistry ?? new Registry();
+    this.#ttlMs = init.endpointTtlMs ?? DEFAULT_ENDPOINT_TTL_MS;
+    this.kube = createKubeAdapter({
+      kubeConfig: init.kubeConfig,
+      logger: this.#log,
+      metricsRegistry: this.registry,
+      ...(init.leaderElection === undefined ? {} : { leaderElection: init.leaderElection }),
+    });
+  }
+
+  get gossip(): GossipNode | undefined {
+    return this.#gossip;
+  }
+
+  async start(): Promise<void> {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    this.#unsubscribe.push(
+      this.kube.on('identity', () => this.#membershipChanged()),
+      this.kube.on('leader', () => this.#membershipChanged()),
+      this.kube.on('bootstrap', () => this.#membershipChanged()),
+      this.kube.on('local:change', () => this.#localChanged()),
+    );
+    await this.kube.start();
+    this.#membershipChanged();
+    await this.#membership;
+    const tick = Math.max(250, Math.min(5000, Math.floor(this.#ttlMs / 10)));
+    this.#livenessTimer = setInterval(() => this.#checkLiveness(), tick);
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const u of this.#unsubscribe.splice(0)) u();
+    for (const t of [this.#warmupTimer, this.#resolveTimer]) if (t !== undefined) clearTimeout(t);
+    if (this.#livenessTimer !== undefined) clearInterval(this.#livenessTimer);
+    await this.#membership;
+    await this.#stopGossip(false);
+    await this.kube.stop();
+  }
+
+  readiness(): NodeReadiness {
+    const k = this.kube.readiness();
+    if (!k.ready) return k;
+    if (!this.kube.isLeader()) return k;
+    if (this.#gossip === undefined) return { ready: false, reason: 'gossip node not started' };
+    return { ready: true, reason: this.#applyAllowed ? k.reason : `${k.reason}; waiting for initial state sync` };
+  }
+
+  status(): NodeStatus {
+    const id = this.kube.identity();
+    return {
+      readiness: this.readiness(),
+      ...(id.ok ? { identity: id.identity } : {}),
+      leader: this.kube.isLeader(),
+      ...(this.#gossip === undefined ? {} : { gossip: this.#gossip.status() }),
+      withdrawnOrigins: this.#withdrawn === '' ? [] : this.#withdrawn.split(','),
+    };
+  }
+
+  // ---- membership: start, stop or restart the gossip node as identity, leadership and bootstrap dictate
+
+  #membershipChanged(): void {
+    this.#membership = this.#membership
+      .then(() => this.#reconcileMembership())
+      .catch((err: unknown) => {
+        this.#log.error({ err: (err as Error).message }, 'joining the ClusterSet failed; retrying in 5 s');
+        setTimeout(() => this.#membershipChanged(), 5000).unref();
+      });
+  }
+
+  async #reconcileMembership(): Promise<void> {
+    if (this.#stopped) return;
+    const id = this.kube.identity();
+    const wanted = id.ok && this.kube.isLeader() ? id.identity : undefined;
+    const bootstrap = [...(this.#init.bootstrap ?? []), ...this.kube.bootstrapPeers()];
+    const bootstrapKey = bootstrap.join(',');
+    const running = this.#running;
+    if (running !== undefined) {
+      const same =
+        wanted !== undefined &&
+        wanted.clusterId === running.identity.clusterId &&
+        wanted.clusterSetName === running.identity.clusterSetName;
+      if (same && running.bootstrap === bootstrapKey) return;
+      // A change of cluster id (or ClusterSet) is a leave: tombstone our exports under the old id first.
+      const leaving = wanted !== undefined && !same;
+      if (leaving) this.#log.warn({ from: running.identity, to: wanted }, 'cluster identity changed: leave + join');
+      await this.#stopGossip(leaving);
+    }
+    if (wanted === undefined) return;
+    if (this.#state?.clusterId !== wanted.clusterId)
+      this.#state = { clusterId: wanted.clusterId, state: new ClusterSetState() };
+    const gossip = createGossipNode({
+      clusterId: wanted.clusterId,
+      clusterSetName: wanted.clusterSetName,
+      privateKey: this.#init.privateKey,
+      psk: this.#init.psk,
+      state: this.#state.state,
+      bootstrap,
+      endpointTtlMs: this.#ttlMs,
+      logger: this.#log,
+      metricsRegistry: this.registry,
+      ...(this.#init.listen === undefined ? {} : { listen: this.#init.listen }),
+      ...(this.#init.announce === undefined ? {} : { announce: this.#init.announce }),
+      ...(this.#init.heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs: this.#init.heartbeatIntervalMs }),
+      ...(this.#init.syncIntervalMs === undefined ? {} : { syncIntervalMs: this.#init.syncIntervalMs }),
+    });
+    gossip.on('state:change', () => {
+      this.#allowApply('state from a peer');
+      this.#scheduleResolve();
+    });
+    gossip.on('heartbeat', () => this.#checkLiveness());
+    await gossip.start();
+    this.#gossip = gossip;
+    this.#running = { identity: wanted, bootstrap: bootstrapKey };
+    this.#applyAllowed = false;
+    this.#warmupTimer = setTimeout(
+      () => this.#allowApply('initial sync period over'),
+      this.#init.initialSyncMs ?? 10_000,
+    );
+    this.#publishLocal();
+    const status = gossip.status();
+    await this.kube.publishPeer(formatPeerProperty(wanted.clusterId, status.peerId, status.addrs));
+    this.#log.info({ ...wanted, peerId: status.peerId, addrs: status.addrs }, 'joined the ClusterSet');
+  }
+
+  async #stopGossip(leave: boolean): Promise<void> {
+    const gossip = this.#gossip;
+    this.#gossip = undefined;
+    this.#running = undefined;
+    this.#applyAllowed = false;
+    if (this.#warmupTimer !== undefined) clearTimeout(this.#warmupTimer);
+    if (gossip === undefined) return;
+    if (leave) {
+      gossip.setLocalExports(new Map());
+      await sleep(1000); // lets the tombstones reach the mesh (the gossip layer coalesces for a moment)
+    }
+    await gossip.stop();
+  }
+
+  // ---- data path
+
+  #localChanged(): void {
+    this.#publishLocal();
+    this.#scheduleResolve();
+  }
+
+  #publishLocal(): void {
+    const local = this.kube.localExports();
+    if (this.#gossip === undefined || local === undefined) return;
+    this.#gossip.setLocalExports(local.desired);
+  }
+
+  #allowApply(why: string): void {
+    if (this.#applyAllowed || this.#gossip === undefined) return;
+    this.#applyAllowed = true;
+    this.#log.info({ why }, 'writing imports');
+    this.#scheduleResolve();
+  }
+
+  #withdrawnOrigins(): string[] {
+    const gossip = this.#gossip;
+    const running = this.#running;
+    if (gossip === undefined || running === undefined) return [];
+    return gossip
+      .status()
+      .origins.filter((o) => !o.alive && o.origin !== running.identity.clusterId)
+      .map((o) => o.origin);
+  }
+
+  #checkLiveness(): void {
+    const withdrawn = this.#withdrawnOrigins().sort().join(',');
+    if (withdrawn === this.#withdrawn) return;
+    this.#log.info({ withdrawn: withdrawn === '' ? [] : withdrawn.split(',') }, 'endpoint liveness changed');
+    this.#withdrawn = withdrawn;
+    this.#scheduleResolve();
+  }
+
+  #scheduleResolve(): void {
+    if (this.#resolveTimer !== undefined || this.#stopped) return;
+    this.#resolveTimer = setTimeout(() => {
+      this.#resolveTimer = undefined;
+      this.#resolveAndApply();
+    }, 50);
+  }
+
+  #resolveAndApply(): void {
+    const running = this.#running;
+    const local = this.kube.localExports();
+    if (!this.#applyAllowed || running === undefined || local === undefined || this.#state === undefined) return;
+    const resolution = resolve(this.#state.state, {
+      localCluster: running.identity.clusterId,
+      namespaces: this.kube.namespaces(),
+      withdrawnOrigins: this.#withdrawn === '' ? [] : this.#withdrawn.split(','),
+      localExports: local.exports,
+    });
+    this.kube.apply(resolution);
+  }
+}
