@@ -48,6 +48,22 @@ interface Entry {
   readonly hb: number;
 }
 
+/** The records of one key across origins, sorted by origin (copy-on-write), and the revision of its last change. */
+interface KeyRecords {
+  records: readonly ExportRecord[];
+  revision: number;
+}
+
+/** `records` with `r` in place of its origin's record (or inserted in origin order): a new array, the old one intact. */
+function withRecord(records: readonly ExportRecord[], r: ExportRecord): ExportRecord[] {
+  const out = records.slice();
+  let i = 0;
+  while (i < out.length && out[i]!.origin < r.origin) i++;
+  if (i < out.length && out[i]!.origin === r.origin) out[i] = r;
+  else out.splice(i, 0, r);
+  return out;
+}
+
 class OriginState {
   readonly records = new Map<ServiceKey, Entry>();
   maxVersion: Hlc = ZERO_HLC;
@@ -139,11 +155,10 @@ function supersedes(next: Entry, held: Entry): boolean {
 export class ClusterSetState {
   readonly #origins = new Map<ClusterId, OriginState>();
   /** The same entries indexed by service key, for resolution per key. */
-  readonly #byKey = new Map<ServiceKey, Map<ClusterId, Entry>>();
+  readonly #byKey = new Map<ServiceKey, KeyRecords>();
   /** `keys()` sorted, kept until a key is added or dropped: resolution walks it on every pass. */
   #sortedKeys: ServiceKey[] | undefined;
-  /** Per key, the state revision at its last change: lets resolution reuse what it computed for unchanged keys. */
-  readonly #keyRevisions = new Map<ServiceKey, number>();
+  /** Bumped on every change; a key remembers the value at its last change (see `revisionOf`). */
   #revision = 0;
 
   #origin(origin: ClusterId): OriginState {
@@ -188,12 +203,12 @@ export class ClusterSetState {
       if (compareHlc(r.version, o.maxVersion) > 0) o.maxVersion = r.version;
       let perKey = this.#byKey.get(key);
       if (perKey === undefined) {
-        perKey = new Map();
+        perKey = { records: [], revision: 0 };
         this.#byKey.set(key, perKey);
         this.#sortedKeys = undefined;
       }
-      perKey.set(r.origin, next);
-      this.#keyRevisions.set(key, ++this.#revision);
+      perKey.records = withRecord(perKey.records, r);
+      perKey.revision = ++this.#revision;
       applied.set(`${r.origin}\u0000${key}`, r);
     }
     return { applied: [...applied.values()], stale, invalid };
@@ -237,25 +252,12 @@ export class ClusterSetState {
 
   /** A number that changes whenever a record of `key` changes (0: never held). Equal revisions, equal records. */
   revisionOf(key: ServiceKey): number {
-    return this.#keyRevisions.get(key) ?? 0;
+    return this.#byKey.get(key)?.revision ?? 0;
   }
 
-  /** The records of every origin for one key, tombstones included, sorted by origin. */
-  recordsFor(key: ServiceKey): ExportRecord[] {
-    const perKey = this.#byKey.get(key);
-    if (perKey === undefined) return [];
-    // Insertion sort: a handful of origins per key, and resolution calls this once per key per pass.
-    const out: ExportRecord[] = [];
-    for (const e of perKey.values()) {
-      let i = out.length;
-      out.push(e.record);
-      while (i > 0 && out[i - 1]!.origin > e.record.origin) {
-        out[i] = out[i - 1]!;
-        i--;
-      }
-      out[i] = e.record;
-    }
-    return out;
+  /** The records of every origin for one key, tombstones included, sorted by origin. Never mutated afterwards. */
+  recordsFor(key: ServiceKey): readonly ExportRecord[] {
+    return this.#byKey.get(key)?.records ?? [];
   }
 
   /** Number of records held, tombstones included. */
@@ -343,9 +345,10 @@ export class ClusterSetState {
     if (o === undefined) return;
     for (const key of o.records.keys()) {
       const perKey = this.#byKey.get(key);
-      perKey?.delete(origin);
-      this.#keyRevisions.set(key, ++this.#revision);
-      if (perKey?.size === 0) this.#byKey.delete(key);
+      if (perKey === undefined) continue;
+      perKey.records = perKey.records.filter((r) => r.origin !== origin);
+      perKey.revision = ++this.#revision;
+      if (perKey.records.length === 0) this.#byKey.delete(key);
     }
     this.#sortedKeys = undefined;
     this.#origins.delete(origin);

@@ -27,10 +27,13 @@ const CACHE_LIMIT = 100_000;
 /**
  * The name of the "derived" Service that carries the ClusterSetIP of `namespace/name`, as the reference
  * implementation names it: `derived-` + first 10 chars of lowercase unpadded base32hex(sha256("<ns>/<name>")).
- * Memoised: resolution asks for it once per service per pass.
  */
 export function derivedServiceName(namespace: string, name: string): string {
-  const key = `${namespace}/${name}`;
+  return derivedServiceNameOfKey(`${namespace}/${name}`);
+}
+
+/** {@link derivedServiceName} of a service key `<ns>/<name>`. Memoised: resolution asks once per service per pass. */
+export function derivedServiceNameOfKey(key: string): string {
   let derived = cache.get(key);
   if (derived === undefined) {
     derived = 'derived-' + base32hex(createHash('sha256').update(key).digest(), 10);

@@ -20,7 +20,6 @@ export function samePorts(a: readonly ServicePort[], b: readonly ServicePort[]):
  * pairs; on a clash the earlier (older) exporter's port wins. Sorted by name, then protocol and port.
  */
 export function mergePorts(byPrecedence: readonly (readonly ServicePort[])[]): ServicePort[] {
-  if (byPrecedence.length === 1 && byPrecedence[0]!.length <= 1) return [...byPrecedence[0]!];
   const byName = new Set<string>();
   const byProtocolPort = new Set<string>();
   const out: ServicePort[] = [];
@@ -34,7 +33,13 @@ export function mergePorts(byPrecedence: readonly (readonly ServicePort[])[]): S
       out.push(p);
     }
   }
-  return out.sort(
+  return sortPorts(out);
+}
+
+/** Ports sorted by name, then protocol and port, as a new array. */
+export function sortPorts(ports: readonly ServicePort[]): ServicePort[] {
+  if (ports.length < 2) return [...ports];
+  return [...ports].sort(
     (a, b) => compareStrings(a.name ?? '', b.name ?? '') || compareStrings(a.protocol, b.protocol) || a.port - b.port,
   );
 }

@@ -2,13 +2,13 @@ import type { ClusterSetState } from './cluster-set-state.js';
 import { CONDITION_CONFLICT, CONDITION_READY, CONDITION_VALID } from './conditions.js';
 import type { ConditionData, ConflictReason } from './conditions.js';
 import { MANAGED_BY, MAX_ENDPOINTS_PER_SLICE, MCS_API_VERSION } from './constants.js';
-import { derivedServiceName } from './derived-name.js';
+import { derivedServiceNameOfKey } from './derived-name.js';
 import type { ExportedService, ExportRecord } from './export-record.js';
 import { compareStrings, serviceKey, splitServiceKey } from './ids.js';
 import type { ClusterId, ServiceKey } from './ids.js';
 import type { ImportedEndpointSliceObject, ServiceImportObject } from './kube-objects.js';
 import type { LocalExport } from './local-exports.js';
-import { mergePorts, samePorts } from './port-merge.js';
+import { mergePorts, samePorts, sortPorts } from './port-merge.js';
 import { stableJson } from './stable-json.js';
 
 /** What one cluster needs to resolve the ClusterSet state into its own objects. */
@@ -145,7 +145,7 @@ const SOLE_EXPORTER: ConditionData = {
 };
 
 /** The Conflict condition: one reason per disagreeing field, joined by ","; one sentence per field. */
-function conflictCondition(exporters: readonly Exporter[]): ConditionData {
+function conflictCondition(exporters: readonly Exporter[], portsDisagree: number): ConditionData {
   const winner = exporters[0]!;
   const n = exporters.length;
   if (n === 1) return SOLE_EXPORTER;
@@ -153,7 +153,7 @@ function conflictCondition(exporters: readonly Exporter[]): ConditionData {
   const messages: string[] = [];
   const disagreeing = (same: (a: ExportedService, b: ExportedService) => boolean): number =>
     exporters.reduce((count, e) => (same(e.service, winner.service) ? count : count + 1), 0);
-  const ports = disagreeing((a, b) => samePorts(a.ports, b.ports));
+  const ports = portsDisagree;
   if (ports > 0) {
     reasons.push('PortConflict');
     messages.push(
@@ -219,7 +219,19 @@ function importedSlices(
 function liveExporters(records: readonly ExportRecord[]): { bySource: Exporter[]; byPrecedence: Exporter[] } {
   const bySource: Exporter[] = [];
   for (const r of records) if (!r.removed && r.service !== undefined) bySource.push(r as Exporter);
-  return { bySource, byPrecedence: bySource.length > 1 ? [...bySource].sort(byPrecedence) : bySource };
+  if (bySource.length < 2) return { bySource, byPrecedence: bySource };
+  // Insertion sort: a handful of exporters per key.
+  const sorted: Exporter[] = [];
+  for (const e of bySource) {
+    let i = sorted.length;
+    sorted.push(e);
+    while (i > 0 && byPrecedence(sorted[i - 1]!, e) > 0) {
+      sorted[i] = sorted[i - 1]!;
+      i--;
+    }
+    sorted[i] = e;
+  }
+  return { bySource, byPrecedence: sorted };
 }
 
 /**
@@ -235,6 +247,9 @@ export function resolveService(
   if (exporters.length === 0) return undefined;
   const { namespace, name } = splitServiceKey(key);
   const winner = exporters[0]!.service;
+  let portsDisagree = 0;
+  for (const e of exporters)
+    if (e.service.ports !== winner.ports && !samePorts(e.service.ports, winner.ports)) portsDisagree++;
   // Exported records are immutable, so the winner's maps and lists are shared, not copied.
   const metadata: {
     name: string;
@@ -246,7 +261,7 @@ export function resolveService(
   if (Object.keys(winner.exportedAnnotations).length > 0) metadata.annotations = winner.exportedAnnotations;
   const spec: { -readonly [K in keyof ServiceImportObject['spec']]: ServiceImportObject['spec'][K] } = {
     type: winner.type,
-    ports: mergePorts(exporters.map((e) => e.service.ports)),
+    ports: portsDisagree === 0 ? sortPorts(winner.ports) : mergePorts(exporters.map((e) => e.service.ports)),
     ips: [],
     sessionAffinity: winner.sessionAffinity,
     ipFamilies: winner.ipFamilies,
@@ -265,8 +280,8 @@ export function resolveService(
       spec,
       status: { clusters: bySource.map((e) => clusterRef(e.origin)) },
     },
-    endpointSlices: importedSlices(namespace, name, derivedServiceName(namespace, name), bySource, withdrawn),
-    conflict: conflictCondition(exporters),
+    endpointSlices: importedSlices(namespace, name, derivedServiceNameOfKey(key), bySource, withdrawn),
+    conflict: conflictCondition(exporters, portsDisagree),
   };
 }
 
