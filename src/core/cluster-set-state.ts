@@ -46,6 +46,9 @@ interface Entry {
   /** Digest contribution of this record, hash(key, version, removed) in two 32-bit lanes. */
   readonly ha: number;
   readonly hb: number;
+  /** The merge call that stored this entry, and its index in that call's `applied`: dedupes without string keys. */
+  readonly batch: number;
+  readonly slot: number;
 }
 
 /** The records of one key across origins, sorted by origin (copy-on-write), and the revision of its last change. */
@@ -100,11 +103,11 @@ function isWellFormed(r: ExportRecord): boolean {
   );
 }
 
-function entryOf(r: ExportRecord, key: ServiceKey): Entry {
+function entryOf(r: ExportRecord, key: ServiceKey, batch: number, slot: number): Entry {
   const f = new Fingerprint().str(key);
   const bucket = fmix32(f.a) % DIGEST_BUCKETS;
-  const [ha, hb] = f.num(r.version.wallMs).num(r.version.logical).bool(r.removed).done();
-  return { record: r, bucket, ha, hb };
+  f.num(r.version.wallMs).num(r.version.logical).bool(r.removed);
+  return { record: r, bucket, ha: fmix32(f.a), hb: fmix32(f.b ^ 0x2545f491), batch, slot };
 }
 
 /** The content fingerprint of a record: only needed to break a tie between two contents at one version. */
@@ -128,15 +131,15 @@ function compareBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): num
  * a misbehaving origin, but every node must still pick the same one: the higher content fingerprint, then the
  * greater proof bytes.
  */
-function supersedes(next: Entry, held: Entry): boolean {
-  const byVersion = compareHlc(next.record.version, held.record.version);
+function supersedes(next: ExportRecord, held: ExportRecord): boolean {
+  const byVersion = compareHlc(next.version, held.version);
   if (byVersion !== 0) return byVersion > 0;
-  if (next.record === held.record) return false;
-  const [na, nb] = contentOf(next.record);
-  const [ha, hb] = contentOf(held.record);
+  if (next === held) return false;
+  const [na, nb] = contentOf(next);
+  const [ha, hb] = contentOf(held);
   if (na !== ha) return na > ha;
   if (nb !== hb) return nb > hb;
-  return compareBytes(next.record.proof, held.record.proof) > 0;
+  return compareBytes(next.proof, held.proof) > 0;
 }
 
 /**
@@ -160,6 +163,8 @@ export class ClusterSetState {
   #sortedKeys: ServiceKey[] | undefined;
   /** Bumped on every change; a key remembers the value at its last change (see `revisionOf`). */
   #revision = 0;
+  /** Counts merge calls (see `Entry.batch`). */
+  #batch = 0;
 
   #origin(origin: ClusterId): OriginState {
     let o = this.#origins.get(origin);
@@ -172,7 +177,8 @@ export class ClusterSetState {
 
   /** Merges records from anywhere (the origin itself, a relay, anti-entropy); order and duplicates do not matter. */
   merge(records: Iterable<ExportRecord>): MergeResult {
-    const applied = new Map<string, ExportRecord>();
+    const applied: ExportRecord[] = [];
+    const batch = ++this.#batch;
     let stale = 0;
     let invalid = 0;
     for (const r of records) {
@@ -183,21 +189,16 @@ export class ClusterSetState {
       const key = serviceKey(r.namespace, r.name);
       const o = this.#origin(r.origin);
       const held = o.records.get(key);
-      // Cheap pre-check before hashing: most stale records are strictly older.
-      if (held !== undefined && compareHlc(r.version, held.record.version) < 0) {
+      if (held !== undefined && !supersedes(r, held.record)) {
         stale++;
         continue;
       }
-      const next = entryOf(r, key);
-      if (held !== undefined) {
-        if (!supersedes(next, held)) {
-          stale++;
-          continue;
-        }
-        o.toggle(held);
-      } else {
-        o.bucketCount[next.bucket]!++;
-      }
+      // A key changed twice in one call keeps its first slot in `applied`, holding the last record.
+      const slot = held !== undefined && held.batch === batch ? held.slot : applied.length;
+      applied[slot] = r;
+      const next = entryOf(r, key, batch, slot);
+      if (held !== undefined) o.toggle(held);
+      else o.bucketCount[next.bucket]!++;
       o.records.set(key, next);
       o.toggle(next);
       if (compareHlc(r.version, o.maxVersion) > 0) o.maxVersion = r.version;
@@ -209,9 +210,8 @@ export class ClusterSetState {
       }
       perKey.records = withRecord(perKey.records, r);
       perKey.revision = ++this.#revision;
-      applied.set(`${r.origin}\u0000${key}`, r);
     }
-    return { applied: [...applied.values()], stale, invalid };
+    return { applied, stale, invalid };
   }
 
   /**
