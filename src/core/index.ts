@@ -77,8 +77,10 @@ export {
 } from './conditions.js';
 export type { ExportConditions, Resolution, ResolveOptions, ServiceResolution } from './resolve.js';
 export { resolve, resolveService } from './resolve.js';
-export { mergePorts, samePorts } from './port-merge.js';
-export { derivedServiceName } from './derived-name.js';
+export { mergePorts, samePorts, sortPorts } from './port-merge.js';
+export { derivedServiceName, derivedServiceNameOfKey } from './derived-name.js';
+export type { ClusterInput } from './input-validation.js';
+export { InvalidInputError, parseClusterSetInput } from './input-validation.js';
 export {
   DEFAULT_ENDPOINT_TTL_MS,
   LABEL_KUBE_SERVICE_NAME,

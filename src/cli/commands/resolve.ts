@@ -5,13 +5,14 @@ import { UsageError } from '../usage-error.js';
 import {
   ClusterSetState,
   exportRecordsFromObjects,
+  InvalidInputError,
   MCS_API_VERSION,
+  parseClusterSetInput,
   resolve,
   serviceKey,
   withTransitionTimes,
 } from '../../core/index.js';
 import type { ExportConditions, ServiceExportObject } from '../../core/index.js';
-import { InvalidInputError, parseClusterSetInput } from '../../core/input-validation.js';
 
 /**
  * The `lastTransitionTime` of every condition that changed: offline there is no "now" worth printing, and a fixed
