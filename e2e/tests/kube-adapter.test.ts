@@ -104,7 +104,8 @@ describe('Kubernetes adapter on two real control planes', () => {
   afterAll(async () => {
     for (const k of kubes.values()) await k.stop();
     if (harness !== undefined) await down(dir);
-    await rm(dir, { recursive: true, force: true });
+    if (process.env.KEEP_TEST_DIR === undefined) await rm(dir, { recursive: true, force: true });
+    else console.log(`kept ${dir}`);
   });
 
   it('is ready with the identity from the ClusterProperties', async () => {

@@ -1,13 +1,13 @@
 /** The node's HTTP endpoint: `/metrics` (Prometheus), `/healthz` (liveness), `/readyz` (readiness with its reason), `/status` (JSON). */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
 import type { NodeReadiness, NodeStatus } from './mcs-node.js';
 
 export interface HealthServerInit {
   readonly host: string;
   readonly port: number;
-  readonly registry: Registry;
+  /** The Prometheus text exposition and its content type. */
+  readonly metrics: () => Promise<{ contentType: string; text: string }>;
   readonly readiness: () => NodeReadiness;
   readonly status: () => NodeStatus;
 }
@@ -45,8 +45,8 @@ export class HealthServer {
         case '/status':
           return reply(200, JSON.stringify(this.#init.status(), null, 2) + '\n', 'application/json');
         case '/metrics':
-          this.#init.registry.metrics().then(
-            (text) => reply(200, text, this.#init.registry.contentType),
+          this.#init.metrics().then(
+            (m) => reply(200, m.text, m.contentType),
             (err: unknown) => reply(500, `${(err as Error).message}\n`),
           );
           return;

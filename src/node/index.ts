@@ -16,7 +16,7 @@
  *   psk: await loadPsk('/etc/mcs-gossip/clusterset.key'),
  *   listen: ['/ip4/0.0.0.0/tcp/7946'],
  * });
- * const health = new HealthServer({ host: '0.0.0.0', port: 8080, registry: node.registry,
+ * const health = new HealthServer({ host: '0.0.0.0', port: 8080, metrics: () => node.metrics(),
  *   readiness: () => node.readiness(), status: () => node.status() });
  * await health.start();
  * await node.start();

@@ -75,6 +75,8 @@ export class McsNode {
   readonly #log: Logger;
   readonly #ttlMs: number;
   #gossip: GossipNode | undefined;
+  /** The gossip node's metrics: a Registry per gossip node, since a restarted node registers its metrics anew. */
+  #gossipRegistry: Registry | undefined;
   /** Identity and bootstrap list the running gossip node was started with. */
   #running: { identity: ClusterIdentity; bootstrap: string } | undefined;
   #state: { clusterId: string; state: ClusterSetState } | undefined;
@@ -131,6 +133,13 @@ export class McsNode {
     await this.kube.stop();
   }
 
+  /** All metrics in the Prometheus text format: the adapter's and the running gossip node's. */
+  async metrics(): Promise<{ contentType: string; text: string }> {
+    const registries = this.#gossipRegistry === undefined ? [this.registry] : [this.registry, this.#gossipRegistry];
+    const merged = Registry.merge(registries);
+    return { contentType: merged.contentType, text: await merged.metrics() };
+  }
+
   readiness(): NodeReadiness {
     const k = this.kube.readiness();
     if (!k.ready) return k;
@@ -182,6 +191,7 @@ export class McsNode {
     if (wanted === undefined) return;
     if (this.#state?.clusterId !== wanted.clusterId)
       this.#state = { clusterId: wanted.clusterId, state: new ClusterSetState() };
+    const gossipRegistry = new Registry();
     const gossip = createGossipNode({
       clusterId: wanted.clusterId,
       clusterSetName: wanted.clusterSetName,
@@ -191,19 +201,24 @@ export class McsNode {
       bootstrap,
       endpointTtlMs: this.#ttlMs,
       logger: this.#log,
-      metricsRegistry: this.registry,
+      metricsRegistry: gossipRegistry,
       ...(this.#init.listen === undefined ? {} : { listen: this.#init.listen }),
       ...(this.#init.announce === undefined ? {} : { announce: this.#init.announce }),
       ...(this.#init.heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs: this.#init.heartbeatIntervalMs }),
       ...(this.#init.syncIntervalMs === undefined ? {} : { syncIntervalMs: this.#init.syncIntervalMs }),
     });
     gossip.on('state:change', () => {
-      this.#allowApply('state from a peer');
+      // The first state from a peer arrives in the middle of an anti-entropy session: give it a moment to finish.
+      if (!this.#applyAllowed && this.#warmupTimer !== undefined) {
+        clearTimeout(this.#warmupTimer);
+        this.#warmupTimer = setTimeout(() => this.#allowApply('state from a peer'), 1000);
+      }
       this.#scheduleResolve();
     });
     gossip.on('heartbeat', () => this.#checkLiveness());
     await gossip.start();
     this.#gossip = gossip;
+    this.#gossipRegistry = gossipRegistry;
     this.#running = { identity: wanted, bootstrap: bootstrapKey };
     this.#applyAllowed = false;
     this.#warmupTimer = setTimeout(

@@ -243,7 +243,7 @@ export const run: Command = {
     const health = new HealthServer({
       host: o.metricsHost,
       port: o.metricsPort,
-      registry: node.registry,
+      metrics: () => node.metrics(),
       readiness: () => node.readiness(),
       status: () => node.status(),
     });

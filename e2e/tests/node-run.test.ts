@@ -1,0 +1,283 @@
+// Real `mcs-gossip run` processes, one per cluster of a three-cluster local ClusterSet, gossiping over 127.0.0.1.
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { derivedServiceName } from '../../src/core/index.js';
+import { down, repoRoot, up, type ClusterSetState as Harness } from '../harness/clusterset.js';
+import { freePorts } from '../harness/ports.js';
+import { isAlive, startDetached, stopProcess, tail, type StartedProcess } from '../harness/process.js';
+import {
+  ABOUT,
+  admin,
+  auditWrites,
+  condition,
+  deployWeb,
+  ensureNamespace,
+  eventually,
+  exportService,
+  getExport,
+  getImport,
+  importedSlices,
+  nodeKubeConfig,
+  SA_USER,
+  sleep,
+} from './kube-helpers.js';
+
+const run = promisify(execFile);
+const CLUSTERS = ['cluster-1', 'cluster-2', 'cluster-3'] as const;
+const TTL = '5s';
+
+interface NodeProc {
+  readonly cluster: string;
+  readonly args: string[];
+  readonly log: string;
+  readonly metricsPort: number;
+  peerId: string;
+  proc?: StartedProcess;
+}
+
+/** Runs the CLI with the Node that runs the tests (24), through tsx. */
+async function cli(...args: string[]): Promise<string> {
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), ...args], {
+    cwd: repoRoot,
+  });
+  return stdout.trim();
+}
+
+async function http(port: number, path: string): Promise<{ code: number; body: string }> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`);
+  return { code: res.status, body: await res.text() };
+}
+
+describe('mcs-gossip run on a three-cluster ClusterSet', () => {
+  let dir: string;
+  let harness: Harness;
+  const nodes = new Map<string, NodeProc>();
+  const a = (c: string) => admin(harness, c);
+
+  const start = (n: NodeProc) => {
+    n.proc = startDetached(
+      process.execPath,
+      ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), 'run', ...n.args],
+      n.log,
+      repoRoot,
+    );
+  };
+  const stop = async (n: NodeProc) => {
+    if (n.proc !== undefined) await stopProcess(n.proc, 15_000);
+  };
+  const ready = (n: NodeProc) =>
+    eventually(
+      `${n.cluster} node ready`,
+      async () => {
+        if (n.proc !== undefined && !isAlive(n.proc)) throw new Error(`node exited:\n${await tail(n.log, 20)}`);
+        const r = await http(n.metricsPort, '/readyz');
+        return r.code === 200 && !r.body.includes('waiting') ? true : undefined;
+      },
+      60_000,
+    );
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'mcs-gossip-node-'));
+    harness = await up({ dir, clusters: CLUSTERS.length, onProgress: () => {} });
+    const psk = join(dir, 'clusterset.key');
+    await cli('psk', '--out', psk);
+    const ports = await freePorts(CLUSTERS.length * 2);
+    for (const [i, c] of CLUSTERS.entries()) {
+      const key = join(dir, `${c}.key`);
+      const peerId = await cli('keygen', '--out', key);
+      const kubeconfig = join(dir, `${c}-node.kubeconfig`);
+      await nodeKubeConfig(harness, c, kubeconfig);
+      await ensureNamespace(a(c).core, 'web');
+      const gossipPort = ports[2 * i]!;
+      nodes.set(c, {
+        cluster: c,
+        peerId,
+        log: join(dir, `${c}-node.log`),
+        metricsPort: ports[2 * i + 1]!,
+        args: [
+          `--kubeconfig=${kubeconfig}`,
+          `--identity-key=${key}`,
+          `--clusterset-key=${psk}`,
+          `--listen=/ip4/127.0.0.1/tcp/${gossipPort}`,
+          `--metrics-addr=127.0.0.1:${ports[2 * i + 1]}`,
+          `--endpoint-ttl=${TTL}`,
+          '--heartbeat-interval=1s',
+          '--sync-interval=5s',
+          '--initial-sync=5s',
+          '--log-level=info',
+        ],
+      });
+    }
+    // Every node bootstraps from the others, pinned to their cluster ids.
+    const all = [...nodes.values()];
+    for (const n of all) {
+      for (const [j, m] of all.entries()) {
+        if (m !== n) n.args.push(`--bootstrap=${m.cluster}=/ip4/127.0.0.1/tcp/${ports[2 * j]}/p2p/${m.peerId}`);
+      }
+    }
+    for (const n of all) start(n);
+    for (const n of all) await ready(n);
+  });
+
+  afterAll(async () => {
+    for (const n of nodes.values()) await stop(n);
+    if (harness !== undefined) await down(dir);
+    if (process.env.KEEP_TEST_DIR === undefined) await rm(dir, { recursive: true, force: true });
+    else console.log(`kept ${dir}`);
+  });
+
+  it('publishes each node’s PeerId and addresses in a ClusterProperty', async () => {
+    for (const c of CLUSTERS) {
+      const prop = (await a(c).custom.getClusterCustomObject({ ...ABOUT, name: 'peer.mcs-gossip.x-k8s.io' })) as {
+        spec: { value: string };
+      };
+      expect(prop.spec.value).toContain(`${c}=/ip4/127.0.0.1/tcp/`);
+      expect(prop.spec.value).toContain(`/p2p/${nodes.get(c)!.peerId}`);
+      const metrics = await http(nodes.get(c)!.metricsPort, '/metrics');
+      expect(metrics.body).toContain('mcs_gossip_identity_ready 1');
+    }
+  });
+
+  it('imports an export of cluster-1 in all three clusters', async () => {
+    const one = a('cluster-1');
+    await deployWeb(one, 'web', 'web', 2);
+    const t0 = Date.now();
+    await exportService(one, 'web', 'web');
+    for (const c of CLUSTERS) {
+      await eventually(`import with 2 endpoints in ${c}`, async () => {
+        const si = await getImport(a(c), 'web', 'web');
+        const slices = await importedSlices(a(c), 'web', 'web');
+        const n = slices.flatMap((s) => s.endpoints ?? []).length;
+        return si?.spec.ips?.length === 1 && n === 2 ? true : undefined;
+      });
+    }
+    console.log(`export → import with endpoints in 3 clusters: ${Date.now() - t0} ms`);
+    const se = await eventually('Ready=True on cluster-1', async () => {
+      const got = await getExport(one, 'web', 'web');
+      return condition(got, 'Ready')?.status === 'True' && condition(got, 'Conflict') ? got : undefined;
+    });
+    expect(condition(se, 'Conflict')?.status).toBe('False');
+  });
+
+  it('withdraws the endpoints of a stopped node after the TTL and restores them when it returns', async () => {
+    const two = a('cluster-2');
+    await deployWeb(two, 'web', 'web', 1);
+    await exportService(two, 'web', 'web');
+    const sources = async (c: string) =>
+      [
+        ...new Set(
+          (await importedSlices(a(c), 'web', 'web')).map(
+            (s) => s.metadata?.labels?.['multicluster.kubernetes.io/source-cluster'],
+          ),
+        ),
+      ]
+        .sort()
+        .join();
+    for (const c of CLUSTERS) {
+      await eventually(`slices of both sources in ${c}`, async () =>
+        (await sources(c)) === 'cluster-1,cluster-2' ? true : undefined,
+      );
+    }
+    const stoppedAt = Date.now();
+    await stop(nodes.get('cluster-2')!);
+    for (const c of ['cluster-1', 'cluster-3']) {
+      await eventually(
+        `cluster-2 withdrawn in ${c}`,
+        async () => ((await sources(c)) === 'cluster-1' ? true : undefined),
+        30_000,
+      );
+    }
+    const withdrawnAfter = Date.now() - stoppedAt;
+    console.log(`endpoints of a stopped node withdrawn after ${withdrawnAfter} ms (TTL ${TTL})`);
+    expect(withdrawnAfter).toBeGreaterThanOrEqual(4000);
+    // The import stays: cluster-2 still exports, it is only unheard.
+    expect((await getImport(a('cluster-1'), 'web', 'web'))?.status?.clusters?.length).toBe(2);
+    start(nodes.get('cluster-2')!);
+    await ready(nodes.get('cluster-2')!);
+    for (const c of ['cluster-1', 'cluster-3']) {
+      await eventually(
+        `cluster-2 restored in ${c}`,
+        async () => ((await sources(c)) === 'cluster-1,cluster-2' ? true : undefined),
+        30_000,
+      );
+    }
+  });
+
+  it('after a restart: no duplicate or orphan objects, and no writes while nothing changes', async () => {
+    const n3 = nodes.get('cluster-3')!;
+    await stop(n3);
+    start(n3);
+    await ready(n3);
+    await sleep(8000); // warm-up over and every reconcile settled
+    const since = Date.now();
+    await sleep(15_000);
+    for (const c of harness.clusters) {
+      const writes = await auditWrites(c.auditLog, SA_USER, since);
+      expect(writes, `writes by the node in ${c.name}`).toEqual([]);
+      const api = a(c.name);
+      const imports = (await api.custom.listNamespacedCustomObject({
+        group: 'multicluster.x-k8s.io',
+        version: 'v1beta1',
+        plural: 'serviceimports',
+        namespace: 'web',
+      })) as { items: unknown[] };
+      expect(imports.items.length).toBe(1);
+      const derived = await api.core.listNamespacedService({
+        namespace: 'web',
+        labelSelector: 'app.kubernetes.io/managed-by',
+      });
+      expect(derived.items.map((s) => s.metadata?.name)).toEqual([derivedServiceName('web', 'web')]);
+      const slices = await importedSlices(api, 'web', 'web');
+      expect(new Set(slices.map((s) => s.metadata?.name)).size).toBe(slices.length);
+      const sources = slices.map((s) => s.metadata?.labels?.['multicluster.kubernetes.io/source-cluster']).sort();
+      expect(sources).toEqual(['cluster-1', 'cluster-2']);
+    }
+  });
+
+  it('is not ready without a cluster id, with the reason, and recovers', async () => {
+    const n3 = nodes.get('cluster-3')!;
+    const three = a('cluster-3');
+    await three.custom.deleteClusterCustomObject({ ...ABOUT, name: 'cluster.clusterset.k8s.io' });
+    const r = await eventually('cluster-3 not ready', async () => {
+      const got = await http(n3.metricsPort, '/readyz');
+      return got.code === 503 ? got : undefined;
+    });
+    expect(r.body).toContain('ClusterIdMissing');
+    await three.custom.createClusterCustomObject({
+      ...ABOUT,
+      body: {
+        apiVersion: 'about.k8s.io/v1beta1',
+        kind: 'ClusterProperty',
+        metadata: { name: 'cluster.clusterset.k8s.io' },
+        spec: { value: 'cluster-3' },
+      },
+    });
+    await ready(n3);
+    await eventually('import still in cluster-3', async () =>
+      (await getImport(three, 'web', 'web')) ? true : undefined,
+    );
+  });
+
+  it('removes the import everywhere when both exports go', async () => {
+    for (const c of ['cluster-1', 'cluster-2']) {
+      await a(c).custom.deleteNamespacedCustomObject({
+        group: 'multicluster.x-k8s.io',
+        version: 'v1beta1',
+        plural: 'serviceexports',
+        namespace: 'web',
+        name: 'web',
+      });
+    }
+    for (const c of CLUSTERS) {
+      await eventually(`import gone in ${c}`, async () => {
+        const si = await getImport(a(c), 'web', 'web');
+        const slices = await importedSlices(a(c), 'web', 'web');
+        return si === undefined && slices.length === 0 ? true : undefined;
+      });
+    }
+  });
+});
