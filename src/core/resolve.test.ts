@@ -204,7 +204,7 @@ describe('resolve: validity, namespaces, conflicts', () => {
     const r = resolveClusterSet({ a: [namespace(NS), serviceExport(NS, 'ghost', T1)] });
     const c = conditionsOf(r['a']!, NS, 'ghost');
     expect(c['Valid']).toMatchObject({ status: 'False', reason: 'NoService' });
-    expect(c['Ready']).toMatchObject({ status: 'False' });
+    expect(c['Ready']).toMatchObject({ status: 'False', reason: 'Pending' });
     expect(c['Conflict']).toBeUndefined();
     expect(r['a']!.serviceImports).toEqual([]);
   });
@@ -222,6 +222,7 @@ describe('resolve: validity, namespaces, conflicts', () => {
       ],
     });
     expect(conditionsOf(r['a']!, NS, 'ext')['Valid']?.reason).toBe('InvalidServiceType');
+    expect(conditionsOf(r['a']!, NS, 'ext')['Ready']).toMatchObject({ status: 'False', reason: 'Failed' });
     expect(importOf(r['a']!, 'np')?.spec.type).toBe('ClusterSetIP');
     expect(importOf(r['a']!, 'lb')?.spec.type).toBe('ClusterSetIP');
     expect(conditionsOf(r['a']!, NS, 'np')['Ready']).toMatchObject({ status: 'True', reason: 'Exported' });

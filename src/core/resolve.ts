@@ -314,9 +314,20 @@ const memo = new WeakMap<
   Map<ServiceKey, { revision: number; withdrawnSig: string; result: ServiceResolution | undefined }>
 >();
 
+/**
+ * `Ready`: True `Exported` once this cluster's record is in the state (push model), Unknown `Pending` before. An
+ * invalid export is False: `Pending` while it waits for its Service (it exports as soon as one appears), `Failed`
+ * when the Service can never be exported (ExternalName).
+ */
 function readyCondition(valid: ConditionData, published: boolean): ConditionData {
   if (valid.status !== 'True') {
-    return { type: CONDITION_READY, status: 'False', reason: 'Failed', message: 'The ServiceExport is not valid.' };
+    const reason = valid.reason === 'NoService' ? 'Pending' : 'Failed';
+    return {
+      type: CONDITION_READY,
+      status: 'False',
+      reason,
+      message: `The ServiceExport is not valid: ${valid.reason}.`,
+    };
   }
   return published
     ? {
