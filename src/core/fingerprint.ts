@@ -71,11 +71,6 @@ export function fmix32(h: number): number {
   return h >>> 0;
 }
 
-/** 32-bit hash of one string (bucket of a service key). */
-export function hashString(s: string): number {
-  return new Fingerprint().str(s).done()[0];
-}
-
 /** Feeds the content of an exported service, field by field in a fixed order. */
 export function fingerprintService(f: Fingerprint, s: ExportedService): Fingerprint {
   f.num(s.exportCreatedMs).str(s.type).num(s.ports.length);
