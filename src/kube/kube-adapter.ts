@@ -118,6 +118,7 @@ export class KubeAdapter extends EventTarget {
   readonly #elector: LeaderElector | undefined;
   #identity: IdentityStatus = { ok: false, reason: 'ClusterPropertiesUnavailable', message: 'not started' };
   #bootstrap: string[] = [];
+  #propertiesListed = false;
   #leader = false;
   #started = false;
   #desired: Map<ServiceKey, DesiredService> | undefined;
@@ -209,7 +210,10 @@ export class KubeAdapter extends EventTarget {
           version: ABOUT_VERSION,
           plural: 'clusterproperties',
         })) as k8s.KubernetesListObject<ClusterProperty>,
-      () => this.#evaluateIdentity(),
+      () => {
+        // During a (re)list the cache fills one object at a time: judge the identity once it is complete.
+        if (this.clusterPropertiesCache.synced) this.#evaluateIdentity();
+      },
     );
     this.#informers = [
       this.clusterPropertiesCache,
@@ -429,7 +433,9 @@ export class KubeAdapter extends EventTarget {
   #evaluateIdentity(): void {
     if (!this.#started) return;
     let next: IdentityStatus;
-    if (!this.clusterPropertiesCache.synced) {
+    if (this.clusterPropertiesCache.synced) this.#propertiesListed = true;
+    // A watch that fails after a successful list keeps its cache: a dropped connection is not a lost identity.
+    if (!this.#propertiesListed) {
       next = {
         ok: false,
         reason: 'ClusterPropertiesUnavailable',
