@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import {
   AlreadyRunningError,
+  COMPONENTS,
   ComponentFailedError,
   down,
   readState,
@@ -29,7 +30,9 @@ Flags:
   --name NAME        up: the ClusterSet name, the value of ClusterProperty clusterset.k8s.io
                      (default local-clusterset)
   --timeout SECONDS  up: give up (and clean up) after this long (default 180)
-  --extra-args C=F   up: extra flag F for component C (repeatable), e.g. kube-apiserver=-v=4
+  --nodes            up: also run one mcs-gossip node per cluster (127.0.0.<i+1>; keys generated into DIR)
+  --extra-args C=F   up: extra flag F for component C (repeatable), e.g. kube-apiserver=-v=4 or
+                     mcs-gossip=--endpoint-ttl=10s
   -h, --help         this help
 `;
 
@@ -45,6 +48,7 @@ function parse(argv: string[]) {
       name: { type: 'string' },
       timeout: { type: 'string', default: '180' },
       'extra-args': { type: 'string', multiple: true },
+      nodes: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -66,7 +70,7 @@ function extraArgs(list: string[] | undefined) {
     if (i <= 0) throw new UsageError(`--extra-args takes COMPONENT=FLAG, got "${item}"`);
     (out[item.slice(0, i)] ??= []).push(item.slice(i + 1));
   }
-  const known = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok'];
+  const known: readonly string[] = COMPONENTS;
   for (const c of Object.keys(out)) {
     if (!known.includes(c)) throw new UsageError(`--extra-args: unknown component "${c}" (one of ${known.join(', ')})`);
   }
@@ -87,12 +91,14 @@ function table(rows: string[][]): string {
 
 function statusTable(state: ClusterSetState): string {
   const rows = [['CLUSTER', 'COMPONENT', 'STATE', 'PID', 'PORT', 'LOG']];
+  const nodes = [['CLUSTER', 'PEER ID', 'GOSSIP ADDRESS', 'HEALTH']];
   for (const c of state.clusters) {
     for (const p of c.components) {
       rows.push([c.name, p.name, isAlive(p) ? 'up' : 'down', String(p.pid), String(p.port), p.log]);
+      if (p.peerId !== undefined) nodes.push([c.name, p.peerId, p.listen ?? '', p.health]);
     }
   }
-  return table(rows);
+  return nodes.length > 1 ? `${table(rows)}\n\nmcs-gossip nodes:\n${table(nodes)}` : table(rows);
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -114,6 +120,7 @@ async function main(argv: string[]): Promise<number> {
         clusterSetName: values.name,
         timeoutMs,
         extraArgs: extraArgs(values['extra-args']),
+        nodes: values.nodes === true,
       });
       process.stdout.write(statusTable(state) + '\n\n');
       process.stdout.write(

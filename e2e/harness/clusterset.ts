@@ -12,13 +12,21 @@ import * as k8s from '@kubernetes/client-node';
 import YAML from 'yaml';
 import { createClusterPki, type ClusterPki } from './pki.js';
 import { freePorts } from './ports.js';
+import { launchNode, planNodes } from './nodes.js';
 import { isAlive, startDetached, stopProcess, tail, type ProcessRecord, type StartedProcess } from './process.js';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const toolsBin = join(repoRoot, '.tools', 'bin');
 export const crdDir = join(repoRoot, 'crds');
 
-export const COMPONENTS = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok'] as const;
+export const COMPONENTS = [
+  'etcd',
+  'kube-apiserver',
+  'kube-controller-manager',
+  'kube-scheduler',
+  'kwok',
+  'mcs-gossip',
+] as const;
 export type ComponentName = (typeof COMPONENTS)[number];
 
 /** Controllers kube-controller-manager runs: enough for Deployments, EndpointSlices, namespaces, GC, tokens. */
@@ -48,6 +56,11 @@ export interface ComponentState extends ProcessRecord {
   readonly port: number;
   /** The URL polled for health. */
   readonly health: string;
+  /** The full command line (program first): what `startComponent` runs again. */
+  readonly argv: readonly string[];
+  /** mcs-gossip nodes: the PeerId and the gossip listen address. */
+  readonly peerId?: string;
+  readonly listen?: string;
 }
 
 export interface ClusterState {
@@ -85,6 +98,8 @@ export interface UpOptions {
   readonly onProgress?: (line: string) => void;
   /** Build the tools if needed (default true). */
   readonly buildTools?: boolean;
+  /** Also run one mcs-gossip node per cluster (default false); extra `run` flags via extraArgs['mcs-gossip']. */
+  readonly nodes?: boolean;
 }
 
 /** `up` found a ClusterSet already running in the directory; nothing was changed. */
@@ -345,9 +360,10 @@ export async function up(opts: UpOptions): Promise<ClusterSetState> {
         const ckubeconfig = join(c.cdir, 'kubeconfig');
         const adminTls = { ca: pem.get(c.pki.caCert), cert: pem.get(c.pki.adminCert), key: pem.get(c.pki.adminKey) };
         const launch = (name: ComponentName, args: string[], port: number, health: string) => {
-          const proc = startDetached(tool(name === 'kwok' ? 'kwok' : name), [...args, ...extra(name)], log(name));
+          const argv = [tool(name), ...args, ...extra(name)];
+          const proc = startDetached(argv[0] as string, argv.slice(1), log(name));
           started.push(proc);
-          const state: ComponentState = { name, port, health, ...proc };
+          const state: ComponentState = { name, port, health, argv, ...proc };
           components.push(state);
           return { cluster: c.name, name, proc };
         };
@@ -472,6 +488,36 @@ export async function up(opts: UpOptions): Promise<ClusterSetState> {
       }),
     );
 
+    if (opts.nodes === true) {
+      progress(`starting ${clusters.length} mcs-gossip nodes`);
+      const plans = await planNodes(dir, clusters, repoRoot, extra('mcs-gossip'));
+      await Promise.all(
+        plans.map(async (plan) => {
+          const cluster = clusters.find((c) => c.name === plan.cluster) as ClusterState;
+          const log = join(dir, plan.cluster, 'logs', 'mcs-gossip.log');
+          const proc = launchNode(plan.argv, log, repoRoot);
+          started.push(proc);
+          const health = `http://${plan.host}:${plan.metricsPort}/readyz`;
+          cluster.components.push({
+            name: 'mcs-gossip',
+            port: plan.metricsPort,
+            health,
+            argv: plan.argv,
+            peerId: plan.peerId,
+            listen: plan.listen,
+            ...proc,
+          });
+          await waitHealthy(
+            { cluster: plan.cluster, name: 'mcs-gossip', proc },
+            deadline,
+            () => probe(health),
+            'ready',
+          );
+          progress(`[${plan.cluster}] mcs-gossip node ${plan.peerId} on ${plan.listen} ready`);
+        }),
+      );
+    }
+
     const state: ClusterSetState = {
       version: 1,
       dir,
@@ -481,7 +527,7 @@ export async function up(opts: UpOptions): Promise<ClusterSetState> {
       startedAt: new Date().toISOString(),
       clusters,
     };
-    await writeFile(join(dir, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
+    await writeState(state);
     progress(`ClusterSet "${clusterSetName}" of ${clusters.length} clusters ready in ${Date.now() - t0} ms`);
     return state;
   } catch (err) {
@@ -494,6 +540,42 @@ export async function up(opts: UpOptions): Promise<ClusterSetState> {
     await lock.close();
     await rm(join(dir, '.up.lock'), { force: true });
   }
+}
+
+async function writeState(state: ClusterSetState): Promise<void> {
+  await writeFile(join(state.dir, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
+}
+
+function findComponent(state: ClusterSetState, cluster: string, name: ComponentName) {
+  const c = state.clusters.find((x) => x.name === cluster);
+  const i = c?.components.findIndex((p) => p.name === name) ?? -1;
+  if (c === undefined || i < 0) throw new Error(`no ${name} in ${cluster} of the ClusterSet at ${state.dir}`);
+  return { c, i, p: c.components[i] as ComponentState };
+}
+
+/** Stops one component (e.g. a cluster's mcs-gossip node), as a crash or maintenance would. */
+export async function stopComponent(state: ClusterSetState, cluster: string, name: ComponentName): Promise<void> {
+  await stopProcess(findComponent(state, cluster, name).p);
+}
+
+/** Starts a stopped component again with its original command line and waits until it is healthy. */
+export async function startComponent(
+  state: ClusterSetState,
+  cluster: string,
+  name: ComponentName,
+  timeoutMs = 60_000,
+): Promise<ComponentState> {
+  const { c, i, p } = findComponent(state, cluster, name);
+  if (isAlive(p)) throw new Error(`${name} of ${cluster} is still running (pid ${p.pid})`);
+  const [program, ...args] = p.argv;
+  const proc = startDetached(program as string, args, p.log, repoRoot);
+  const next: ComponentState = { ...p, ...proc };
+  c.components[i] = next;
+  await writeState(state);
+  await waitHealthy({ cluster, name, proc }, Date.now() + timeoutMs, () =>
+    probe(p.health, p.health.startsWith('https:') ? {} : undefined),
+  );
+  return next;
 }
 
 /** Stops every process `up` started in `dir` (reverse start order per cluster). Returns how many were running. */
