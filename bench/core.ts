@@ -1,6 +1,6 @@
 // The core at ClusterSet scale: resolve, merge and digest, timed with performance.now() and printed as a table.
 import { performance } from 'node:perf_hooks';
-import { ClusterSetState, deltaFor, resolve } from '../src/core/index.js';
+import { ClusterSetState, deltaFor, digestOf, resolve } from '../src/core/index.js';
 import type { Endpoint, ExportedService, ExportRecord, Hlc } from '../src/core/index.js';
 
 const CLUSTERS = 5;
@@ -190,6 +190,13 @@ export async function run(argv: readonly string[]): Promise<void> {
     samples: time(runs, () => {
       resolution = resolve(state, { localCluster: clusterId(0), namespaces });
     }),
+  });
+  const held = Array.from({ length: CLUSTERS }, (_, c) => state.recordsOf(clusterId(c))).flat();
+  rows.push({
+    what: 'digest from scratch (hash every record)',
+    size: `${held.length} records`,
+    samples: time(runs, () => digestOf(held)),
+    targetMs: 50,
   });
   rows.push({
     what: 'digest (per-origin, maintained incrementally)',

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ClusterSetState } from './cluster-set-state.js';
+import { digestOf } from './digest.js';
 import type { ExportRecord } from './export-record.js';
 import { deltaFor } from './sync.js';
 import { exported, historiesArb, issue, ORIGINS } from './test-support/fixtures.js';
@@ -143,6 +144,8 @@ describe('ClusterSetState', () => {
           for (const r of records) incremental.merge([r]);
           const fresh = stateOf(ORIGINS.flatMap((o) => incremental.recordsOf(o)));
           expect(incremental.digest()).toEqual(fresh.digest());
+          const held = ORIGINS.flatMap((o) => incremental.recordsOf(o));
+          expect(digestOf(held)).toEqual(incremental.digest());
           for (const o of ORIGINS) expect(incremental.bucketDigest(o)).toEqual(fresh.bucketDigest(o));
         },
       ),

@@ -1,7 +1,7 @@
-import { DIGEST_BUCKETS } from './digest.js';
+import { DIGEST_BUCKETS, hex64, recordHash } from './digest.js';
 import type { BucketDigest, BucketSummary, OriginDigest } from './digest.js';
 import type { ExportRecord } from './export-record.js';
-import { Fingerprint, fingerprintService, fmix32 } from './fingerprint.js';
+import { Fingerprint, fingerprintService } from './fingerprint.js';
 import type { OriginHeartbeat } from './heartbeat.js';
 import { compareHlc, isValidHlc, ZERO_HLC } from './hlc.js';
 import type { Hlc } from './hlc.js';
@@ -85,10 +85,6 @@ class OriginState {
   }
 }
 
-function hex(a: number, b: number): string {
-  return (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0');
-}
-
 function isWellFormed(r: ExportRecord): boolean {
   return (
     typeof r.origin === 'string' &&
@@ -104,10 +100,8 @@ function isWellFormed(r: ExportRecord): boolean {
 }
 
 function entryOf(r: ExportRecord, key: ServiceKey, batch: number, slot: number): Entry {
-  const f = new Fingerprint().str(key);
-  const bucket = fmix32(f.a) % DIGEST_BUCKETS;
-  f.num(r.version.wallMs).num(r.version.logical).bool(r.removed);
-  return { record: r, bucket, ha: fmix32(f.a), hb: fmix32(f.b ^ 0x2545f491), batch, slot };
+  const h = recordHash(key, r.version, r.removed);
+  return { record: r, bucket: h.bucket, ha: h.a, hb: h.b, batch, slot };
 }
 
 /** The content fingerprint of a record: only needed to break a tie between two contents at one version. */
@@ -287,7 +281,7 @@ export class ClusterSetState {
     return this.origins().map((origin) => {
       const o = this.#origins.get(origin)!;
       const heartbeat = o.heartbeat?.heartbeat.version;
-      const d: OriginDigest = { origin, count: o.records.size, maxVersion: o.maxVersion, hash: hex(o.ha, o.hb) };
+      const d: OriginDigest = { origin, count: o.records.size, maxVersion: o.maxVersion, hash: hex64(o.ha, o.hb) };
       return heartbeat === undefined ? d : { ...d, heartbeat };
     });
   }
@@ -299,7 +293,7 @@ export class ClusterSetState {
     if (o !== undefined) {
       for (let i = 0; i < DIGEST_BUCKETS; i++) {
         const count = o.bucketCount[i]!;
-        if (count > 0) buckets.push({ bucket: i, count, hash: hex(o.bucketA[i]!, o.bucketB[i]!) });
+        if (count > 0) buckets.push({ bucket: i, count, hash: hex64(o.bucketA[i]!, o.bucketB[i]!) });
       }
     }
     return { origin, buckets };

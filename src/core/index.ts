@@ -44,7 +44,7 @@ export type {
 export type { OriginHeartbeat } from './heartbeat.js';
 
 export type { BucketDigest, BucketSummary, OriginDigest } from './digest.js';
-export { DIGEST_BUCKETS } from './digest.js';
+export { DIGEST_BUCKETS, digestOf } from './digest.js';
 export type { HeartbeatState, Liveness, LivenessOptions, MergeResult } from './cluster-set-state.js';
 export { ClusterSetState } from './cluster-set-state.js';
 export type { Delta, RemoteSummary } from './sync.js';
