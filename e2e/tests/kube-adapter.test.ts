@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterSetState, derivedServiceName, HlcClock, planOwnRecords, resolve } from '../../src/core/index.js';
-import { createKubeAdapter, type KubeAdapter } from '../../src/kube/index.js';
+import { createKubeAdapter, LeaderElector, type KubeAdapter } from '../../src/kube/index.js';
 import { down, up, type ClusterSetState as Harness } from '../harness/clusterset.js';
 import {
   ABOUT,
@@ -248,6 +248,60 @@ describe('Kubernetes adapter on two real control planes', () => {
     expect(condition(se, 'Valid')?.reason).toBe('InvalidServiceType');
     expect(condition(se, 'Conflict')).toBeUndefined();
     for (const c of clusters) expect(await getImport(a(c), 'web', 'ext')).toBeUndefined();
+  });
+
+  it('imports a headless Service as Headless: no ips, no derived Service, slices', async () => {
+    const one = a('cluster-1');
+    await one.core.createNamespacedService({
+      namespace: 'web',
+      body: {
+        metadata: { name: 'db' },
+        spec: { clusterIP: 'None', selector: { app: 'web' }, ports: [{ name: 'pg', port: 5432, targetPort: 8080 }] },
+      },
+    });
+    await exportService(one, 'web', 'db');
+    for (const c of clusters) {
+      const si = await eventually(`headless import in ${c}`, async () => {
+        const got = await getImport(a(c), 'web', 'db');
+        const slices = await importedSlices(a(c), 'web', 'db');
+        return got !== undefined && readyAddresses(slices).length === 3 ? got : undefined;
+      });
+      expect(si.spec.type).toBe('Headless');
+      expect(si.spec.ips ?? []).toEqual([]);
+      expect(si.spec.ipFamilies).toEqual(['IPv4']);
+      const derived = await a(c)
+        .core.readNamespacedService({ namespace: 'web', name: derivedServiceName('web', 'db') })
+        .catch(() => undefined);
+      expect(derived).toBeUndefined();
+    }
+    await unexportService(one, 'web', 'db');
+  });
+
+  it('elects one leader with a Lease; a standby takes over when it stops', async () => {
+    const kc = await nodeKubeConfig(harness, 'cluster-1', join(dir, 'lease.kubeconfig'));
+    const leaders = new Map<string, boolean>();
+    const elector = (identity: string) =>
+      new LeaderElector({
+        kubeConfig: kc,
+        namespace: 'mcs-gossip-system',
+        name: 'lease-test',
+        identity,
+        leaseDurationMs: 3000,
+        renewIntervalMs: 500,
+        logger: pino({ level: 'silent' }),
+        onChange: (leader) => leaders.set(identity, leader),
+      });
+    const first = elector('replica-a');
+    first.start();
+    await eventually('replica-a leads', async () => (first.isLeader() ? true : undefined), 10_000);
+    const second = elector('replica-b');
+    second.start();
+    await sleep(2000);
+    expect([first.isLeader(), second.isLeader()]).toEqual([true, false]);
+    await first.stop(); // releases the lease
+    await eventually('replica-b leads', async () => (second.isLeader() ? true : undefined), 10_000);
+    expect(first.isLeader()).toBe(false);
+    await second.stop();
   });
 
   it('removes the import everywhere when the last export goes', async () => {

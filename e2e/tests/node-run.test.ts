@@ -262,6 +262,63 @@ describe('mcs-gossip run on a three-cluster ClusterSet', () => {
     );
   });
 
+  it('measures export → import latency over 20 exports, and API writes per export', async () => {
+    const one = a('cluster-1');
+    const since = Date.now();
+    const latencies: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const name = `lat-${i}`;
+      await one.core.createNamespacedService({
+        namespace: 'web',
+        body: {
+          metadata: { name },
+          spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+        },
+      });
+      await eventually(`endpoints of ${name} in cluster-1`, async () => {
+        const s = await one.discovery.listNamespacedEndpointSlice({
+          namespace: 'web',
+          labelSelector: `kubernetes.io/service-name=${name}`,
+        });
+        return s.items.some((x) => (x.endpoints ?? []).length === 2) ? true : undefined;
+      });
+      const t0 = Date.now();
+      await exportService(one, 'web', name);
+      await Promise.all(
+        CLUSTERS.map((c) =>
+          eventually(`${name} imported with endpoints in ${c}`, async () => {
+            const si = await getImport(a(c), 'web', name);
+            const slices = await importedSlices(a(c), 'web', name);
+            return si?.spec.ips?.length === 1 && slices.flatMap((x) => x.endpoints ?? []).length === 2
+              ? true
+              : undefined;
+          }),
+        ),
+      );
+      latencies.push(Date.now() - t0);
+    }
+    await sleep(2000);
+    let writes = 0;
+    const byResource = new Map<string, number>();
+    for (const c of harness.clusters) {
+      for (const w of await auditWrites(c.auditLog, SA_USER, since)) {
+        writes++;
+        const k = `${w.resource}${w.subresource ? '/' + w.subresource : ''} ${w.verb}`;
+        byResource.set(k, (byResource.get(k) ?? 0) + 1);
+      }
+    }
+    const sorted = [...latencies].sort((x, y) => x - y);
+    const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+    console.log(
+      `export → import in all 3 clusters (ServiceImport with ip + slices), 20 exports: p50 ${pct(50)} ms, p99 ${pct(99)} ms, max ${sorted.at(-1)} ms (polling every 200 ms)`,
+    );
+    console.log(
+      `API writes by the nodes: ${writes} for 20 exports in 3 clusters = ${(writes / 20).toFixed(1)} per export`,
+    );
+    console.log(Object.fromEntries([...byResource].sort()));
+    expect(latencies.length).toBe(20);
+  });
+
   it('removes the import everywhere when both exports go', async () => {
     for (const c of ['cluster-1', 'cluster-2']) {
       await a(c).custom.deleteNamespacedCustomObject({

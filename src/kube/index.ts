@@ -32,6 +32,8 @@ export { KubeAdapter } from './kube-adapter.js';
 export type { ClusterIdentity, IdentityProblem, IdentityStatus } from './identity.js';
 export { formatPeerProperty, isDnsLabel, parseBootstrapProperty, validateIdentity } from './identity.js';
 export { KubeMetrics } from './metrics.js';
+export { LeaderElector } from './leader-election.js';
+export type { LeaderElectorInit } from './leader-election.js';
 export { WorkQueue } from './work-queue.js';
 export type { WorkQueueInit } from './work-queue.js';
 export {
