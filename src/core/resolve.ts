@@ -355,7 +355,6 @@ export function resolve(state: ClusterSetState, options: ResolveOptions): Resolu
   }
   const serviceImports: ServiceImportObject[] = [];
   const endpointSlices: ImportedEndpointSliceObject[] = [];
-  const resolved = new Map<ServiceKey, ServiceResolution>();
   for (const key of state.keys()) {
     const revision = state.revisionOf(key);
     const hit = cache.get(key);
@@ -366,9 +365,7 @@ export function resolve(state: ClusterSetState, options: ResolveOptions): Resolu
       r = resolveService(state, key, withdrawn);
       cache.set(key, { revision, withdrawnSig, result: r });
     }
-    if (r === undefined) continue;
-    resolved.set(key, r);
-    if (!namespaces.has(r.namespace)) continue;
+    if (r === undefined || !namespaces.has(r.namespace)) continue;
     serviceImports.push(r.serviceImport);
     for (const s of r.endpointSlices) endpointSlices.push(s);
   }
@@ -390,8 +387,9 @@ export function resolve(state: ClusterSetState, options: ResolveOptions): Resolu
     const mine = state.record(options.localCluster, key);
     const published = mine !== undefined && !mine.removed;
     const conditions: ConditionData[] = [e.valid, readyCondition(e.valid, published)];
-    const r = resolved.get(key);
-    if (e.valid.status === 'True' && published && r !== undefined) conditions.push(r.conflict);
+    // Every key of the state was just resolved into the cache; a published export's key is one of them.
+    const r = published ? cache.get(key)?.result : undefined;
+    if (e.valid.status === 'True' && r !== undefined) conditions.push(r.conflict);
     return { namespace: e.namespace, name: e.name, conditions };
   });
   return { serviceImports, endpointSlices, exportConditions };
