@@ -177,9 +177,10 @@ describe('ClusterSetState', () => {
       { ...good, removed: true },
       { ...good, service: undefined },
       { ...good, origin: '' },
+      { ...good, origin: 'Cluster_A' },
       { ...good, namespace: 'a/b' },
     ]);
-    expect(result).toEqual({ applied: [], stale: 0, invalid: 6 });
+    expect(result).toEqual({ applied: [], stale: 0, invalid: 7 });
     expect(s.size).toBe(0);
     expect(s.merge([good, good])).toEqual({ applied: [good], stale: 1, invalid: 0 });
   });

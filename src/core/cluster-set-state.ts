@@ -5,7 +5,7 @@ import { Fingerprint, fingerprintService } from './fingerprint.js';
 import type { OriginHeartbeat } from './heartbeat.js';
 import { compareHlc, isValidHlc, ZERO_HLC } from './hlc.js';
 import type { Hlc } from './hlc.js';
-import { compareStrings, serviceKey } from './ids.js';
+import { compareStrings, isClusterId, serviceKey } from './ids.js';
 import type { ClusterId, ServiceKey } from './ids.js';
 
 /** What a merge did. */
@@ -88,7 +88,7 @@ class OriginState {
 function isWellFormed(r: ExportRecord): boolean {
   return (
     typeof r.origin === 'string' &&
-    r.origin.length > 0 &&
+    isClusterId(r.origin) &&
     typeof r.namespace === 'string' &&
     r.namespace.length > 0 &&
     !r.namespace.includes('/') &&
@@ -213,7 +213,7 @@ export class ClusterSetState {
    * anti-entropy must not keep a dead origin alive. Returns whether it was newer (and should be relayed).
    */
   observeHeartbeat(hb: OriginHeartbeat, localNowMs: number): boolean {
-    if (typeof hb.origin !== 'string' || hb.origin.length === 0 || !isValidHlc(hb.version)) return false;
+    if (typeof hb.origin !== 'string' || !isClusterId(hb.origin) || !isValidHlc(hb.version)) return false;
     if (!Number.isSafeInteger(hb.incarnation)) return false;
     const o = this.#origin(hb.origin);
     if (o.heartbeat !== undefined && compareHlc(hb.version, o.heartbeat.heartbeat.version) <= 0) return false;

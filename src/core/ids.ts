@@ -1,6 +1,16 @@
 /** A cluster id: the value of the `cluster.clusterset.k8s.io` ClusterProperty, unique in the ClusterSet. */
 export type ClusterId = string;
 
+const CLUSTER_ID = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+/**
+ * Whether `s` can be a cluster id here: it becomes a label value (`multicluster.kubernetes.io/source-cluster`, at most
+ * 63 characters) and part of imported EndpointSlice names (a DNS subdomain), so lowercase alphanumerics, "-" and ".".
+ */
+export function isClusterId(s: string): boolean {
+  return s.length <= 63 && CLUSTER_ID.test(s);
+}
+
 /** A service key `<namespace>/<name>`: namespace sameness makes it the identity of a service across clusters. */
 export type ServiceKey = string;
 

@@ -24,7 +24,7 @@
  */
 
 export type { ClusterId, ServiceKey } from './ids.js';
-export { compareStrings, serviceKey, splitServiceKey } from './ids.js';
+export { compareStrings, isClusterId, serviceKey, splitServiceKey } from './ids.js';
 
 export type { Hlc } from './hlc.js';
 export { compareHlc, formatHlc, HlcClock, isValidHlc, maxHlc, ZERO_HLC } from './hlc.js';
