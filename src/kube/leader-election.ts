@@ -32,6 +32,7 @@ export class LeaderElector {
   /** The last lease seen and when (local clock) its renewTime last changed. */
   #observed: { renew: string; holder: string; atMs: number } | undefined;
   #lastRenewOkMs = 0;
+  #inflight: Promise<void> = Promise.resolve();
 
   constructor(init: LeaderElectorInit) {
     this.#init = init;
@@ -46,7 +47,7 @@ export class LeaderElector {
   start(): void {
     if (this.#started) return;
     this.#started = true;
-    void this.#tick();
+    this.#inflight = this.#tick();
   }
 
   /** Stops; a leader releases the lease so a standby takes over at once. */
@@ -54,6 +55,7 @@ export class LeaderElector {
     this.#started = false;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    await this.#inflight; // a renewal in flight must not make us leader again after stop
     if (this.#leader) {
       this.#set(false);
       try {
@@ -74,7 +76,7 @@ export class LeaderElector {
   }
 
   #set(leader: boolean): void {
-    if (leader === this.#leader) return;
+    if (leader === this.#leader || (leader && !this.#started)) return;
     this.#leader = leader;
     this.#init.logger.info({ identity: this.#init.identity, leader }, leader ? 'became leader' : 'lost leadership');
     this.#init.onChange(leader);
@@ -89,7 +91,11 @@ export class LeaderElector {
     }
     // A leader that could not renew within the lease duration must assume someone else took over.
     if (this.#leader && this.#now() - this.#lastRenewOkMs > this.#init.leaseDurationMs) this.#set(false);
-    if (this.#started) this.#timer = setTimeout(() => void this.#tick(), this.#init.renewIntervalMs);
+    if (this.#started) {
+      this.#timer = setTimeout(() => {
+        this.#inflight = this.#tick();
+      }, this.#init.renewIntervalMs);
+    }
   }
 
   async #tryAcquireOrRenew(): Promise<void> {
