@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { derivedServiceName } from '../../src/core/index.js';
 import { down, repoRoot, up, type ClusterSetState as Harness } from '../harness/clusterset.js';
@@ -317,6 +318,38 @@ describe('mcs-gossip run on a three-cluster ClusterSet', () => {
     );
     console.log(Object.fromEntries([...byResource].sort()));
     expect(latencies.length).toBe(20);
+  });
+
+  it('treats a change of cluster id as leave + join', async () => {
+    const two = a('cluster-2');
+    await two.custom.patchClusterCustomObject(
+      { ...ABOUT, name: 'cluster.clusterset.k8s.io', body: { spec: { value: 'cluster-2b' } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    for (const c of CLUSTERS) {
+      await eventually(
+        `web/web imported from cluster-1 and cluster-2b in ${c}`,
+        async () => {
+          const si = await getImport(a(c), 'web', 'web');
+          const clusters = (si?.status?.clusters ?? []).map((x) => x.cluster).join();
+          const sources = [
+            ...new Set(
+              (await importedSlices(a(c), 'web', 'web')).map(
+                (x) => x.metadata?.labels?.['multicluster.kubernetes.io/source-cluster'],
+              ),
+            ),
+          ]
+            .sort()
+            .join();
+          return clusters === 'cluster-1,cluster-2b' && sources === 'cluster-1,cluster-2b' ? true : undefined;
+        },
+        30_000,
+      );
+    }
+    const peer = (await two.custom.getClusterCustomObject({ ...ABOUT, name: 'peer.mcs-gossip.x-k8s.io' })) as {
+      spec: { value: string };
+    };
+    expect(peer.spec.value).toMatch(/^cluster-2b=/);
   });
 
   it('removes the import everywhere when both exports go', async () => {
