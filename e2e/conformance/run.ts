@@ -107,9 +107,9 @@ async function main(): Promise<number> {
     for (const [spec, why] of NOT_COVERED) rows.push(['SKIPPED', spec, why]);
     const count = (s: string) => results.filter((r) => r.status === s).length;
     process.stdout.write(`\n${table(rows)}\n\n`);
+    process.stdout.write(`contexts: ${contexts} (first exports)\n`);
     process.stdout.write(
-      `conformance: ${count('passed')} passed, ${count('failed')} failed, ${count('skipped') + NOT_COVERED.length} skipped ` +
-        `(contexts ${contexts})\n`,
+      `conformance: ${count('passed')} passed, ${count('failed')} failed, ${count('skipped') + NOT_COVERED.length} skipped\n`,
     );
     return code === 0 && count('passed') > 0 ? 0 : 1;
   } finally {
