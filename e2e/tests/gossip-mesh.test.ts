@@ -125,7 +125,7 @@ describe('gossip mesh', () => {
     // 1 % of the records change: one on each side of the cut.
     majority[1]!.cluster.upsert('default', 'svc-3', syntheticService(7001, 8));
     minority[1]!.cluster.upsert('default', 'svc-4', syntheticService(7002, 8));
-    await waitFor(() => converged(majority) && converged(minority), 15_000, 'both sides converge on their own');
+    await waitFor(() => converged(majority) && converged(minority), 30_000, 'both sides converge on their own');
     expect(converged(nodes)).toBe(false);
     // Outlast gossipsub's message cache (IHAVE gossip covers ~3 heartbeats), so only anti-entropy can repair.
     await new Promise((r) => setTimeout(r, 6000));

@@ -100,7 +100,7 @@ export interface GossipNodeInit {
   readonly redialMaxMs?: number;
   /** Learned peers are dialled while fewer than this many are connected. Default 8. */
   readonly targetPeers?: number;
-  /** Gossipsub mesh degree D. Default 6. */
+  /** Gossipsub mesh degree D. Default 3. */
   readonly meshDegree?: number;
   readonly logger?: Logger;
   /** Where the metrics go. Default: a private Registry (never the global one). */
@@ -248,6 +248,7 @@ export class GossipNode extends EventTarget {
   readonly #syncing = new Set<string>();
   readonly #syncSoon = new Map<string, NodeJS.Timeout>();
   #incarnation = 0;
+  #heartbeats = 0;
   #startedAtMs = 0;
   #stopping = false;
 
@@ -317,6 +318,10 @@ export class GossipNode extends EventTarget {
       this.#redialer?.connected(evt.detail);
       this.metrics.peers.set(node.getPeers().length);
       this.#scheduleSync(evt.detail, 300);
+    });
+    // Directly connected peers are remembered, so they are redialled when we drop below the target peer count.
+    node.addEventListener('peer:identify', (evt) => {
+      if (evt.detail.listenAddrs.length > 0) this.#redialer?.add(evt.detail.peerId, evt.detail.listenAddrs, false);
     });
     node.addEventListener('peer:disconnect', (evt) => {
       this.#redialer?.disconnected(evt.detail);
@@ -547,15 +552,19 @@ export class GossipNode extends EventTarget {
     try {
       const now = this.#now();
       const own = this.state.digest().find((d) => d.origin === this.clusterId);
+      const publish = this.#libp2p.services.pubsub.getSubscribers(this.topic).length > 0;
+      // Addresses change rarely: carry them in the first published heartbeats, then in every sixth.
+      const withAddrs = publish && (this.#heartbeats < 3 || this.#heartbeats % 6 === 0);
       const hb = signHeartbeat(this.#signer, {
         heartbeat: { origin: this.clusterId, incarnation: this.#incarnation, version: this.clock.tick(now) },
         recordCount: own?.count ?? 0,
         maxVersion: own?.maxVersion ?? { wallMs: 0, logical: 0 },
         recordsHash: own?.hash ?? '',
-        addrs: this.#addrs().slice(0, MAX_ADDRS_PER_HEARTBEAT),
+        addrs: withAddrs ? this.#addrs().slice(0, MAX_ADDRS_PER_HEARTBEAT) : [],
       });
       this.state.observeHeartbeat(hb, now);
-      if (this.#libp2p.services.pubsub.getSubscribers(this.topic).length > 0) {
+      if (publish) {
+        this.#heartbeats++;
         void this.#publish([hb.proof ?? new Uint8Array()], 'heartbeat');
       }
     } catch (err) {
@@ -757,6 +766,7 @@ export class GossipNode extends EventTarget {
       ingest: (envelopes, from) => this.ingest(envelopes, undefined, from),
       bindingProof: (origin) => this.#bindings.proofOf(origin),
       pullFrom: (peer) => this.#scheduleSync(peer, 200),
+      heartbeatIntervalMs: this.#heartbeatIntervalMs,
       metrics: this.metrics,
       log: this.#log,
     };

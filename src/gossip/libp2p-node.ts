@@ -35,7 +35,10 @@ export interface GossipLibp2pInit {
   readonly listen: readonly string[];
   readonly announce?: readonly string[];
   readonly connectionGater?: ConnectionGater;
-  /** Gossipsub D (mesh degree). Default 6; small ClusterSets need no more. */
+  /**
+   * Gossipsub D (mesh degree). Default 3 (Dlo D-1, Dhi D+2): a trusted mesh backed by anti-entropy needs little
+   * redundancy, and every extra mesh peer is one more copy of every heartbeat.
+   */
   readonly meshDegree?: number;
 }
 
@@ -45,7 +48,7 @@ export async function createGossipLibp2p(init: GossipLibp2pInit): Promise<Gossip
     throw new GossipConfigError('a ClusterSet key (pre-shared key) is required: create one with `mcs-gossip psk`');
   }
   const psk = parsePsk(init.psk);
-  const d = init.meshDegree ?? 6;
+  const d = init.meshDegree ?? 3;
   return createLibp2p({
     start: false,
     privateKey: init.privateKey,
@@ -57,7 +60,7 @@ export async function createGossipLibp2p(init: GossipLibp2pInit): Promise<Gossip
     ...(init.connectionGater === undefined ? {} : { connectionGater: init.connectionGater }),
     connectionManager: { maxConnections: 64 },
     // A busy event loop (a full-state sync, a benchmark) must not make us drop healthy connections.
-    connectionMonitor: { pingInterval: 15_000, abortConnectionOnPingFailure: false },
+    connectionMonitor: { pingInterval: 30_000, abortConnectionOnPingFailure: false },
     services: {
       identify: identify(),
       ping: ping(),
@@ -66,13 +69,18 @@ export async function createGossipLibp2p(init: GossipLibp2pInit): Promise<Gossip
         allowedTopics: [init.topic],
         emitSelf: false,
         fallbackToFloodsub: false,
-        floodPublish: true,
+        // Small messages, small mesh: send to the mesh only, and gossip about few messages to few peers, so an idle
+        // ClusterSet (heartbeats only) costs little bandwidth.
+        floodPublish: false,
         doPX: false,
         D: d,
-        Dlo: Math.max(1, d - 2),
-        Dhi: d * 2,
-        Dlazy: d,
+        Dlo: Math.max(1, d - 1),
+        Dhi: d + 2,
+        Dout: Math.max(0, Math.min(Math.floor(d / 2), d - 2)),
+        Dlazy: 2,
         heartbeatInterval: 1000,
+        mcacheGossip: 2,
+        gossipFactor: 0.15,
         // The gossip layer enforces its own limits; these bound what gossipsub buffers before our validator runs.
         maxInboundDataLength: MAX_TOPIC_MESSAGE_BYTES + 64 * 1024,
         maxOutboundBufferSize: 32 * 1024 * 1024,

@@ -36,6 +36,8 @@ export interface SyncHost {
   pullFrom(peer: PeerId): void;
   readonly metrics: GossipMetrics;
   readonly log: Logger;
+  /** Heartbeats travel by gossip; sync relays one only when the client's copy is older than ~1.5 periods. */
+  readonly heartbeatIntervalMs: number;
 }
 
 export interface SyncOptions {
@@ -223,7 +225,14 @@ export async function serveSync(host: SyncHost, stream: Stream, peer: PeerId, op
     }
     if (r.proof !== undefined) envelopes.push(r.proof);
   }
-  for (const hb of delta.heartbeats) if (hb.proof !== undefined) envelopes.push(hb.proof);
+  const theirHeartbeats = new Map(theirs.map((d) => [d.origin, d.heartbeat]));
+  const staleBefore = 1.5 * host.heartbeatIntervalMs;
+  for (const hb of delta.heartbeats) {
+    const their = theirHeartbeats.get(hb.origin);
+    if (hb.proof === undefined) continue;
+    if (their !== undefined && hb.version.wallMs - their.wallMs < staleBefore) continue;
+    envelopes.push(hb.proof);
+  }
   await framed.sendEnvelopes(envelopes);
 
   if (clientHasMore(host.state, theirs)) host.pullFrom(peer);
@@ -262,18 +271,19 @@ export async function serveSync(host: SyncHost, stream: Stream, peer: PeerId, op
   await stream.close({ signal: options.signal });
 }
 
-/** Whether the client's digests show something we lack (an origin, a newer version, or a different set). */
+/**
+ * Whether the client's digests show records we lack (an origin, a newer version, or a different set). Heartbeats
+ * alone do not count: they arrive by gossip, and every sync would otherwise trigger a sync back.
+ */
 function clientHasMore(state: ClusterSetState, theirs: readonly OriginDigest[]): boolean {
   const mine = new Map(state.digest().map((d) => [d.origin, d]));
   for (const t of theirs) {
     const m = mine.get(t.origin);
     if (m === undefined) {
-      if (t.count > 0 || t.heartbeat !== undefined) return true;
+      if (t.count > 0) return true;
       continue;
     }
     if (compareHlc(t.maxVersion, m.maxVersion) > 0) return true;
-    if (t.heartbeat !== undefined && (m.heartbeat === undefined || compareHlc(t.heartbeat, m.heartbeat) > 0))
-      return true;
     if (compareHlc(t.maxVersion, m.maxVersion) === 0 && (t.hash !== m.hash || t.count !== m.count)) return true;
   }
   return false;
