@@ -250,6 +250,53 @@ describe('Kubernetes adapter on two real control planes', () => {
     for (const c of clusters) expect(await getImport(a(c), 'web', 'ext')).toBeUndefined();
   });
 
+  it('carries only the exported labels and annotations to the import, and follows their changes', async () => {
+    const one = a('cluster-1');
+    await one.core.createNamespacedService({
+      namespace: 'web',
+      body: {
+        metadata: { name: 'lbl', labels: { own: 'label' }, annotations: { own: 'annotation' } },
+        spec: { ports: [{ name: 'http', port: 80 }] },
+      },
+    });
+    await one.custom.createNamespacedCustomObject({
+      group: 'multicluster.x-k8s.io',
+      version: 'v1beta1',
+      plural: 'serviceexports',
+      namespace: 'web',
+      body: {
+        apiVersion: 'multicluster.x-k8s.io/v1beta1',
+        kind: 'ServiceExport',
+        metadata: { name: 'lbl', labels: { se: 'own' } },
+        spec: { exportedLabels: { tier: 'web', team: 'a' }, exportedAnnotations: { note: 'x' } },
+      },
+    });
+    type Meta = { metadata: { labels?: Record<string, string>; annotations?: Record<string, string> } };
+    for (const c of clusters) {
+      const si = (await eventually(`import web/lbl in ${c}`, () => getImport(a(c), 'web', 'lbl'))) as unknown as Meta;
+      expect(si.metadata.labels).toEqual({ tier: 'web', team: 'a' });
+      expect(si.metadata.annotations).toEqual({ note: 'x' });
+    }
+    await one.custom.patchNamespacedCustomObject(
+      {
+        group: 'multicluster.x-k8s.io',
+        version: 'v1beta1',
+        plural: 'serviceexports',
+        namespace: 'web',
+        name: 'lbl',
+        body: { spec: { exportedLabels: { tier: 'web', team: null } } },
+      },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    for (const c of clusters) {
+      await eventually(`label team removed in ${c}`, async () => {
+        const si = (await getImport(a(c), 'web', 'lbl')) as unknown as Meta | undefined;
+        return JSON.stringify(si?.metadata.labels) === JSON.stringify({ tier: 'web' }) ? true : undefined;
+      });
+    }
+    await unexportService(one, 'web', 'lbl');
+  });
+
   it('imports a headless Service as Headless: no ips, no derived Service, slices', async () => {
     const one = a('cluster-1');
     await one.core.createNamespacedService({

@@ -25,6 +25,7 @@ import {
 import { canonical, derivedServiceProjection, importProjection, ownedBy, sliceProjection } from './compare.js';
 import { EVENT_COMPONENT, LABEL_OWNED_BY, MCS_GROUP, MCS_VERSION, OWNED_BY } from './constants.js';
 import { derivedService, ownerReference, serviceImportBody, sliceBody, type DesiredService } from './desired.js';
+import { describeError } from './errors.js';
 import type { ResilientInformer } from './informer.js';
 import type { KubeMetrics } from './metrics.js';
 import type { ServiceExport, ServiceImport } from './objects.js';
@@ -405,7 +406,7 @@ export class ImportWriter {
     try {
       await this.#write('events', 'create', () => this.#core.createNamespacedEvent({ namespace, body: event }));
     } catch (err) {
-      this.#log.debug({ err: (err as Error).message }, 'recording an Event failed');
+      this.#log.debug({ err: describeError(err) }, 'recording an Event failed');
     }
   }
 

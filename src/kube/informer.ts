@@ -7,6 +7,7 @@
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { INFORMER_BACKOFF_BASE_MS, INFORMER_BACKOFF_MAX_MS } from './constants.js';
+import { describeError } from './errors.js';
 
 export interface KubeObject {
   metadata?: k8s.V1ObjectMeta;
@@ -154,7 +155,7 @@ export class ResilientInformer<T extends KubeObject> {
 
   #failed(err: unknown): void {
     this.#synced = false;
-    const message = err instanceof Error ? err.message : String((err as { message?: unknown })?.message ?? err);
+    const message = describeError(err);
     this.#lastError = message;
     this.#init.onError?.(err);
     if (!this.#started || this.#restartTimer !== undefined) return;

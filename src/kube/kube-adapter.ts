@@ -33,6 +33,7 @@ import {
 } from './constants.js';
 import { indexResolution, type DesiredService } from './desired.js';
 import { parseBootstrapProperty, validateIdentity, type IdentityStatus } from './identity.js';
+import { describeError } from './errors.js';
 import { ImportWriter, isDerivedService, isImportedSlice } from './import-writer.js';
 import { ResilientInformer, type KubeObject } from './informer.js';
 import { LeaderElector } from './leader-election.js';
@@ -245,7 +246,7 @@ export class KubeAdapter extends EventTarget {
       retryMaxMs: DEFAULT_RETRY_MAX_MS,
       onError: (key, err, attempt) => {
         const level = attempt > 3 ? 'warn' : 'debug';
-        this.#log[level]({ key, attempt, err: (err as Error).message }, 'reconcile failed; retrying');
+        this.#log[level]({ key, attempt, err: describeError(err) }, 'reconcile failed; retrying');
       },
     });
     const le = init.leaderElection;
@@ -415,7 +416,7 @@ export class KubeAdapter extends EventTarget {
         verb: current ? 'update' : 'create',
         result: 'error',
       });
-      this.#log.warn({ err: (err as Error).message }, `writing ClusterProperty ${PEER_PROPERTY} failed`);
+      this.#log.warn({ err: describeError(err) }, `writing ClusterProperty ${PEER_PROPERTY} failed`);
     }
   }
 

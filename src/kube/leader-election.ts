@@ -6,6 +6,7 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { describeError } from './errors.js';
 
 export interface LeaderElectorInit {
   readonly kubeConfig: k8s.KubeConfig;
@@ -70,7 +71,7 @@ export class LeaderElector {
           });
         }
       } catch (err) {
-        this.#init.logger.debug({ err: (err as Error).message }, 'releasing the lease failed');
+        this.#init.logger.debug({ err: describeError(err) }, 'releasing the lease failed');
       }
     }
   }
@@ -87,7 +88,7 @@ export class LeaderElector {
     try {
       await this.#tryAcquireOrRenew();
     } catch (err) {
-      this.#init.logger.warn({ err: (err as Error).message }, 'lease update failed');
+      this.#init.logger.warn({ err: describeError(err) }, 'lease update failed');
     }
     // A leader that could not renew within the lease duration must assume someone else took over.
     if (this.#leader && this.#now() - this.#lastRenewOkMs > this.#init.leaseDurationMs) this.#set(false);
