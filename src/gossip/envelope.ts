@@ -96,6 +96,9 @@ export class EnvelopeVerifier {
     } catch (err) {
       throw new InvalidMessageError(`envelope does not decode: ${(err as Error).message}`);
     }
+    // One encoding per statement: unknown fields or reordered bytes would give one signed statement many `proof`s.
+    if (Buffer.compare(SignedEnvelope.encode(env), bytes) !== 0)
+      throw new InvalidMessageError('non-canonical envelope');
     if (env.kind !== EnvelopeKind.record && env.kind !== EnvelopeKind.heartbeat && env.kind !== EnvelopeKind.binding) {
       throw new InvalidMessageError(`unknown envelope kind ${env.kind}`);
     }
