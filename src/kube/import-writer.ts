@@ -23,7 +23,7 @@ import {
   type ServiceKey,
 } from '../core/index.js';
 import { canonical, derivedServiceProjection, importProjection, ownedBy, sliceProjection } from './compare.js';
-import { EVENT_COMPONENT, LABEL_OWNED_BY, MCS_GROUP, MCS_VERSION, OWNED_BY } from './constants.js';
+import { EVENT_COMPONENT, FIELD_MANAGER, LABEL_OWNED_BY, MCS_GROUP, MCS_VERSION, OWNED_BY } from './constants.js';
 import { derivedService, ownerReference, serviceImportBody, sliceBody, type DesiredService } from './desired.js';
 import { describeError } from './errors.js';
 import type { ResilientInformer } from './informer.js';
@@ -175,6 +175,7 @@ export class ImportWriter {
           plural: 'serviceimports',
           namespace,
           body,
+          fieldManager: FIELD_MANAGER,
         })) as ServiceImport;
         caches.serviceImports.wrote(created);
         return created;
@@ -195,6 +196,7 @@ export class ImportWriter {
             namespace,
             name,
             body: { status: { clusters } },
+            fieldManager: FIELD_MANAGER,
           },
           mergePatch,
         )) as ServiceImport;
@@ -212,7 +214,11 @@ export class ImportWriter {
       }
       if (derived === undefined) {
         derived = await this.#write('services', 'create', async () => {
-          const created = await this.#core.createNamespacedService({ namespace, body: wantSvc });
+          const created = await this.#core.createNamespacedService({
+            namespace,
+            body: wantSvc,
+            fieldManager: FIELD_MANAGER,
+          });
           caches.services.wrote(created);
           return created;
         });
@@ -229,7 +235,12 @@ export class ImportWriter {
         next.spec = { ...next.spec, ...wantSvc.spec };
         if (wantSvc.spec?.sessionAffinityConfig === undefined) delete next.spec.sessionAffinityConfig;
         derived = await this.#write('services', 'update', async () => {
-          const updated = await this.#core.replaceNamespacedService({ namespace, name: derivedName, body: next });
+          const updated = await this.#core.replaceNamespacedService({
+            namespace,
+            name: derivedName,
+            body: next,
+            fieldManager: FIELD_MANAGER,
+          });
           caches.services.wrote(updated);
           return updated;
         });
@@ -253,7 +264,11 @@ export class ImportWriter {
       const wantBody = sliceBody(w, current);
       if (actual === undefined) {
         await this.#write('endpointslices', 'create', async () => {
-          const created = await this.#discovery.createNamespacedEndpointSlice({ namespace, body: wantBody });
+          const created = await this.#discovery.createNamespacedEndpointSlice({
+            namespace,
+            body: wantBody,
+            fieldManager: FIELD_MANAGER,
+          });
           caches.endpointSlices.wrote(created);
         });
       } else if (!isImportedSlice(actual)) {
@@ -277,6 +292,7 @@ export class ImportWriter {
             namespace,
             name: sliceName,
             body: next,
+            fieldManager: FIELD_MANAGER,
           });
           caches.endpointSlices.wrote(updated);
         });
@@ -302,6 +318,7 @@ export class ImportWriter {
         namespace,
         name,
         body: next,
+        fieldManager: FIELD_MANAGER,
       })) as ServiceImport;
       this.#init.caches.serviceImports.wrote(updated);
       return updated;
@@ -356,6 +373,7 @@ export class ImportWriter {
             namespace,
             name,
             body: { status: { conditions } },
+            fieldManager: FIELD_MANAGER,
           },
           mergePatch,
         )) as ServiceExport;

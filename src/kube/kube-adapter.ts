@@ -27,6 +27,7 @@ import {
   DEFAULT_RESYNC_MS,
   DEFAULT_RETRY_BASE_MS,
   DEFAULT_RETRY_MAX_MS,
+  FIELD_MANAGER,
   MCS_GROUP,
   MCS_VERSION,
   PEER_PROPERTY,
@@ -397,7 +398,12 @@ export class KubeAdapter extends EventTarget {
       metadata: { name: PEER_PROPERTY },
       spec: { value },
     };
-    const params = { group: ABOUT_GROUP, version: ABOUT_VERSION, plural: 'clusterproperties' };
+    const params = {
+      group: ABOUT_GROUP,
+      version: ABOUT_VERSION,
+      plural: 'clusterproperties',
+      fieldManager: FIELD_MANAGER,
+    };
     try {
       if (current === undefined) {
         this.clusterPropertiesCache.wrote(
