@@ -33,13 +33,16 @@ export function mergePorts(byPrecedence: readonly (readonly ServicePort[])[]): S
       out.push(p);
     }
   }
-  return sortPorts(out);
+  return out.sort(comparePorts);
 }
 
-/** Ports sorted by name, then protocol and port, as a new array. */
-export function sortPorts(ports: readonly ServicePort[]): ServicePort[] {
-  if (ports.length < 2) return [...ports];
-  return [...ports].sort(
-    (a, b) => compareStrings(a.name ?? '', b.name ?? '') || compareStrings(a.protocol, b.protocol) || a.port - b.port,
-  );
+function comparePorts(a: ServicePort, b: ServicePort): number {
+  return compareStrings(a.name ?? '', b.name ?? '') || compareStrings(a.protocol, b.protocol) || a.port - b.port;
+}
+
+/** Ports sorted by name, then protocol and port: `ports` itself when already sorted (lists are immutable here). */
+export function sortPorts<P extends readonly ServicePort[]>(ports: P): P | ServicePort[] {
+  for (let i = 1; i < ports.length; i++)
+    if (comparePorts(ports[i - 1]!, ports[i]!) > 0) return [...ports].sort(comparePorts);
+  return ports;
 }

@@ -4,7 +4,7 @@ import type { ConditionData, ConflictReason } from './conditions.js';
 import { MANAGED_BY, MAX_ENDPOINTS_PER_SLICE, MCS_API_VERSION } from './constants.js';
 import { derivedServiceNameOfKey } from './derived-name.js';
 import type { ExportedService, ExportRecord } from './export-record.js';
-import { compareStrings, serviceKey, splitServiceKey } from './ids.js';
+import { compareStrings, serviceKey } from './ids.js';
 import type { ClusterId, ServiceKey } from './ids.js';
 import type { ImportedEndpointSliceObject, ServiceImportObject } from './kube-objects.js';
 import type { LocalExport } from './local-exports.js';
@@ -245,7 +245,7 @@ export function resolveService(
 ): ServiceResolution | undefined {
   const { bySource, byPrecedence: exporters } = liveExporters(state.recordsFor(key));
   if (exporters.length === 0) return undefined;
-  const { namespace, name } = splitServiceKey(key);
+  const { namespace, name } = exporters[0]!;
   const winner = exporters[0]!.service;
   let portsDisagree = 0;
   for (const e of exporters)
