@@ -50,15 +50,26 @@ export interface RecordHash {
  * `new Fingerprint().str(key).num(wallMs).num(logical).bool(removed)`, unrolled: it runs once per merged record.
  */
 export function recordHash(key: ServiceKey, version: Hlc, removed: boolean): RecordHash {
-  return hashParts(key, undefined, version, removed);
+  const out = { bucket: 0, a: 0, b: 0 };
+  hashParts(key, undefined, version, removed, out);
+  return out;
 }
 
 /** {@link recordHash} of a record, hashing `<namespace>/<name>` without building the key string. */
 export function recordHashOf(r: ExportRecord): RecordHash {
-  return hashParts(r.namespace, r.name, r.version, r.removed);
+  const out = { bucket: 0, a: 0, b: 0 };
+  hashParts(r.namespace, r.name, r.version, r.removed, out);
+  return out;
 }
 
-function hashParts(first: string, second: string | undefined, version: Hlc, removed: boolean): RecordHash {
+/** Writes into `out` (no allocation: `digestOf` hashes every record with one scratch object). */
+function hashParts(
+  first: string,
+  second: string | undefined,
+  version: Hlc,
+  removed: boolean,
+  out: { bucket: number; a: number; b: number },
+): void {
   let a = 0x811c9dc5;
   let b = 0x9e3779b9;
   for (let i = 0; i < first.length; i++) {
@@ -86,7 +97,9 @@ function hashParts(first: string, second: string | undefined, version: Hlc, remo
   b = mixNumber(b, version.logical, 0x5bd1e995);
   a = mixNumber(a, removed ? 1 : 0, 0x01000193);
   b = mixNumber(b, removed ? 1 : 0, 0x5bd1e995);
-  return { bucket, a: fmix32(a), b: fmix32(b ^ 0x2545f491) };
+  out.bucket = bucket;
+  out.a = fmix32(a);
+  out.b = fmix32(b ^ 0x2545f491);
 }
 
 /** As `Fingerprint.num`: both 32-bit halves of an integer up to 2^53. */
@@ -105,6 +118,7 @@ export function hex64(a: number, b: number): string {
  */
 export function digestOf(records: Iterable<ExportRecord>): OriginDigest[] {
   const origins = new Map<ClusterId, { count: number; maxVersion: Hlc; a: number; b: number }>();
+  const h = { bucket: 0, a: 0, b: 0 };
   let lastOrigin: ClusterId | undefined;
   let o = { count: 0, maxVersion: ZERO_HLC, a: 0, b: 0 };
   for (const r of records) {
@@ -116,7 +130,7 @@ export function digestOf(records: Iterable<ExportRecord>): OriginDigest[] {
       } else o = known;
       lastOrigin = r.origin;
     }
-    const h = recordHashOf(r);
+    hashParts(r.namespace, r.name, r.version, r.removed, h);
     o.count++;
     o.a ^= h.a;
     o.b ^= h.b;
