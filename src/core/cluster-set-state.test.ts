@@ -233,6 +233,16 @@ describe('ClusterSetState', () => {
     });
   });
 
+  it('never changes a records list it handed out', () => {
+    const s = stateOf(issue('cluster-b', [{ key: 0, service: exported() }]));
+    const before = s.recordsFor('ns1/web');
+    const copy = [...before];
+    s.merge(issue('cluster-a', [{ key: 0, service: exported() }]));
+    s.merge(issue('cluster-b', [{ key: 0, service: exported({ sessionAffinity: 'ClientIP' }) }], 5_000));
+    expect(before).toEqual(copy);
+    expect(s.recordsFor('ns1/web').map((r) => r.origin)).toEqual(['cluster-a', 'cluster-b']);
+  });
+
   it('forgets an origin that left for good', () => {
     const s = stateOf([
       ...issue('a', [{ key: 0, service: exported() }]),

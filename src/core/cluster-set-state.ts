@@ -51,20 +51,27 @@ interface Entry {
   readonly slot: number;
 }
 
-/** The records of one key across origins, sorted by origin (copy-on-write), and the revision of its last change. */
+/**
+ * The records of one key across origins, sorted by origin, and the revision of its last change. The array is
+ * copied on write once `recordsFor` has handed it out (`shared`), and updated in place before that.
+ */
 interface KeyRecords {
-  records: readonly ExportRecord[];
+  records: ExportRecord[];
+  shared: boolean;
   revision: number;
 }
 
-/** `records` with `r` in place of its origin's record (or inserted in origin order): a new array, the old one intact. */
-function withRecord(records: readonly ExportRecord[], r: ExportRecord): ExportRecord[] {
-  const out = records.slice();
+/** Puts `r` in place of its origin's record in `k`, or inserts it in origin order. */
+function setRecord(k: KeyRecords, r: ExportRecord): void {
+  if (k.shared) {
+    k.records = k.records.slice();
+    k.shared = false;
+  }
+  const out = k.records;
   let i = 0;
   while (i < out.length && out[i]!.origin < r.origin) i++;
   if (i < out.length && out[i]!.origin === r.origin) out[i] = r;
   else out.splice(i, 0, r);
-  return out;
 }
 
 class OriginState {
@@ -198,11 +205,11 @@ export class ClusterSetState {
       if (compareHlc(r.version, o.maxVersion) > 0) o.maxVersion = r.version;
       let perKey = this.#byKey.get(key);
       if (perKey === undefined) {
-        perKey = { records: [], revision: 0 };
+        perKey = { records: [], shared: false, revision: 0 };
         this.#byKey.set(key, perKey);
         this.#sortedKeys = undefined;
       }
-      perKey.records = withRecord(perKey.records, r);
+      setRecord(perKey, r);
       perKey.revision = ++this.#revision;
     }
     return { applied, stale, invalid };
@@ -251,7 +258,10 @@ export class ClusterSetState {
 
   /** The records of every origin for one key, tombstones included, sorted by origin. Never mutated afterwards. */
   recordsFor(key: ServiceKey): readonly ExportRecord[] {
-    return this.#byKey.get(key)?.records ?? [];
+    const perKey = this.#byKey.get(key);
+    if (perKey === undefined) return [];
+    perKey.shared = true;
+    return perKey.records;
   }
 
   /** Number of records held, tombstones included. */
@@ -341,6 +351,7 @@ export class ClusterSetState {
       const perKey = this.#byKey.get(key);
       if (perKey === undefined) continue;
       perKey.records = perKey.records.filter((r) => r.origin !== origin);
+      perKey.shared = false;
       perKey.revision = ++this.#revision;
       if (perKey.records.length === 0) this.#byKey.delete(key);
     }
