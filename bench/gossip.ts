@@ -95,6 +95,23 @@ class Cut {
   }
 }
 
+/**
+ * Nodes keep dialling peers learned from heartbeats until they have enough, and every new connection costs a Noise
+ * handshake and a sync: measure once the connection graph has stopped changing and the event loop is idle again.
+ */
+async function settle(nodes: readonly BenchNode[], log: (line: string) => void): Promise<void> {
+  log('waiting for the connection graph to settle');
+  let conns = -1;
+  for (let i = 0; i < 40; i++) {
+    const now = nodes.reduce((s, n) => s + n.node.libp2p.getConnections().length, 0);
+    const t0 = performance.now();
+    await sleep(3000);
+    const lag = performance.now() - t0 - 3000;
+    if (now === conns && lag < 50) break;
+    conns = now;
+  }
+}
+
 function desiredFor(nodeIndex: number, services: number, endpoints: number): Map<ServiceKey, ExportedService> {
   const m = new Map<ServiceKey, ExportedService>();
   for (let s = 0; s < services; s++)
@@ -147,7 +164,7 @@ export async function runGossipBench(options: {
     60_000,
     'every node to see a subscriber',
   );
-  await sleep(2000); // let the gossipsub mesh form (heartbeat 1 s)
+  await settle(nodes, log);
 
   // ---- initial load: every node exports S services
   const records = count * services;
@@ -159,15 +176,7 @@ export async function runGossipBench(options: {
   await sleep(1000);
 
   // ---- idle traffic
-  // Nodes keep dialling peers learned from heartbeats until they have enough: measure once that has settled.
-  log('waiting for the connection graph to settle');
-  let conns = -1;
-  for (let i = 0; i < 60; i++) {
-    const now = nodes.reduce((s, n) => s + n.node.libp2p.getConnections().length, 0);
-    if (now === conns) break;
-    conns = now;
-    await sleep(3000);
-  }
+  await settle(nodes, log);
   log(`measuring idle traffic for ${options.idleSeconds} s`);
   const idle0 = socketBytes;
   const idleT0 = performance.now();

@@ -100,7 +100,7 @@ export interface GossipNodeInit {
   readonly redialMaxMs?: number;
   /** Learned peers are dialled while fewer than this many are connected. Default 8. */
   readonly targetPeers?: number;
-  /** Gossipsub mesh degree D. Default 3. */
+  /** Gossipsub mesh degree D. Default 4. */
   readonly meshDegree?: number;
   readonly logger?: Logger;
   /** Where the metrics go. Default: a private Registry (never the global one). */
@@ -249,6 +249,7 @@ export class GossipNode extends EventTarget {
   readonly #syncSoon = new Map<string, NodeJS.Timeout>();
   #incarnation = 0;
   #heartbeats = 0;
+  #lastSyncAt = -Infinity;
   #startedAtMs = 0;
   #stopping = false;
 
@@ -317,7 +318,9 @@ export class GossipNode extends EventTarget {
     node.addEventListener('peer:connect', (evt) => {
       this.#redialer?.connected(evt.detail);
       this.metrics.peers.set(node.getPeers().length);
-      this.#scheduleSync(evt.detail, 300);
+      // Join and reconnect: pull from the new peer, unless we completed a sync moments ago (a node opening many
+      // connections at once needs one or two syncs, not one per connection; heartbeats reveal any gap left).
+      if (performance.now() - this.#lastSyncAt > 5000) this.#scheduleSync(evt.detail, 200 + Math.random() * 800);
     });
     // Directly connected peers are remembered, so they are redialled when we drop below the target peer count.
     node.addEventListener('peer:identify', (evt) => {
@@ -453,6 +456,7 @@ export class GossipNode extends EventTarget {
     try {
       await runSyncClient(this.#syncHost(), node, peer, { signal, frameTimeoutMs: DEFAULT_FRAME_TIMEOUT_MS });
       this.metrics.syncSessions.inc({ role: 'client', result: 'ok' });
+      this.#lastSyncAt = performance.now();
     } catch (err) {
       this.metrics.syncSessions.inc({ role: 'client', result: 'error' });
       this.#log.debug({ peer: key, err: (err as Error).message }, 'sync failed');

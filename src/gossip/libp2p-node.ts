@@ -36,8 +36,8 @@ export interface GossipLibp2pInit {
   readonly announce?: readonly string[];
   readonly connectionGater?: ConnectionGater;
   /**
-   * Gossipsub D (mesh degree). Default 3 (Dlo D-1, Dhi D+2): a trusted mesh backed by anti-entropy needs little
-   * redundancy, and every extra mesh peer is one more copy of every heartbeat.
+   * Gossipsub D (mesh degree). Default 4 (Dlo D-1, Dhi D+2): every extra mesh peer is one more copy of every
+   * heartbeat, but with Dlo < 3 the mesh falls apart into cycles and deltas stop reaching everyone.
    */
   readonly meshDegree?: number;
 }
@@ -48,7 +48,7 @@ export async function createGossipLibp2p(init: GossipLibp2pInit): Promise<Gossip
     throw new GossipConfigError('a ClusterSet key (pre-shared key) is required: create one with `mcs-gossip psk`');
   }
   const psk = parsePsk(init.psk);
-  const d = init.meshDegree ?? 3;
+  const d = init.meshDegree ?? 4;
   return createLibp2p({
     start: false,
     privateKey: init.privateKey,
@@ -69,18 +69,19 @@ export async function createGossipLibp2p(init: GossipLibp2pInit): Promise<Gossip
         allowedTopics: [init.topic],
         emitSelf: false,
         fallbackToFloodsub: false,
-        // Small messages, small mesh: send to the mesh only, and gossip about few messages to few peers, so an idle
-        // ClusterSet (heartbeats only) costs little bandwidth.
-        floodPublish: false,
+        // The origin sends its own messages to every subscribed peer, not only its mesh peers: one hop fewer, and a
+        // delta reaches every mesh component even while the mesh is still forming.
+        floodPublish: true,
         doPX: false,
         D: d,
         Dlo: Math.max(1, d - 1),
         Dhi: d + 2,
         Dout: Math.max(0, Math.min(Math.floor(d / 2), d - 2)),
-        Dlazy: 2,
+        Dscore: Math.min(d - 1, 2),
+        Dlazy: 3,
         heartbeatInterval: 1000,
-        mcacheGossip: 2,
-        gossipFactor: 0.15,
+        mcacheGossip: 3,
+        gossipFactor: 0.25,
         // The gossip layer enforces its own limits; these bound what gossipsub buffers before our validator runs.
         maxInboundDataLength: MAX_TOPIC_MESSAGE_BYTES + 64 * 1024,
         maxOutboundBufferSize: 32 * 1024 * 1024,

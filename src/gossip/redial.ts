@@ -89,11 +89,16 @@ export class Redialer {
 
   #tick(): void {
     const now = performance.now();
-    const connected = this.node.getPeers().length;
+    // Learned peers fill the gap to the target, counting dials in flight, so a node never dials everyone it knows.
+    let budget = this.policy.targetPeers - this.node.getPeers().length;
+    for (const t of this.#targets.values()) if (t.dialing && !t.bootstrap) budget--;
     for (const t of this.#targets.values()) {
       if (t.dialing || now < t.nextAtMs) continue;
       if (this.node.getConnections(t.peerId).length > 0) continue;
-      if (!t.bootstrap && connected >= this.policy.targetPeers) continue;
+      if (!t.bootstrap) {
+        if (budget <= 0) continue;
+        budget--;
+      }
       void this.#dial(t);
     }
   }
