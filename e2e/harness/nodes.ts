@@ -3,8 +3,10 @@
 // others with their PeerIds pinned to their cluster ids.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { generateIdentityKey, encodeIdentityKey, generatePsk, writeSecretFile } from '../../src/gossip/keys.js';
+import { writeNodeKubeConfig } from './node-identity.js';
 import { freePorts } from './ports.js';
 import { startDetached, type StartedProcess } from './process.js';
 
@@ -20,7 +22,10 @@ export interface NodePlan {
   readonly argv: readonly string[];
 }
 
-/** Writes keys and plans one node per cluster. `extraArgs` are appended to every node's `run` flags. */
+/**
+ * Writes keys and a least-privilege kubeconfig per cluster (`kubeconfig` is the cluster's admin kubeconfig, used to
+ * create the node's ServiceAccount) and plans one node per cluster. `extraArgs` go to every node's `run` flags.
+ */
 export async function planNodes(
   dir: string,
   clusters: readonly { name: string; index: number; kubeconfig: string }[],
@@ -39,7 +44,12 @@ export async function planNodes(
       const identityKey = join(nodeDir, 'identity.key');
       await writeSecretFile(identityKey, encodeIdentityKey(key), { force: true });
       const peerId = peerIdFromPrivateKey(key).toString();
-      return { c, host, gossipPort, metricsPort, peerId, identityKey, listen: `/ip4/${host}/tcp/${gossipPort}` };
+      const admin = new k8s.KubeConfig();
+      admin.loadFromFile(c.kubeconfig);
+      const kubeconfig = join(nodeDir, 'kubeconfig');
+      await writeNodeKubeConfig(admin, c.name, kubeconfig);
+      const listen = `/ip4/${host}/tcp/${gossipPort}`;
+      return { c, host, gossipPort, metricsPort, peerId, identityKey, kubeconfig, listen };
     }),
   );
   return partial.map((p) => {
@@ -52,7 +62,7 @@ export async function planNodes(
       'tsx',
       join(repoRoot, 'src', 'cli', 'main.ts'),
       'run',
-      `--kubeconfig=${p.c.kubeconfig}`,
+      `--kubeconfig=${p.kubeconfig}`,
       `--context=${p.c.name}`,
       `--identity-key=${p.identityKey}`,
       `--clusterset-key=${clusterSetKey}`,

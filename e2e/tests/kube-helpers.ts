@@ -1,15 +1,14 @@
 // Shared helpers of the Kubernetes adapter and node integration tests: a least-privilege ServiceAccount identity
 // per cluster (so the audit log tells our writes apart), workloads, pollers and audit-log counting.
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import * as k8s from '@kubernetes/client-node';
-import YAML from 'yaml';
 import { kubeConfigFor, type ClusterSetState } from '../harness/clusterset.js';
+import { writeNodeKubeConfig } from '../harness/node-identity.js';
+
+export { NODE_RULES, SA_NAME, SA_USER, SYSTEM_NAMESPACE } from '../harness/node-identity.js';
 
 export const MCS = { group: 'multicluster.x-k8s.io', version: 'v1beta1' } as const;
 export const ABOUT = { group: 'about.k8s.io', version: 'v1beta1', plural: 'clusterproperties' } as const;
-export const SYSTEM_NAMESPACE = 'mcs-gossip-system';
-export const SA_NAME = 'mcs-gossip';
-export const SA_USER = `system:serviceaccount:${SYSTEM_NAMESPACE}:${SA_NAME}`;
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
@@ -28,32 +27,6 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
   }
 }
 
-/** The permissions the node needs (the Helm chart's ClusterRole says the same). */
-export const NODE_RULES: k8s.V1PolicyRule[] = [
-  { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] },
-  { apiGroups: [''], resources: ['services'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
-  { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
-  {
-    apiGroups: ['discovery.k8s.io'],
-    resources: ['endpointslices'],
-    verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
-  },
-  { apiGroups: ['multicluster.x-k8s.io'], resources: ['serviceexports'], verbs: ['get', 'list', 'watch'] },
-  { apiGroups: ['multicluster.x-k8s.io'], resources: ['serviceexports/status'], verbs: ['get', 'update', 'patch'] },
-  {
-    apiGroups: ['multicluster.x-k8s.io'],
-    resources: ['serviceimports'],
-    verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
-  },
-  { apiGroups: ['multicluster.x-k8s.io'], resources: ['serviceimports/status'], verbs: ['get', 'update', 'patch'] },
-  {
-    apiGroups: ['about.k8s.io'],
-    resources: ['clusterproperties'],
-    verbs: ['get', 'list', 'watch', 'create', 'update'],
-  },
-  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
-];
-
 export function admin(state: ClusterSetState, cluster: string) {
   const kc = kubeConfigFor(state, cluster);
   return {
@@ -70,45 +43,9 @@ const ignoreConflict = (err: unknown) => {
   if (!(err instanceof k8s.ApiException && err.code === 409)) throw err;
 };
 
-/**
- * Creates the node's ServiceAccount with least-privilege RBAC in `cluster` and returns a KubeConfig that
- * authenticates as it (a bound token), written to `file` too.
- */
-export async function nodeKubeConfig(state: ClusterSetState, cluster: string, file: string): Promise<k8s.KubeConfig> {
-  const a = admin(state, cluster);
-  await a.core.createNamespace({ body: { metadata: { name: SYSTEM_NAMESPACE } } }).catch(ignoreConflict);
-  await a.core
-    .createNamespacedServiceAccount({ namespace: SYSTEM_NAMESPACE, body: { metadata: { name: SA_NAME } } })
-    .catch(ignoreConflict);
-  await a.rbac.createClusterRole({ body: { metadata: { name: SA_NAME }, rules: NODE_RULES } }).catch(ignoreConflict);
-  await a.rbac
-    .createClusterRoleBinding({
-      body: {
-        metadata: { name: SA_NAME },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: SA_NAME },
-        subjects: [{ kind: 'ServiceAccount', name: SA_NAME, namespace: SYSTEM_NAMESPACE }],
-      },
-    })
-    .catch(ignoreConflict);
-  const tr = await a.core.createNamespacedServiceAccountToken({
-    name: SA_NAME,
-    namespace: SYSTEM_NAMESPACE,
-    body: { spec: { audiences: [], expirationSeconds: 24 * 3600 } },
-  });
-  const token = tr.status?.token ?? '';
-  const c = a.kc.getCurrentCluster();
-  const doc = {
-    apiVersion: 'v1',
-    kind: 'Config',
-    'current-context': cluster,
-    clusters: [{ name: cluster, cluster: { server: c?.server, 'certificate-authority-data': c?.caData } }],
-    users: [{ name: SA_NAME, user: { token } }],
-    contexts: [{ name: cluster, context: { cluster, user: SA_NAME } }],
-  };
-  await writeFile(file, YAML.stringify(doc), { mode: 0o600 });
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(file);
-  return kc;
+/** The node's least-privilege kubeconfig for `cluster`, written to `file` (see e2e/harness/node-identity.ts). */
+export function nodeKubeConfig(state: ClusterSetState, cluster: string, file: string): Promise<k8s.KubeConfig> {
+  return writeNodeKubeConfig(kubeConfigFor(state, cluster), cluster, file);
 }
 
 export interface AuditEntry {
