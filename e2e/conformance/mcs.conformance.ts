@@ -4,6 +4,7 @@
 // clusters: MCS_CONFORMANCE_KUBECONFIG with MCS_CONFORMANCE_CONTEXTS=exporter,other (first context exports).
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, sleep } from '../harness/wait.js';
 
 const kubeconfig = process.env.MCS_CONFORMANCE_KUBECONFIG ?? '';
 const contexts = (process.env.MCS_CONFORMANCE_CONTEXTS ?? '').split(',').filter((c) => c !== '');
@@ -53,25 +54,6 @@ interface ServiceImport {
   };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function eventually<T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms: ${what}${last instanceof Error ? ` (${last.message})` : ''}`);
-    }
-    await sleep(200);
-  }
-}
-
 /** Holds for `ms` (e.g. "never appears"): fails as soon as `bad` returns a reason. */
 async function consistently(ms: number, bad: () => Promise<string | undefined>): Promise<void> {
   const deadline = Date.now() + ms;
@@ -112,6 +94,17 @@ async function exportConditions(c: Client, namespace: string, name: string): Pro
 
 const conditionOf = (conds: Condition[], type: string) => conds.find((c) => c.type === type);
 
+/** Waits until the ServiceExport `ns/name` in `c` has condition `type` with `status`, and returns it. */
+const conditionIn = (c: Client, ns: string, name: string, type: string, status: string) =>
+  eventually(
+    `${type}=${status} on ${c.name}/${ns}/${name}`,
+    async () => {
+      const cond = conditionOf(await exportConditions(c, ns, name), type);
+      return cond?.status === status ? cond : undefined;
+    },
+    IMPORT_TIMEOUT,
+  );
+
 let counter = 0;
 
 /** One test's namespace in every cluster, a Deployment + Service in the exporting cluster. */
@@ -119,8 +112,10 @@ async function setup(clients: Client[], service: k8s.V1ServiceSpec, extra?: (ns:
   const namespace = `mcs-conformance-${process.pid}-${++counter}`;
   for (const c of clients) {
     await c.core.createNamespace({ body: { metadata: { name: namespace } } });
-    await eventually(`default ServiceAccount in ${c.name}/${namespace}`, 30_000, () =>
-      c.core.readNamespacedServiceAccount({ namespace, name: 'default' }).then(() => true),
+    await eventually(
+      `default ServiceAccount in ${c.name}/${namespace}`,
+      () => c.core.readNamespacedServiceAccount({ namespace, name: 'default' }).then(() => true),
+      30_000,
     );
   }
   const exporter = clients[0] as Client;
@@ -176,10 +171,14 @@ async function unexport(c: Client, namespace: string, name = 'hello') {
 }
 
 const importIn = (c: Client, ns: string, pred: (si: ServiceImport) => boolean = () => true) =>
-  eventually(`ServiceImport ${ns}/hello in ${c.name}`, IMPORT_TIMEOUT, async () => {
-    const si = await getImport(c, ns, 'hello');
-    return si !== undefined && pred(si) ? si : undefined;
-  });
+  eventually(
+    `ServiceImport ${ns}/hello in ${c.name}`,
+    async () => {
+      const si = await getImport(c, ns, 'hello');
+      return si !== undefined && pred(si) ? si : undefined;
+    },
+    IMPORT_TIMEOUT,
+  );
 
 const HTTP = { name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' } as const;
 
@@ -214,8 +213,10 @@ describe.skipIf(kubeconfig === '' || contexts.length < 2)('MCS conformance', () 
       for (const c of clients) await importIn(c, ns);
       await unexport(exporter, ns);
       for (const c of clients) {
-        await eventually(`ServiceImport gone from ${c.name}`, IMPORT_TIMEOUT, async () =>
-          (await getImport(c, ns, 'hello')) === undefined ? true : undefined,
+        await eventually(
+          `ServiceImport gone from ${c.name}`,
+          async () => ((await getImport(c, ns, 'hello')) === undefined ? true : undefined),
+          IMPORT_TIMEOUT,
         );
       }
     });
@@ -244,10 +245,8 @@ describe.skipIf(kubeconfig === '' || contexts.length < 2)('MCS conformance', () 
         const si = await importIn(c, ns);
         expect(si.spec.type).toBe('ClusterSetIP');
       }
-      const valid = await eventually('Valid condition', IMPORT_TIMEOUT, async () =>
-        conditionOf(await exportConditions(exporter, ns, 'hello'), 'Valid'),
-      );
-      expect(valid.status).toBe('True');
+      const valid = await conditionIn(exporter, ns, 'hello', 'Valid', 'True');
+      expect(valid.reason).toBe('Valid');
     });
 
     it('[Required] [ClusterIP] copies sessionAffinity and sessionAffinityConfig from the Service', async () => {
@@ -325,10 +324,7 @@ describe.skipIf(kubeconfig === '' || contexts.length < 2)('MCS conformance', () 
         ]);
       }
       for (const c of clients) {
-        const conflict = await eventually(`Conflict=True on ${c.name}`, IMPORT_TIMEOUT, async () => {
-          const cond = conditionOf(await exportConditions(c, ns, 'hello'), 'Conflict');
-          return cond?.status === 'True' ? cond : undefined;
-        });
+        const conflict = await conditionIn(c, ns, 'hello', 'Conflict', 'True');
         expect(conflict.reason).toContain('PortConflict');
       }
     });
@@ -343,10 +339,7 @@ describe.skipIf(kubeconfig === '' || contexts.length < 2)('MCS conformance', () 
       });
       await exportService(other, ns);
       for (const c of clients) {
-        const cond = await eventually(`Conflict=True on ${c.name}`, IMPORT_TIMEOUT, async () => {
-          const x = conditionOf(await exportConditions(c, ns, 'hello'), 'Conflict');
-          return x?.status === 'True' ? x : undefined;
-        });
+        const cond = await conditionIn(c, ns, 'hello', 'Conflict', 'True');
         expect(cond.reason).toContain('PortConflict');
       }
       for (const c of clients) {
@@ -375,10 +368,7 @@ describe.skipIf(kubeconfig === '' || contexts.length < 2)('MCS conformance', () 
         body: { metadata: { name: 'hello' }, spec: { type: 'ExternalName', externalName: 'example.com' } },
       });
       await exportService(exporter, ns);
-      const valid = await eventually('Valid=False', IMPORT_TIMEOUT, async () => {
-        const cond = conditionOf(await exportConditions(exporter, ns, 'hello'), 'Valid');
-        return cond?.status === 'False' ? cond : undefined;
-      });
+      const valid = await conditionIn(exporter, ns, 'hello', 'Valid', 'False');
       expect(valid.reason).toBe('InvalidServiceType');
       await consistently(5_000, async () =>
         (await Promise.all(clients.map((c) => getImport(c, ns, 'hello')))).some((s) => s !== undefined)
@@ -397,10 +387,7 @@ describe.skipIf(kubeconfig === '' || contexts.length < 2)('MCS conformance', () 
       });
       await exportService(other, ns);
       for (const c of clients) {
-        const cond = await eventually(`Conflict=True on ${c.name}`, IMPORT_TIMEOUT, async () => {
-          const x = conditionOf(await exportConditions(c, ns, 'hello'), 'Conflict');
-          return x?.status === 'True' ? x : undefined;
-        });
+        const cond = await conditionIn(c, ns, 'hello', 'Conflict', 'True');
         expect(cond.reason).toContain('TypeConflict');
         expect((await importIn(c, ns)).spec.type).toBe('ClusterSetIP');
       }
@@ -411,10 +398,7 @@ describe.skipIf(kubeconfig === '' || contexts.length < 2)('MCS conformance', () 
       namespaces.push(ns);
       for (const c of clients) await c.core.createNamespace({ body: { metadata: { name: ns } } });
       await exportService(exporter, ns, 'missing');
-      const valid = await eventually('Valid=False', IMPORT_TIMEOUT, async () => {
-        const cond = conditionOf(await exportConditions(exporter, ns, 'missing'), 'Valid');
-        return cond?.status === 'False' ? cond : undefined;
-      });
+      const valid = await conditionIn(exporter, ns, 'missing', 'Valid', 'False');
       expect(valid.reason).toBe('NoService');
     });
   });
@@ -424,14 +408,18 @@ describe.skipIf(kubeconfig === '' || contexts.length < 2)('MCS conformance', () 
       const ns = await newNs({ ports: [HTTP] });
       await exportService(exporter, ns);
       for (const c of clients) {
-        const slice = await eventually(`imported EndpointSlice in ${c.name}`, SLICE_TIMEOUT, async () => {
-          const list = await c.discovery.listNamespacedEndpointSlice({
-            namespace: ns,
-            labelSelector: `multicluster.kubernetes.io/service-name=hello,multicluster.kubernetes.io/source-cluster`,
-          });
-          const s = list.items.find((x) => (x.endpoints ?? []).length === 2);
-          return s;
-        });
+        const slice = await eventually(
+          `imported EndpointSlice in ${c.name}`,
+          async () => {
+            const list = await c.discovery.listNamespacedEndpointSlice({
+              namespace: ns,
+              labelSelector: `multicluster.kubernetes.io/service-name=hello,multicluster.kubernetes.io/source-cluster`,
+            });
+            const s = list.items.find((x) => (x.endpoints ?? []).length === 2);
+            return s;
+          },
+          SLICE_TIMEOUT,
+        );
         const labels = slice.metadata?.labels ?? {};
         expect(labels['multicluster.kubernetes.io/source-cluster']).toBeTruthy();
         expect(labels['endpointslice.kubernetes.io/managed-by']).not.toBe('endpointslice-controller.k8s.io');

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { down, repoRoot, up } from '../harness/clusterset.js';
+import { table } from '../harness/wait.js';
 
 const USAGE = `Usage: npm run conformance -- [--kubeconfig FILE --contexts A,B] [--keep]
 
@@ -46,18 +47,6 @@ async function runVitest(env: NodeJS.ProcessEnv, out: string): Promise<number> {
     child.once('error', reject);
     child.once('exit', (code) => resolve(code ?? 1));
   });
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i] ?? 0))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
 }
 
 async function main(): Promise<number> {

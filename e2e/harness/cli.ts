@@ -12,6 +12,7 @@ import {
   type ClusterSetState,
 } from './clusterset.js';
 import { isAlive } from './process.js';
+import { table } from './wait.js';
 
 const USAGE = `Usage: npm run clusterset -- <command> [flags]
 
@@ -75,18 +76,6 @@ function extraArgs(list: string[] | undefined) {
     if (!known.includes(c)) throw new UsageError(`--extra-args: unknown component "${c}" (one of ${known.join(', ')})`);
   }
   return out;
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i] ?? 0))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
 }
 
 function statusTable(state: ClusterSetState): string {

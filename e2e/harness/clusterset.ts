@@ -14,6 +14,7 @@ import { createClusterPki, type ClusterPki } from './pki.js';
 import { freePorts } from './ports.js';
 import { launchNode, planNodes } from './nodes.js';
 import { isAlive, startDetached, stopProcess, tail, type ProcessRecord, type StartedProcess } from './process.js';
+import { eventually, sleep } from './wait.js';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const toolsBin = join(repoRoot, '.tools', 'bin');
@@ -121,7 +122,6 @@ export class ComponentFailedError extends Error {
 }
 
 const STATE_FILE = 'state.json';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function readState(dir: string): Promise<ClusterSetState | undefined> {
   try {
@@ -597,23 +597,6 @@ function isConflict(err: unknown): boolean {
   return err instanceof k8s.ApiException && err.code === 409;
 }
 
-async function retryUntil<T>(deadline: number, what: string, fn: () => Promise<T | undefined>): Promise<T> {
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      const why = last instanceof Error ? `: ${last.message}` : '';
-      throw new Error(`timed out waiting for ${what}${why}`);
-    }
-    await sleep(250);
-  }
-}
-
 /** CRDs (Established), the two ClusterProperties, fake Nodes (Ready via kwok), and the default ServiceAccount. */
 async function bootstrapCluster(
   kc: k8s.KubeConfig,
@@ -646,32 +629,40 @@ async function bootstrapCluster(
   }
   for (const crd of crds) {
     const crdName = crd.metadata?.name ?? '';
-    await retryUntil(deadline, `CRD ${crdName} to be Established in ${name}`, async () => {
-      await check(`CRD ${crdName}`);
-      const got = await ext.readCustomResourceDefinition({ name: crdName });
-      return got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
-    });
+    await eventually(
+      `CRD ${crdName} to be Established in ${name}`,
+      async () => {
+        await check(`CRD ${crdName}`);
+        const got = await ext.readCustomResourceDefinition({ name: crdName });
+        return got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
+      },
+      deadline - Date.now(),
+    );
   }
   const props = { [CLUSTER_ID_PROPERTY]: name, [CLUSTERSET_PROPERTY]: clusterSetName };
   for (const [prop, value] of Object.entries(props)) {
-    await retryUntil(deadline, `ClusterProperty ${prop} in ${name}`, async () => {
-      await custom
-        .createClusterCustomObject({
-          group: 'about.k8s.io',
-          version: 'v1beta1',
-          plural: 'clusterproperties',
-          body: {
-            apiVersion: 'about.k8s.io/v1beta1',
-            kind: 'ClusterProperty',
-            metadata: { name: prop },
-            spec: { value },
-          },
-        })
-        .catch((err: unknown) => {
-          if (!isConflict(err)) throw err;
-        });
-      return true;
-    });
+    await eventually(
+      `ClusterProperty ${prop} in ${name}`,
+      async () => {
+        await custom
+          .createClusterCustomObject({
+            group: 'about.k8s.io',
+            version: 'v1beta1',
+            plural: 'clusterproperties',
+            body: {
+              apiVersion: 'about.k8s.io/v1beta1',
+              kind: 'ClusterProperty',
+              metadata: { name: prop },
+              spec: { value },
+            },
+          })
+          .catch((err: unknown) => {
+            if (!isConflict(err)) throw err;
+          });
+        return true;
+      },
+      deadline - Date.now(),
+    );
   }
   const base = podCidr.replace(/\.0\.0\/16$/, '');
   for (let n = 0; n < FAKE_NODES_PER_CLUSTER; n++) {
@@ -700,19 +691,27 @@ async function bootstrapCluster(
         if (!isConflict(err)) throw err;
       });
   }
-  await retryUntil(deadline, `kwok Nodes to become Ready in ${name} (cluster index ${index})`, async () => {
-    await check('Nodes');
-    const nodes = await core.listNode();
-    const ready = nodes.items.filter((n) =>
-      n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
-    );
-    return ready.length >= FAKE_NODES_PER_CLUSTER ? true : undefined;
-  });
-  await retryUntil(deadline, `the default ServiceAccount in ${name} (kube-controller-manager)`, async () => {
-    await check('the default ServiceAccount');
-    await core.readNamespacedServiceAccount({ name: 'default', namespace: 'default' });
-    return true;
-  });
+  await eventually(
+    `kwok Nodes to become Ready in ${name} (cluster index ${index})`,
+    async () => {
+      await check('Nodes');
+      const nodes = await core.listNode();
+      const ready = nodes.items.filter((n) =>
+        n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+      );
+      return ready.length >= FAKE_NODES_PER_CLUSTER ? true : undefined;
+    },
+    deadline - Date.now(),
+  );
+  await eventually(
+    `the default ServiceAccount in ${name} (kube-controller-manager)`,
+    async () => {
+      await check('the default ServiceAccount');
+      await core.readNamespacedServiceAccount({ name: 'default', namespace: 'default' });
+      return true;
+    },
+    deadline - Date.now(),
+  );
 }
 
 /**

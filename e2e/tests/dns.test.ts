@@ -8,24 +8,7 @@ import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { down, kubeConfigFor, up, type ClusterSetState } from '../harness/clusterset.js';
 import { startCoreDns, type CoreDns } from '../harness/coredns.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out: ${what}${last instanceof Error ? ` (${last.message})` : ''}`);
-    await sleep(300);
-  }
-}
+import { eventually } from '../harness/wait.js';
 
 const NS = 'dns-test';
 

@@ -7,26 +7,9 @@ import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { down, kubeConfigFor, loadCrds, up, type ClusterSetState } from '../harness/clusterset.js';
 import { isAlive } from '../harness/process.js';
+import { eventually } from '../harness/wait.js';
 
 const MCS = { group: 'multicluster.x-k8s.io', namespace: 'default' } as const;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out: ${what}${last instanceof Error ? ` (${last.message})` : ''}`);
-    await sleep(250);
-  }
-}
-
 /** The HTTP status of a rejected API call (e.g. 422 for a schema violation). */
 async function rejection(p: Promise<unknown>): Promise<{ code: number; body: string }> {
   try {

@@ -6,26 +6,11 @@ import { kubeConfigFor, type ClusterSetState } from '../harness/clusterset.js';
 import { writeNodeKubeConfig } from '../harness/node-identity.js';
 
 export { NODE_RULES, SA_NAME, SA_USER, SYSTEM_NAMESPACE } from '../harness/node-identity.js';
+export { eventually, sleep } from '../harness/wait.js';
+import { eventually } from '../harness/wait.js';
 
 export const MCS = { group: 'multicluster.x-k8s.io', version: 'v1beta1' } as const;
 export const ABOUT = { group: 'about.k8s.io', version: 'v1beta1', plural: 'clusterproperties' } as const;
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out: ${what}${last instanceof Error ? ` (${last.message})` : ''}`);
-    await sleep(200);
-  }
-}
 
 export function admin(state: ClusterSetState, cluster: string) {
   const kc = kubeConfigFor(state, cluster);
