@@ -180,18 +180,18 @@ export async function runGossipBench(options: {
   log(`measuring idle traffic for ${options.idleSeconds} s`);
   const idle0 = socketBytes;
   const idleT0 = performance.now();
-  const idleCpu0 = process.cpuUsage();
+  // CPU = time the (one) event loop was busy: process.cpuUsage() would add V8's and libuv's helper threads.
+  const idleCpu0 = performance.eventLoopUtilization();
   await sleep(options.idleSeconds * 1000);
   const idleSeconds = (performance.now() - idleT0) / 1000;
-  const idleCpu = process.cpuUsage(idleCpu0);
-  const idleCpuMsPerSec = (idleCpu.user + idleCpu.system) / 1000 / idleSeconds;
+  const idleCpuMsPerSec = performance.eventLoopUtilization(idleCpu0).active / idleSeconds;
   const idleBytesPerSecPerNode = (socketBytes - idle0) / idleSeconds / count;
   const rssMbPerNode = (process.memoryUsage().rss - rssBefore) / count / 1024 / 1024;
 
   // ---- single-update reach-all latency and CPU per update
   log(`measuring ${options.updates} single updates`);
   const latencies: number[] = [];
-  const cpu0 = process.cpuUsage();
+  const cpu0 = performance.eventLoopUtilization();
   const updatesT0 = performance.now();
   for (let u = 0; u < options.updates; u++) {
     const origin = nodes[Math.floor(Math.random() * count)]!;
@@ -211,13 +211,10 @@ export async function runGossipBench(options: {
     latencies.push(performance.now() - t0);
     await sleep(50);
   }
-  const cpu = process.cpuUsage(cpu0);
+  const cpuMs = performance.eventLoopUtilization(cpu0).active;
   // What the updates cost beyond the idle background (heartbeats, gossipsub, pings) measured just before.
   const updatesSeconds = (performance.now() - updatesT0) / 1000;
-  const cpuMsPerUpdatePerNode = Math.max(
-    0,
-    ((cpu.user + cpu.system) / 1000 - idleCpuMsPerSec * updatesSeconds) / options.updates / count,
-  );
+  const cpuMsPerUpdatePerNode = Math.max(0, (cpuMs - idleCpuMsPerSec * updatesSeconds) / options.updates / count);
   latencies.sort((a, b) => a - b);
 
   // ---- full-state bootstrap of a new node
