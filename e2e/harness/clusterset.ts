@@ -6,8 +6,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import YAML from 'yaml';
 import { createClusterPki, type ClusterPki } from './pki.js';
@@ -16,9 +15,9 @@ import { launchNode, planNodes } from './nodes.js';
 import { isAlive, startDetached, stopProcess, tail, type ProcessRecord, type StartedProcess } from './process.js';
 import { eventually, sleep } from './wait.js';
 
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const toolsBin = join(repoRoot, '.tools', 'bin');
-export const crdDir = join(repoRoot, 'crds');
+import { crdDir, repoRoot, toolsBin } from './paths.js';
+
+export { crdDir, repoRoot, toolsBin };
 
 export const COMPONENTS = [
   'etcd',

@@ -1,40 +1,44 @@
-// The identity mcs-gossip nodes of the local ClusterSet run under: a ServiceAccount with least-privilege RBAC (the
-// same rules the Helm chart's ClusterRole grants), so tests prove the node needs no more, and the API server's audit
-// log tells the node's writes apart from everyone else's.
+// The identity mcs-gossip nodes of the local ClusterSet run under: a ServiceAccount bound to the Helm chart's own
+// least-privilege ClusterRole, so tests prove the node needs no more, and the API server's audit log tells the
+// node's writes apart from everyone else's.
+import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import YAML from 'yaml';
+import { repoRoot, toolsBin } from './paths.js';
+
+const run = promisify(execFile);
 
 export const SYSTEM_NAMESPACE = 'mcs-gossip-system';
 export const SA_NAME = 'mcs-gossip';
 /** The node's user name in audit logs. */
 export const SA_USER = `system:serviceaccount:${SYSTEM_NAMESPACE}:${SA_NAME}`;
 
-/** The permissions the node needs. */
-export const NODE_RULES: k8s.V1PolicyRule[] = [
-  { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] },
-  { apiGroups: [''], resources: ['services'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
-  { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
-  {
-    apiGroups: ['discovery.k8s.io'],
-    resources: ['endpointslices'],
-    verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
-  },
-  { apiGroups: ['multicluster.x-k8s.io'], resources: ['serviceexports'], verbs: ['get', 'list', 'watch'] },
-  { apiGroups: ['multicluster.x-k8s.io'], resources: ['serviceexports/status'], verbs: ['get', 'update', 'patch'] },
-  {
-    apiGroups: ['multicluster.x-k8s.io'],
-    resources: ['serviceimports'],
-    verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
-  },
-  { apiGroups: ['multicluster.x-k8s.io'], resources: ['serviceimports/status'], verbs: ['get', 'update', 'patch'] },
-  {
-    apiGroups: ['about.k8s.io'],
-    resources: ['clusterproperties'],
-    verbs: ['get', 'list', 'watch', 'create', 'update'],
-  },
-  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
-];
+/**
+ * The node's ClusterRole rules, exactly as the Helm chart grants them: rendered with the built helm from
+ * charts/mcs-gossip/templates/rbac.yaml, so every test that runs a node proves the chart's RBAC is enough.
+ */
+export async function chartNodeRules(): Promise<k8s.V1PolicyRule[]> {
+  const { stdout } = await run(
+    join(toolsBin, 'helm'),
+    [
+      'template',
+      'mcs-gossip',
+      join(repoRoot, 'charts', 'mcs-gossip'),
+      '--show-only=templates/rbac.yaml',
+      // The chart refuses to render without keys; any value does for RBAC.
+      '--set=identity.keyBase64=eA==',
+      '--set=clusterSetKey.keyBase64=eA==',
+    ],
+    { cwd: repoRoot },
+  );
+  const role = k8s.loadAllYaml(stdout).find((o) => (o as k8s.KubernetesObject).kind === 'ClusterRole') as
+    k8s.V1ClusterRole | undefined;
+  if (role?.rules === undefined) throw new Error('charts/mcs-gossip/templates/rbac.yaml renders no ClusterRole rules');
+  return role.rules;
+}
 
 const ignoreConflict = (err: unknown) => {
   if (!(err instanceof k8s.ApiException && err.code === 409)) throw err;
@@ -55,7 +59,8 @@ export async function writeNodeKubeConfig(
   await core
     .createNamespacedServiceAccount({ namespace: SYSTEM_NAMESPACE, body: { metadata: { name: SA_NAME } } })
     .catch(ignoreConflict);
-  await rbac.createClusterRole({ body: { metadata: { name: SA_NAME }, rules: NODE_RULES } }).catch(ignoreConflict);
+  const rules = await chartNodeRules();
+  await rbac.createClusterRole({ body: { metadata: { name: SA_NAME }, rules } }).catch(ignoreConflict);
   await rbac
     .createClusterRoleBinding({
       body: {

@@ -5,7 +5,7 @@ import * as k8s from '@kubernetes/client-node';
 import { kubeConfigFor, type ClusterSetState } from '../harness/clusterset.js';
 import { writeNodeKubeConfig } from '../harness/node-identity.js';
 
-export { NODE_RULES, SA_NAME, SA_USER, SYSTEM_NAMESPACE } from '../harness/node-identity.js';
+export { SA_NAME, SA_USER, SYSTEM_NAMESPACE } from '../harness/node-identity.js';
 export { eventually, sleep } from '../harness/wait.js';
 import { eventually } from '../harness/wait.js';
 
