@@ -211,7 +211,7 @@ export function parseBootstrapEntry(entry: string | BootstrapEntry): {
  * @example
  * ```ts
  * const node = new GossipNode({ clusterId: 'east', clusterSetName: 'prod', privateKey, psk, bootstrap, state });
- * node.addEventListener('state:change', () => reconcileImports());
+ * node.on('state:change', () => reconcileImports());
  * await node.start();
  * node.setLocalExports(desired); // level-triggered: call whenever local exports change
  * ```
