@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', '.tools/', '.clusterset/', 'charts/'] },
+  { ignores: ['node_modules/', 'dist/', '.tools/', '.clusterset*/', '.scratch/', 'charts/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
