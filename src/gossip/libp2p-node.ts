@@ -17,6 +17,7 @@ import { tcp } from '@libp2p/tcp';
 import { createLibp2p } from 'libp2p';
 import { MAX_TOPIC_MESSAGE_BYTES } from './constants.js';
 import { GossipConfigError } from './errors.js';
+import { installPnetGuard } from './pnet-guard.js';
 import { parsePsk } from './keys.js';
 
 // A type alias, not an interface: libp2p's ServiceMap needs an index signature.
@@ -59,6 +60,7 @@ export async function createGossipLibp2p(init: GossipLibp2pInit): Promise<Gossip
     throw new GossipConfigError('a ClusterSet key (pre-shared key) is required: create one with `mcs-gossip psk`');
   }
   const psk = parsePsk(init.psk);
+  installPnetGuard();
   const d = init.meshDegree ?? 4;
   return createLibp2p({
     start: false,
