@@ -1,27 +1,51 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 
 /**
- * Asks the kernel for `count` distinct free TCP ports on `host`. All are held open until every one is known, so
- * they are distinct; a port can still be taken by someone else between this call and its use, which the caller
- * sees as a component failing to start (named, with its log).
+ * The ports we hand out lie below the kernel's ephemeral range (ip_local_port_range, usually 32768–60999). A port
+ * from `listen(0)` comes from that range, and so does the local port of every outgoing connection: between being
+ * handed out and being bound by a component seconds later, such a port was seen taken by a connection (kube-
+ * controller-manager then failed with "address already in use"). Below the range, only listeners compete.
+ */
+function candidateRange(): [number, number] {
+  try {
+    const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (low !== undefined && low > 12_000) return [10_000, low];
+  } catch {
+    /* not Linux: fall through */
+  }
+  return [20_000, 32_000];
+}
+
+function tryListen(port: number, host: string): Promise<Server | undefined> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(undefined));
+    s.listen({ port, host, exclusive: true }, () => resolve(s));
+  });
+}
+
+/**
+ * `count` distinct TCP ports that are free on `host`, drawn at random below the ephemeral range. All are held open
+ * until every one is found, so they are distinct; another process can still bind one before its user does, which
+ * the caller sees as a component failing to start (named, with its log).
  */
 export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<Server>((resolve, reject) => {
-          const s = createServer();
-          s.once('error', reject);
-          s.listen(0, host, () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => {
-    const a = s.address();
-    if (a === null || typeof a === 'string') throw new Error('unexpected server address');
-    return a.port;
-  });
-  await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-  return ports;
+  const [low, high] = candidateRange();
+  const held: Server[] = [];
+  const ports: number[] = [];
+  try {
+    for (let attempt = 0; ports.length < count; attempt++) {
+      if (attempt > 1000) throw new Error(`no ${count} free ports on ${host} in ${low}–${high - 1}`);
+      const port = low + Math.floor(Math.random() * (high - low));
+      if (ports.includes(port)) continue;
+      const s = await tryListen(port, host);
+      if (s === undefined) continue;
+      held.push(s);
+      ports.push(port);
+    }
+    return ports;
+  } finally {
+    await Promise.all(held.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  }
 }
