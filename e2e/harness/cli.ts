@@ -1,16 +1,6 @@
 // `npm run clusterset -- <up|down|env|status>`: the local ClusterSet of real control planes, as a command.
 import { parseArgs } from 'node:util';
-import {
-  AlreadyRunningError,
-  COMPONENTS,
-  ComponentFailedError,
-  down,
-  readState,
-  runningComponents,
-  toolsBin,
-  up,
-  type ClusterSetState,
-} from './clusterset.js';
+import { COMPONENTS, down, readState, runningComponents, toolsBin, up, type ClusterSetState } from './clusterset.js';
 import { isAlive } from './process.js';
 import { table } from './wait.js';
 
@@ -103,7 +93,16 @@ async function main(argv: string[]): Promise<number> {
     case 'up': {
       const clusters = wholeNumber('--clusters', values.clusters, 1, 20);
       const timeoutMs = wholeNumber('--timeout', values.timeout, 1, 3600) * 1000;
+      // Ctrl-C (or SIGTERM) stops what `up` started so far instead of leaving it running unrecorded.
+      const interrupt = new AbortController();
+      const onSignal = (sig: NodeJS.Signals) => {
+        process.stderr.write(`clusterset: ${sig}: stopping what up started\n`);
+        interrupt.abort();
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
       const state = await up({
+        signal: interrupt.signal,
         dir,
         clusters,
         clusterSetName: values.name,
@@ -164,13 +163,13 @@ main(process.argv.slice(2)).then(
     if (
       err instanceof UsageError ||
       err instanceof RangeError ||
-      (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
+      String((err as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS')
     ) {
       process.stderr.write(`clusterset: ${(err as Error).message}\n`);
       process.exitCode = 2;
-    } else if (err instanceof AlreadyRunningError || err instanceof ComponentFailedError) {
-      process.stderr.write(`clusterset: ${err.message}\n`);
-      process.exitCode = 1;
+    } else if (err instanceof Error && err.name === 'AbortError') {
+      process.stderr.write('clusterset: up interrupted; everything it started was stopped\n');
+      process.exitCode = 130;
     } else {
       process.stderr.write(`clusterset: ${err instanceof Error ? err.message : String(err)}\n`);
       process.exitCode = 1;

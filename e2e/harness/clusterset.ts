@@ -2,11 +2,11 @@
 // kube-scheduler, kwok with fake Nodes) as detached local processes, each with its own CA, ports and CIDRs.
 // Used by the `npm run clusterset` command and, as a library, by the integration tests.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { mkdir, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import YAML from 'yaml';
 import { createClusterPki, type ClusterPki } from './pki.js';
@@ -100,6 +100,8 @@ export interface UpOptions {
   readonly buildTools?: boolean;
   /** Also run one mcs-gossip node per cluster (default false); extra `run` flags via extraArgs['mcs-gossip']. */
   readonly nodes?: boolean;
+  /** Aborting stops `up` at its next wait; what it started is stopped again, as on any failure. */
+  readonly signal?: AbortSignal;
 }
 
 /** `up` found a ClusterSet already running in the directory; nothing was changed. */
@@ -110,6 +112,8 @@ export class AlreadyRunningError extends Error {
 /** A component exited or did not become healthy during `up`; everything started was stopped again. */
 export class ComponentFailedError extends Error {
   override readonly name = 'ComponentFailedError';
+  /** Ends any wait at once (see wait.ts isFatal). */
+  readonly fatal = true;
   constructor(
     message: string,
     readonly cluster: string,
@@ -192,10 +196,17 @@ interface Starting {
 }
 
 /** Polls `check` until true; fails fast if the process exits, or at the deadline, naming component and log. */
-async function waitHealthy(s: Starting, deadline: number, check: () => Promise<boolean>, what = 'healthy') {
+async function waitHealthy(
+  s: Starting,
+  deadline: number,
+  check: () => Promise<boolean>,
+  what = 'healthy',
+  signal?: AbortSignal,
+) {
   let exited: string | undefined;
   void s.proc.exited.then((why) => (exited = why));
   for (;;) {
+    signal?.throwIfAborted();
     if (exited !== undefined) {
       throw new ComponentFailedError(
         `${s.name} of ${s.cluster} exited during startup (${exited}); log: ${s.proc.log}\n${await tail(s.proc.log)}`,
@@ -281,10 +292,9 @@ export async function up(opts: UpOptions): Promise<ClusterSetState> {
     throw new RangeError(`--clusters must be a whole number from 1 to 20, got ${String(opts.clusters)}`);
   }
   await mkdir(dir, { recursive: true });
-  const lock = await open(join(dir, '.up.lock'), 'wx').catch(() => {
-    throw new AlreadyRunningError(`another \`up\` is in progress in ${dir} (remove ${join(dir, '.up.lock')} if not)`);
-  });
+  const lock = await takeLock(join(dir, '.up.lock'));
   const started: (ComponentState | StartedProcess)[] = [];
+  let wroteState = false;
   try {
     const previous = await readState(dir);
     if (previous !== undefined) {
@@ -297,6 +307,7 @@ export async function up(opts: UpOptions): Promise<ClusterSetState> {
       }
     }
     if (opts.buildTools !== false) await ensureTools(progress);
+    opts.signal?.throwIfAborted();
     // A fresh start: remove what an earlier run left (its processes are all gone, checked above).
     for (const e of await readdir(dir)) if (e !== '.up.lock') await rm(join(dir, e), { recursive: true, force: true });
 
@@ -352,9 +363,37 @@ export async function up(opts: UpOptions): Promise<ClusterSetState> {
     }
 
     const extra = (n: ComponentName) => [...(opts.extraArgs?.[n] ?? [])];
-    const clusters: ClusterState[] = await Promise.all(
-      prepared.map(async (c): Promise<ClusterState> => {
-        const components: ComponentState[] = [];
+    // The state is on disk from the first process on, each process recorded as it starts: an `up` killed half-way
+    // (Ctrl-C) leaves nothing that `down` cannot find.
+    const clusters: ClusterState[] = prepared.map((c) => ({
+      name: c.name,
+      index: c.index,
+      server: c.server,
+      kubeconfig: join(c.cdir, 'kubeconfig'),
+      serviceCidr: c.serviceCidr,
+      podCidr: c.podCidr,
+      auditLog: join(c.cdir, 'logs', 'audit.log'),
+      components: [],
+    }));
+    const state: ClusterSetState = {
+      version: 1,
+      dir,
+      clusterSetName,
+      kubeconfig,
+      toolsBin,
+      startedAt: new Date(t0).toISOString(),
+      clusters,
+    };
+    writeStateSync(state);
+    wroteState = true;
+    // Synchronous, right after the spawn: no turn of the event loop in which a killed `up` would forget a process.
+    const record = (cluster: ClusterState, component: ComponentState) => {
+      cluster.components.push(component);
+      writeStateSync(state);
+    };
+    await Promise.all(
+      prepared.map(async (c, ci) => {
+        const cluster = clusters[ci] as ClusterState;
         const log = (n: string) => join(c.cdir, 'logs', `${n}.log`);
         const ckubeconfig = join(c.cdir, 'kubeconfig');
         const adminTls = { ca: pem.get(c.pki.caCert), cert: pem.get(c.pki.adminCert), key: pem.get(c.pki.adminKey) };
@@ -362,8 +401,7 @@ export async function up(opts: UpOptions): Promise<ClusterSetState> {
           const argv = [tool(name), ...args, ...extra(name)];
           const proc = startDetached(argv[0] as string, argv.slice(1), log(name));
           started.push(proc);
-          const state: ComponentState = { name, port, health, argv, ...proc };
-          components.push(state);
+          record(cluster, { name, port, health, argv, ...processRecord(proc) });
           return { cluster: c.name, name, proc };
         };
 
@@ -386,7 +424,7 @@ export async function up(opts: UpOptions): Promise<ClusterSetState> {
           c.ports.etcdClient,
           `${etcdUrl}/health`,
         );
-        await waitHealthy(etcd, deadline, () => probe(`${etcdUrl}/health`));
+        await waitHealthy(etcd, deadline, () => probe(`${etcdUrl}/health`), 'healthy', opts.signal);
 
         progress(`[${c.name}] starting kube-apiserver on ${c.server}`);
         const api = launch(
@@ -416,7 +454,7 @@ export async function up(opts: UpOptions): Promise<ClusterSetState> {
           c.ports.apiserver,
           `${c.server}/readyz`,
         );
-        await waitHealthy(api, deadline, () => probe(`${c.server}/readyz`, adminTls), 'ready (/readyz)');
+        await waitHealthy(api, deadline, () => probe(`${c.server}/readyz`, adminTls), 'ready (/readyz)', opts.signal);
 
         progress(`[${c.name}] starting kube-controller-manager, kube-scheduler, kwok`);
         const delegated = [
@@ -462,28 +500,33 @@ export async function up(opts: UpOptions): Promise<ClusterSetState> {
           `http://127.0.0.1:${c.ports.kwok}/healthz`,
         );
         await Promise.all([
-          waitHealthy(kcm, deadline, () => probe(`https://127.0.0.1:${c.ports.kcm}/healthz`, {})),
-          waitHealthy(sched, deadline, () => probe(`https://127.0.0.1:${c.ports.scheduler}/healthz`, {})),
-          waitHealthy(kwok, deadline, () => probe(`http://127.0.0.1:${c.ports.kwok}/healthz`)),
+          waitHealthy(
+            kcm,
+            deadline,
+            () => probe(`https://127.0.0.1:${c.ports.kcm}/healthz`, {}),
+            'healthy',
+            opts.signal,
+          ),
+          waitHealthy(
+            sched,
+            deadline,
+            () => probe(`https://127.0.0.1:${c.ports.scheduler}/healthz`, {}),
+            'healthy',
+            opts.signal,
+          ),
+          waitHealthy(kwok, deadline, () => probe(`http://127.0.0.1:${c.ports.kwok}/healthz`), 'healthy', opts.signal),
         ]);
 
         progress(`[${c.name}] installing CRDs, ClusterProperties and ${FAKE_NODES_PER_CLUSTER} kwok Nodes`);
         const kc = new k8s.KubeConfig();
         kc.loadFromFile(ckubeconfig);
         const all = { kcm, sched, kwok, api };
-        const watchdog = (): Starting | undefined => Object.values(all).find((s) => !isAlive(s.proc));
+        const watchdog = (): Starting | undefined => {
+          opts.signal?.throwIfAborted();
+          return Object.values(all).find((s) => !isAlive(s.proc));
+        };
         await bootstrapCluster(kc, c.name, c.index, clusterSetName, c.podCidr, deadline, watchdog);
         progress(`[${c.name}] ready`);
-        return {
-          name: c.name,
-          index: c.index,
-          server: c.server,
-          kubeconfig: ckubeconfig,
-          serviceCidr: c.serviceCidr,
-          podCidr: c.podCidr,
-          auditLog: join(c.cdir, 'logs', 'audit.log'),
-          components,
-        };
       }),
     );
 
@@ -497,36 +540,27 @@ export async function up(opts: UpOptions): Promise<ClusterSetState> {
           const proc = launchNode(plan.argv, log, repoRoot);
           started.push(proc);
           const health = `http://${plan.host}:${plan.metricsPort}/readyz`;
-          cluster.components.push({
+          record(cluster, {
             name: 'mcs-gossip',
             port: plan.metricsPort,
             health,
             argv: plan.argv,
             peerId: plan.peerId,
             listen: plan.listen,
-            ...proc,
+            ...processRecord(proc),
           });
           await waitHealthy(
             { cluster: plan.cluster, name: 'mcs-gossip', proc },
             deadline,
             () => probe(health),
             'ready',
+            opts.signal,
           );
           progress(`[${plan.cluster}] mcs-gossip node ${plan.peerId} on ${plan.listen} ready`);
         }),
       );
     }
 
-    const state: ClusterSetState = {
-      version: 1,
-      dir,
-      clusterSetName,
-      kubeconfig,
-      toolsBin,
-      startedAt: new Date().toISOString(),
-      clusters,
-    };
-    await writeState(state);
     progress(`ClusterSet "${clusterSetName}" of ${clusters.length} clusters ready in ${Date.now() - t0} ms`);
     return state;
   } catch (err) {
@@ -534,6 +568,8 @@ export async function up(opts: UpOptions): Promise<ClusterSetState> {
       progress(`up failed: stopping the ${started.length} processes it started`);
       await Promise.all(started.map((p) => stopProcess(p, 3000)));
     }
+    // Only a state this `up` wrote: never the record of a ClusterSet already running here.
+    if (wroteState) await rm(join(dir, STATE_FILE), { force: true });
     throw err;
   } finally {
     await lock.close();
@@ -541,8 +577,16 @@ export async function up(opts: UpOptions): Promise<ClusterSetState> {
   }
 }
 
-async function writeState(state: ClusterSetState): Promise<void> {
-  await writeFile(join(state.dir, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
+/** What identifies a started process on disk (the `exited` promise stays in memory). */
+function processRecord(p: StartedProcess): ProcessRecord {
+  return { pid: p.pid, startTicks: p.startTicks, command: p.command, log: p.log };
+}
+
+/** Writes state.json atomically (temp file + rename): a concurrent `status` never reads half a file. */
+function writeStateSync(state: ClusterSetState): void {
+  const file = join(state.dir, STATE_FILE);
+  writeFileSync(`${file}.tmp`, JSON.stringify(state, null, 2) + '\n');
+  renameSync(`${file}.tmp`, file);
 }
 
 function findComponent(state: ClusterSetState, cluster: string, name: ComponentName) {
@@ -568,13 +612,35 @@ export async function startComponent(
   if (isAlive(p)) throw new Error(`${name} of ${cluster} is still running (pid ${p.pid})`);
   const [program, ...args] = p.argv;
   const proc = startDetached(program as string, args, p.log, repoRoot);
-  const next: ComponentState = { ...p, ...proc };
+  const next: ComponentState = { ...p, ...processRecord(proc) };
   c.components[i] = next;
-  await writeState(state);
+  writeStateSync(state);
   await waitHealthy({ cluster, name, proc }, Date.now() + timeoutMs, () =>
     probe(p.health, p.health.startsWith('https:') ? {} : undefined),
   );
   return next;
+}
+
+/** The `up` lock of a directory: holds the owner's pid; a lock whose owner is gone (killed) is taken over. */
+async function takeLock(file: string) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const handle = await open(file, 'wx');
+      await handle.writeFile(String(process.pid));
+      return handle;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw err;
+      const owner = Number(await readFile(file, 'utf8').catch(() => ''));
+      let alive: boolean;
+      try {
+        alive = owner > 0 && process.kill(owner, 0);
+      } catch {
+        alive = false;
+      }
+      if (alive) throw new AlreadyRunningError(`another \`up\` (pid ${owner}) is in progress in ${dirname(file)}`);
+      await rm(file, { force: true });
+    }
+  }
 }
 
 /** Stops every process `up` started in `dir` (reverse start order per cluster). Returns how many were running. */

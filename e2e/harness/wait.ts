@@ -2,9 +2,15 @@
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** Errors that end a wait at once instead of counting as "not yet": an abort, or one marked `fatal`. */
+export function isFatal(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'AbortError' || (err as { fatal?: unknown }).fatal === true);
+}
+
 /**
  * Polls `fn` every 200 ms until it returns something other than undefined, and returns that. Errors thrown by `fn`
- * count as "not yet"; at the deadline it throws, naming `what` and the last error.
+ * count as "not yet", except fatal ones (see isFatal), which end the wait; at the deadline it throws, naming
+ * `what` and the last error.
  */
 export async function eventually<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -14,6 +20,7 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
       const v = await fn();
       if (v !== undefined) return v;
     } catch (err) {
+      if (isFatal(err)) throw err;
       last = err;
     }
     if (Date.now() > deadline) {

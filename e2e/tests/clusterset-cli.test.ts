@@ -1,7 +1,7 @@
 // `npm run clusterset` as a user runs it: bad input, a second `up`, a component that dies while starting,
 // `down` leaving nothing behind, and `up` again.
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { access, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,20 +15,24 @@ interface Result {
   stderr: string;
 }
 
+/** Runs the CLI in one process (Node 24 with the tsx loader), so a signal reaches exactly it. */
 function clusterset(...args: string[]): Promise<Result> {
+  return clustersetWith(() => {}, ...args);
+}
+
+function clustersetWith(onStderr: (text: string, child: ChildProcess) => void, ...args: string[]): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      join(repoRoot, 'node_modules', '.bin', 'tsx'),
-      [join(repoRoot, 'e2e/harness/cli.ts'), ...args],
-      {
-        cwd: repoRoot,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'e2e/harness/cli.ts'), ...args], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      onStderr(stderr, child);
+    });
     child.once('error', reject);
     child.once('exit', (code) => resolve({ code, stdout, stderr }));
   });
@@ -86,6 +90,51 @@ describe('npm run clusterset', () => {
     expect(r.stderr).toContain(join(dir, 'cluster-1', 'logs', 'kube-apiserver.log'));
     expect(await processesUnder(dir)).toEqual([]);
     expect(await readState(dir)).toBeUndefined();
+  });
+
+  it('an interrupted up stops what it started; a killed one leaves a state that down stops', async () => {
+    let sent = false;
+    const interrupted = await clustersetWith(
+      (err, child) => {
+        if (!sent && err.includes('starting kube-apiserver')) {
+          sent = true;
+          child.kill('SIGINT');
+        }
+      },
+      'up',
+      '--clusters',
+      '1',
+      '--dir',
+      dir,
+    );
+    expect(interrupted.code).toBe(130);
+    expect(interrupted.stderr).toContain('up interrupted; everything it started was stopped');
+    expect(await processesUnder(dir)).toEqual([]);
+    expect(await readState(dir)).toBeUndefined();
+
+    let killed = false;
+    const kill = await clustersetWith(
+      (err, child) => {
+        if (!killed && err.includes('starting kube-controller-manager')) {
+          killed = true;
+          child.kill('SIGKILL');
+        }
+      },
+      'up',
+      '--clusters',
+      '1',
+      '--dir',
+      dir,
+    );
+    expect(kill.code).toBe(null);
+    const recorded = (await readState(dir))?.clusters.flatMap((c) => c.components).map((p) => p.pid) ?? [];
+    const running = (await processesUnder(dir)).map((l) => Number(l.trim().split(/\s+/)[0]));
+    expect(running.length).toBeGreaterThan(0);
+    expect(recorded).toEqual(expect.arrayContaining(running));
+    // The killed up's lock is left behind with a dead pid; down stops everything, and the next up takes the lock.
+    await access(join(dir, '.up.lock'));
+    expect((await clusterset('down', '--dir', dir)).code).toBe(0);
+    expect(await processesUnder(dir)).toEqual([]);
   });
 
   it('refuses a second up, then down stops everything and frees the ports, and up works again', async () => {
