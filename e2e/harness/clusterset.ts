@@ -9,6 +9,7 @@ import { get as httpsGet } from 'node:https';
 import { dirname, join, resolve } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import YAML from 'yaml';
+import { ignoreAlreadyExists } from './api-errors.js';
 import { createClusterPki, type ClusterPki } from './pki.js';
 import { freePorts } from './ports.js';
 import { launchNode, planNodes } from './nodes.js';
@@ -657,11 +658,6 @@ export async function down(dir: string): Promise<number> {
   return alive;
 }
 
-/** Is the API object already there? (409 on create) */
-function isConflict(err: unknown): boolean {
-  return err instanceof k8s.ApiException && err.code === 409;
-}
-
 /** CRDs (Established), the two ClusterProperties, fake Nodes (Ready via kwok), and the default ServiceAccount. */
 async function bootstrapCluster(
   kc: k8s.KubeConfig,
@@ -688,9 +684,7 @@ async function bootstrapCluster(
   };
   const crds = await loadCrds();
   for (const crd of crds) {
-    await ext.createCustomResourceDefinition({ body: crd }).catch((err: unknown) => {
-      if (!isConflict(err)) throw err;
-    });
+    await ext.createCustomResourceDefinition({ body: crd }).catch(ignoreAlreadyExists);
   }
   for (const crd of crds) {
     const crdName = crd.metadata?.name ?? '';
@@ -721,9 +715,7 @@ async function bootstrapCluster(
               spec: { value },
             },
           })
-          .catch((err: unknown) => {
-            if (!isConflict(err)) throw err;
-          });
+          .catch(ignoreAlreadyExists);
         return true;
       },
       deadline - Date.now(),
@@ -752,9 +744,7 @@ async function bootstrapCluster(
           },
         },
       })
-      .catch((err: unknown) => {
-        if (!isConflict(err)) throw err;
-      });
+      .catch(ignoreAlreadyExists);
   }
   await eventually(
     `kwok Nodes to become Ready in ${name} (cluster index ${index})`,

@@ -6,6 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
+import { ignoreAlreadyExists } from './api-errors.js';
 import YAML from 'yaml';
 import { repoRoot, toolsBin } from './paths.js';
 
@@ -20,7 +21,15 @@ export const SA_USER = `system:serviceaccount:${SYSTEM_NAMESPACE}:${SA_NAME}`;
  * The node's ClusterRole rules, exactly as the Helm chart grants them: rendered with the built helm from
  * charts/mcs-gossip/templates/rbac.yaml, so every test that runs a node proves the chart's RBAC is enough.
  */
-export async function chartNodeRules(): Promise<k8s.V1PolicyRule[]> {
+export function chartNodeRules(): Promise<k8s.V1PolicyRule[]> {
+  // The chart does not change while a process runs: render it once, not once per cluster.
+  renderedRules ??= renderChartNodeRules();
+  return renderedRules;
+}
+
+let renderedRules: Promise<k8s.V1PolicyRule[]> | undefined;
+
+async function renderChartNodeRules(): Promise<k8s.V1PolicyRule[]> {
   const { stdout } = await run(
     join(toolsBin, 'helm'),
     [
@@ -40,10 +49,6 @@ export async function chartNodeRules(): Promise<k8s.V1PolicyRule[]> {
   return role.rules;
 }
 
-const ignoreConflict = (err: unknown) => {
-  if (!(err instanceof k8s.ApiException && err.code === 409)) throw err;
-};
-
 /**
  * Creates the node's ServiceAccount, ClusterRole and binding through `adminConfig` (idempotent) and writes to `file`
  * a kubeconfig that authenticates as the ServiceAccount (a bound token valid for a day); returns it loaded.
@@ -55,12 +60,12 @@ export async function writeNodeKubeConfig(
 ): Promise<k8s.KubeConfig> {
   const core = adminConfig.makeApiClient(k8s.CoreV1Api);
   const rbac = adminConfig.makeApiClient(k8s.RbacAuthorizationV1Api);
-  await core.createNamespace({ body: { metadata: { name: SYSTEM_NAMESPACE } } }).catch(ignoreConflict);
+  await core.createNamespace({ body: { metadata: { name: SYSTEM_NAMESPACE } } }).catch(ignoreAlreadyExists);
   await core
     .createNamespacedServiceAccount({ namespace: SYSTEM_NAMESPACE, body: { metadata: { name: SA_NAME } } })
-    .catch(ignoreConflict);
+    .catch(ignoreAlreadyExists);
   const rules = await chartNodeRules();
-  await rbac.createClusterRole({ body: { metadata: { name: SA_NAME }, rules } }).catch(ignoreConflict);
+  await rbac.createClusterRole({ body: { metadata: { name: SA_NAME }, rules } }).catch(ignoreAlreadyExists);
   await rbac
     .createClusterRoleBinding({
       body: {
@@ -69,7 +74,7 @@ export async function writeNodeKubeConfig(
         subjects: [{ kind: 'ServiceAccount', name: SA_NAME, namespace: SYSTEM_NAMESPACE }],
       },
     })
-    .catch(ignoreConflict);
+    .catch(ignoreAlreadyExists);
   const tr = await core.createNamespacedServiceAccountToken({
     name: SA_NAME,
     namespace: SYSTEM_NAMESPACE,

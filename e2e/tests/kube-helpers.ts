@@ -2,6 +2,7 @@
 // per cluster (so the audit log tells our writes apart), workloads, pollers and audit-log counting.
 import { readFile } from 'node:fs/promises';
 import * as k8s from '@kubernetes/client-node';
+import { ignoreAlreadyExists } from '../harness/api-errors.js';
 import { kubeConfigFor, type ClusterSetState } from '../harness/clusterset.js';
 import { writeNodeKubeConfig } from '../harness/node-identity.js';
 
@@ -23,10 +24,6 @@ export function admin(state: ClusterSetState, cluster: string) {
     rbac: kc.makeApiClient(k8s.RbacAuthorizationV1Api),
   };
 }
-
-const ignoreConflict = (err: unknown) => {
-  if (!(err instanceof k8s.ApiException && err.code === 409)) throw err;
-};
 
 /** The node's least-privilege kubeconfig for `cluster`, written to `file` (see e2e/harness/node-identity.ts). */
 export function nodeKubeConfig(state: ClusterSetState, cluster: string, file: string): Promise<k8s.KubeConfig> {
@@ -80,7 +77,7 @@ export async function auditWrites(file: string, user?: string, sinceMs = 0): Pro
 
 /** Creates a namespace (if absent) and waits for its default ServiceAccount, without which no pod is admitted. */
 export async function ensureNamespace(core: k8s.CoreV1Api, name: string): Promise<void> {
-  await core.createNamespace({ body: { metadata: { name } } }).catch(ignoreConflict);
+  await core.createNamespace({ body: { metadata: { name } } }).catch(ignoreAlreadyExists);
   await eventually(`the default ServiceAccount in ${name}`, () =>
     core.readNamespacedServiceAccount({ name: 'default', namespace: name }).then(() => true),
   );
