@@ -288,12 +288,16 @@ export class ClusterSetState {
 
   /** One summary per origin, sorted: the first round of anti-entropy. O(origins). */
   digest(): OriginDigest[] {
-    return this.origins().map((origin) => {
-      const o = this.#origins.get(origin)!;
-      const heartbeat = o.heartbeat?.heartbeat.version;
-      const d: OriginDigest = { origin, count: o.records.size, maxVersion: o.maxVersion, hash: hex64(o.ha, o.hb) };
-      return heartbeat === undefined ? d : { ...d, heartbeat };
-    });
+    return this.origins().map((origin) => this.digestOf(origin)!);
+  }
+
+  /** The summary of one origin (as in {@link ClusterSetState.digest}), O(1); undefined for an unknown origin. */
+  digestOf(origin: ClusterId): OriginDigest | undefined {
+    const o = this.#origins.get(origin);
+    if (o === undefined) return undefined;
+    const heartbeat = o.heartbeat?.heartbeat.version;
+    const d: OriginDigest = { origin, count: o.records.size, maxVersion: o.maxVersion, hash: hex64(o.ha, o.hb) };
+    return heartbeat === undefined ? d : { ...d, heartbeat };
   }
 
   /** The non-empty key buckets of one origin: lets a peer find which records differ even if a middle update was lost. */

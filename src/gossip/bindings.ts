@@ -59,6 +59,18 @@ export class BindingRegistry {
     return bound === undefined ? undefined : peerIdOfKey(Buffer.from(bound.keyId, 'hex')).toString();
   }
 
+  /** Whether a cluster id is bound (by a pin or a signed claim). */
+  isBound(clusterId: string): boolean {
+    return this.#byCluster.has(clusterId);
+  }
+
+  /** Whether `publicKey` speaks for some cluster id of the ClusterSet (a member, not just a holder of the PSK). */
+  isMemberKey(publicKey: Uint8Array): boolean {
+    const id = keyId(publicKey);
+    for (const b of this.#byCluster.values()) if (b.keyId === id) return true;
+    return false;
+  }
+
   entries(): { clusterId: string; peerId: string; pinned: boolean }[] {
     return [...this.#byCluster].map(([clusterId, b]) => ({
       clusterId,

@@ -3,6 +3,8 @@
 
 /** The request/response anti-entropy protocol. */
 export const SYNC_PROTOCOL = '/mcs-gossip/sync/1.0.0';
+/** Liveness pushed hop by hop to connected peers (length-prefixed LivenessFrames on one long-lived stream). */
+export const LIVENESS_PROTOCOL = '/mcs-gossip/liveness/1.0.0';
 /** Version field carried in TopicMessage and SyncFrame. */
 export const WIRE_VERSION = 1;
 /** Topic name of a ClusterSet: one topic per ClusterSet. */
@@ -29,12 +31,22 @@ export const MAX_ENVELOPES_PER_FRAME = 20_000;
 export const MAX_DIGESTS_PER_FRAME = 10_000;
 export const MAX_BUCKETS_PER_ORIGIN = 4096;
 export const MAX_ADDRS_PER_HEARTBEAT = 16;
+/** Largest liveness frame, and most entries in one (one per origin). */
+export const MAX_LIVENESS_FRAME_BYTES = 512 * 1024;
+export const MAX_LIVENESS_ENTRIES = 10_000;
+/** Peers a node pushes liveness to: its gossipsub mesh first, then other connected peers. */
+export const LIVENESS_FANOUT = 4;
+/** Liveness frames a peer may send us per minute (token bucket with this burst). */
+export const LIVENESS_FRAMES_PER_MINUTE = 240;
+export const LIVENESS_FRAME_BURST = 30;
+/** A signed heartbeat goes on the topic for the first beats after start, then every this many beats. */
+export const SIGNED_HEARTBEAT_EVERY = 30;
 /** Longest cluster id / namespace / name we accept (DNS label-ish limits with room). */
 export const MAX_ID_LENGTH = 253;
 
 /** Defaults (ms). */
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 10_000;
-export const DEFAULT_SYNC_INTERVAL_MS = 30_000;
+export const DEFAULT_SYNC_INTERVAL_MS = 60_000;
 export const DEFAULT_SYNC_TIMEOUT_MS = 20_000;
 export const DEFAULT_FRAME_TIMEOUT_MS = 5_000;
 export const DEFAULT_DELTA_COALESCE_MS = 25;

@@ -29,10 +29,12 @@ import {
   DEFAULT_SYNC_TIMEOUT_MS,
   DEFAULT_TARGET_PEERS,
   EnvelopeKind,
+  LIVENESS_PROTOCOL,
   MAX_ADDRS_PER_HEARTBEAT,
   MAX_ENVELOPES_PER_FRAME,
   MAX_TOPIC_MESSAGE_BYTES,
   REPLAY_WINDOW_MS,
+  SIGNED_HEARTBEAT_EVERY,
   SYNC_PROTOCOL,
   SYNC_REQUEST_BURST,
   SYNC_REQUESTS_PER_MINUTE,
@@ -56,6 +58,8 @@ import type { HeartbeatInfo } from './envelope.js';
 import { GossipConfigError, InvalidMessageError, InvalidSignatureError, NotStartedError } from './errors.js';
 import { createGossipLibp2p } from './libp2p-node.js';
 import type { GossipLibp2p } from './libp2p-node.js';
+import { LivenessExchange } from './liveness.js';
+import type { Beat } from './liveness.js';
 import { GossipMetrics } from './metrics.js';
 import { PeerRateLimiter } from './rate-limit.js';
 import { Redialer } from './redial.js';
@@ -89,9 +93,13 @@ export interface GossipNodeInit {
   readonly state?: ClusterSetState;
   /** Endpoint TTL (ms): liveness in status(). Default: the core's DEFAULT_ENDPOINT_TTL_MS (30 s). */
   readonly endpointTtlMs?: number;
-  /** Heartbeat period (ms). Default 10 s (jittered ±10 %). */
+  /**
+   * Heartbeat period (ms). Default 10 s. Beats fall on multiples of the period in wall-clock time, so the beats of all
+   * clusters relay together; liveness travels hop by hop (LIVENESS_PROTOCOL), a signed heartbeat on the topic only
+   * after start and every SIGNED_HEARTBEAT_EVERY beats.
+   */
   readonly heartbeatIntervalMs?: number;
-  /** Period of background anti-entropy with a random peer (ms). Default 30 s (jittered ±25 %). */
+  /** Period of background anti-entropy with a random peer (ms). Default 60 s (jittered ±25 %): liveness entries also reveal gaps. */
   readonly syncIntervalMs?: number;
   /** Time allowed for a whole anti-entropy session (ms). Default 20 s. */
   readonly syncTimeoutMs?: number;
@@ -239,6 +247,7 @@ export class GossipNode extends EventTarget {
 
   #libp2p: GossipLibp2p | undefined;
   #redialer: Redialer | undefined;
+  #liveness: LivenessExchange | undefined;
   #desired: ReadonlyMap<ServiceKey, ExportedService> | undefined;
   /** Own envelopes waiting for the mesh: records by key (latest wins), plus the binding. */
   readonly #pending = new Map<string, Uint8Array>();
@@ -248,7 +257,9 @@ export class GossipNode extends EventTarget {
   readonly #syncing = new Set<string>();
   readonly #syncSoon = new Map<string, NodeJS.Timeout>();
   #incarnation = 0;
+  /** Signed heartbeats published on the topic, and beats made (published or not). */
   #heartbeats = 0;
+  #beats = 0;
   #lastSyncAt = -Infinity;
   #startedAtMs = 0;
   #stopping = false;
@@ -315,8 +326,27 @@ export class GossipNode extends EventTarget {
       maxInboundStreams: 4,
       maxOutboundStreams: 4,
     });
+    const liveness = new LivenessExchange({
+      node,
+      topic: this.topic,
+      self: this.clusterId,
+      now: this.#now,
+      ttlMs: this.#endpointTtlMs,
+      flushDelayMs: Math.min(2000, Math.max(20, Math.round(this.#heartbeatIntervalMs / 5))),
+      isMember: (peer) => peer.publicKey !== undefined && this.#bindings.isMemberKey(peer.publicKey.raw),
+      isBound: (origin) => this.#bindings.isBound(origin),
+      onBeat: (beat, from) => this.#onBeat(beat, from),
+      metrics: this.metrics,
+      log: this.#log,
+    });
+    this.#liveness = liveness;
+    await node.handle(LIVENESS_PROTOCOL, (stream, connection) => liveness.handle(stream, connection.remotePeer), {
+      maxInboundStreams: 2,
+      maxOutboundStreams: 2,
+    });
     node.addEventListener('peer:connect', (evt) => {
       this.#redialer?.connected(evt.detail);
+      this.#liveness?.forgetPeer(evt.detail);
       this.metrics.peers.set(node.getPeers().length);
       // Join and reconnect: pull from the new peer, unless we completed a sync moments ago (a node opening many
       // connections at once needs one or two syncs, not one per connection; heartbeats reveal any gap left).
@@ -328,6 +358,7 @@ export class GossipNode extends EventTarget {
     });
     node.addEventListener('peer:disconnect', (evt) => {
       this.#redialer?.disconnected(evt.detail);
+      this.#liveness?.forgetPeer(evt.detail);
       this.metrics.peers.set(node.getPeers().length);
     });
     pubsub.addEventListener('subscription-change', () => this.#scheduleFlush(0));
@@ -372,6 +403,8 @@ export class GossipNode extends EventTarget {
     this.#syncSoon.clear();
     this.#redialer?.stop();
     this.#redialer = undefined;
+    this.#liveness?.stop();
+    this.#liveness = undefined;
     await node.stop();
     this.#libp2p = undefined;
     this.#log.info('gossip node stopped');
@@ -476,7 +509,7 @@ export class GossipNode extends EventTarget {
   // ---- local records
 
   #seedClockFromState(): void {
-    const own = this.state.digest().find((d) => d.origin === this.clusterId);
+    const own = this.state.digestOf(this.clusterId);
     if (own !== undefined) this.clock.seed(own.maxVersion);
     const hb = this.state.heartbeatOf(this.clusterId);
     if (hb !== undefined) this.clock.seed(hb.heartbeat.version);
@@ -553,28 +586,54 @@ export class GossipNode extends EventTarget {
 
   #heartbeat(): void {
     if (this.#stopping || this.#libp2p === undefined) return;
+    const now = this.#now();
     try {
-      const now = this.#now();
-      const own = this.state.digest().find((d) => d.origin === this.clusterId);
+      const own = this.state.digestOf(this.clusterId);
       const publish = this.#libp2p.services.pubsub.getSubscribers(this.topic).length > 0;
-      // Addresses change rarely: carry them in the first published heartbeats, then in every sixth.
-      const withAddrs = publish && (this.#heartbeats < 3 || this.#heartbeats % 6 === 0);
+      // The signed heartbeat (with our addresses) goes on the topic for the first beats after start, then rarely:
+      // liveness itself relays hop by hop (LivenessExchange), at a fraction of the cost.
+      const signedOnTopic = publish && (this.#heartbeats < 3 || this.#beats % SIGNED_HEARTBEAT_EVERY === 0);
+      const version = this.clock.tick(now);
+      const maxVersion = own?.maxVersion ?? { wallMs: 0, logical: 0 };
       const hb = signHeartbeat(this.#signer, {
-        heartbeat: { origin: this.clusterId, incarnation: this.#incarnation, version: this.clock.tick(now) },
+        heartbeat: { origin: this.clusterId, incarnation: this.#incarnation, version },
         recordCount: own?.count ?? 0,
-        maxVersion: own?.maxVersion ?? { wallMs: 0, logical: 0 },
+        maxVersion,
         recordsHash: own?.hash ?? '',
-        addrs: withAddrs ? this.#addrs().slice(0, MAX_ADDRS_PER_HEARTBEAT) : [],
+        addrs: signedOnTopic ? this.#addrs().slice(0, MAX_ADDRS_PER_HEARTBEAT) : [],
       });
       this.state.observeHeartbeat(hb, now);
-      if (publish) {
+      this.#beats++;
+      this.#liveness?.observe({
+        origin: this.clusterId,
+        incarnation: this.#incarnation,
+        version,
+        beatAtMs: now,
+        recordCount: own?.count ?? 0,
+        maxVersion,
+      });
+      if (signedOnTopic) {
         this.#heartbeats++;
         void this.#publish([hb.proof ?? new Uint8Array()], 'heartbeat');
       }
     } catch (err) {
       this.#log.warn({ err: (err as Error).message }, 'heartbeat failed');
     }
-    this.#heartbeatTimer = setTimeout(() => this.#heartbeat(), jitter(this.#heartbeatIntervalMs, 0.1));
+    // Beat on the next multiple of the period (plus a little jitter), so all clusters' beats relay in the same frames.
+    const period = this.#heartbeatIntervalMs;
+    const delay = period - (now % period) + Math.random() * Math.min(100, period / 20);
+    this.#heartbeatTimer = setTimeout(() => this.#heartbeat(), delay);
+  }
+
+  /** A fresher beat of another origin arrived through the liveness exchange. */
+  #onBeat(beat: Beat, from: PeerId): void {
+    const hb: OriginHeartbeat = { origin: beat.origin, incarnation: beat.incarnation, version: beat.version };
+    if (!this.state.observeHeartbeat(hb, beat.beatAtMs)) return;
+    this.metrics.envelopes.inc({ kind: 'heartbeat', result: 'relayed' });
+    this.dispatchEvent(
+      new CustomEvent('heartbeat', { detail: { origin: beat.origin, incarnation: beat.incarnation } }),
+    );
+    if (this.#hasGap(beat.origin, beat.recordCount, beat.maxVersion)) this.#scheduleSync(from, 500);
   }
 
   // ---- receiving
@@ -697,17 +756,25 @@ export class GossipNode extends EventTarget {
     for (const info of heartbeats) {
       const hb: OriginHeartbeat = info.heartbeat;
       const held = this.state.heartbeatOf(hb.origin)?.heartbeat.version;
+      if (hb.origin !== this.clusterId) this.#learnAddrs(hb.origin, info);
       if (this.state.observeHeartbeat(hb, now)) {
         this.metrics.envelopes.inc({ kind: 'heartbeat', result: 'accepted' });
         if (hb.origin === this.clusterId) {
           this.clock.seed(hb.version);
           continue;
         }
+        this.#liveness?.observe({
+          origin: hb.origin,
+          incarnation: hb.incarnation,
+          version: hb.version,
+          beatAtMs: now,
+          recordCount: info.recordCount,
+          maxVersion: info.maxVersion,
+        });
         this.dispatchEvent(
           new CustomEvent('heartbeat', { detail: { origin: hb.origin, incarnation: hb.incarnation } }),
         );
-        if (this.#hasGap(info)) gapFrom = true;
-        this.#learnAddrs(hb.origin, info);
+        if (this.#hasGap(hb.origin, info.recordCount, info.maxVersion, info.recordsHash)) gapFrom = true;
       } else {
         this.metrics.envelopes.inc({ kind: 'heartbeat', result: 'stale' });
         if (held !== undefined && held.wallMs - hb.version.wallMs > REPLAY_WINDOW_MS) replays++;
@@ -734,11 +801,12 @@ export class GossipNode extends EventTarget {
   }
 
   /** Whether a heartbeat says its origin holds records we do not: then we pull from the peer that relayed it. */
-  #hasGap(info: HeartbeatInfo): boolean {
-    const mine = this.state.digest().find((d) => d.origin === info.heartbeat.origin);
-    if (mine === undefined) return info.recordCount > 0;
-    const cmp = compareHlc(info.maxVersion, mine.maxVersion);
-    return cmp > 0 || (cmp === 0 && (info.recordCount !== mine.count || info.recordsHash !== mine.hash));
+  #hasGap(origin: ClusterId, recordCount: number, maxVersion: Hlc, recordsHash?: string): boolean {
+    const mine = this.state.digestOf(origin);
+    if (mine === undefined) return recordCount > 0;
+    const cmp = compareHlc(maxVersion, mine.maxVersion);
+    if (cmp !== 0) return cmp > 0;
+    return recordCount !== mine.count || (recordsHash !== undefined && recordsHash !== mine.hash);
   }
 
   #learnAddrs(origin: string, info: HeartbeatInfo): void {

@@ -33,6 +33,12 @@ export function parsePsk(bytes: Uint8Array): Uint8Array {
   return new TextEncoder().encode(PSK_HEADER + hex);
 }
 
+/** The 32 key bytes of a ClusterSet key file (validated as by {@link parsePsk}). */
+export function pskKeyBytes(bytes: Uint8Array): Uint8Array {
+  const text = new TextDecoder().decode(parsePsk(bytes));
+  return Uint8Array.from(Buffer.from(text.slice(PSK_HEADER.length).trim(), 'hex'));
+}
+
 /** Decodes an identity key file (libp2p protobuf encoding); only Ed25519 keys are accepted. */
 export function parseIdentityKey(bytes: Uint8Array): Ed25519PrivateKey {
   let key: PrivateKey;

@@ -12,13 +12,12 @@ import type { Identify } from '@libp2p/identify';
 import type { ConnectionGater, Ed25519PrivateKey, Libp2p } from '@libp2p/interface';
 import { ping } from '@libp2p/ping';
 import type { Ping } from '@libp2p/ping';
-import { preSharedKey } from '@libp2p/pnet';
 import { tcp } from '@libp2p/tcp';
 import { createLibp2p } from 'libp2p';
 import { MAX_TOPIC_MESSAGE_BYTES } from './constants.js';
 import { GossipConfigError } from './errors.js';
-import { installPnetGuard } from './pnet-guard.js';
-import { parsePsk } from './keys.js';
+import { pskKeyBytes } from './keys.js';
+import { pnetProtector } from './pnet.js';
 
 // A type alias, not an interface: libp2p's ServiceMap needs an index signature.
 export type GossipServices = {
@@ -59,15 +58,14 @@ export async function createGossipLibp2p(init: GossipLibp2pInit): Promise<Gossip
   if (init.psk === undefined || init.psk.length === 0) {
     throw new GossipConfigError('a ClusterSet key (pre-shared key) is required: create one with `mcs-gossip psk`');
   }
-  const psk = parsePsk(init.psk);
-  installPnetGuard();
+  const key = pskKeyBytes(init.psk);
   const d = init.meshDegree ?? 4;
   return createLibp2p({
     start: false,
     privateKey: init.privateKey,
     addresses: { listen: [...init.listen], announce: [...(init.announce ?? [])] },
     transports: [tcp()],
-    connectionProtector: preSharedKey({ psk }),
+    connectionProtector: pnetProtector({ key }),
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     ...(init.connectionGater === undefined ? {} : { connectionGater: init.connectionGater }),

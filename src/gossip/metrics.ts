@@ -15,6 +15,9 @@ export class GossipMetrics {
   readonly syncBytes: Counter<'direction'>;
   readonly syncDuration: Histogram<'role'>;
   readonly syncRateLimited: Counter;
+  /** Liveness frames, by direction (in, out, invalid, rate_limited), and their bytes (in, out). */
+  readonly livenessFrames: Counter<'direction'>;
+  readonly livenessBytes: Counter<'direction'>;
   readonly dials: Counter<'result'>;
   readonly peers: Gauge;
   readonly records: Gauge;
@@ -85,6 +88,18 @@ export class GossipMetrics {
     this.syncRateLimited = new Counter({
       name: 'mcs_gossip_sync_rate_limited_total',
       help: 'Sync requests refused because the peer exceeded its rate',
+      registers,
+    });
+    this.livenessFrames = new Counter({
+      name: 'mcs_gossip_liveness_frames_total',
+      help: 'Liveness frames, by direction (in, out) or refusal (invalid, rate_limited)',
+      labelNames: ['direction'],
+      registers,
+    });
+    this.livenessBytes = new Counter({
+      name: 'mcs_gossip_liveness_bytes_total',
+      help: 'Liveness frame bytes, by direction (in, out)',
+      labelNames: ['direction'],
       registers,
     });
     this.dials = new Counter({

@@ -1919,3 +1919,466 @@ export namespace SyncFrame {
     return streamMessage(buf, SyncFrame.codec(), opts);
   }
 }
+
+export interface LivenessFrame {
+  version: number;
+  entries: LivenessEntry[];
+}
+
+export namespace LivenessFrame {
+  let _codec: Codec<LivenessFrame>;
+
+  export const codec = (): Codec<LivenessFrame> => {
+    if (_codec == null) {
+      _codec = message<LivenessFrame>(
+        (obj, w, opts = {}) => {
+          if (opts.lengthDelimited !== false) {
+            w.fork();
+          }
+
+          if (obj.version != null && obj.version !== 0) {
+            w.uint32(8);
+            w.uint32(obj.version);
+          }
+
+          if (obj.entries != null && obj.entries.length > 0) {
+            for (const value of obj.entries) {
+              w.uint32(18);
+              LivenessEntry.codec().encode(value, w);
+            }
+          }
+
+          if (opts.lengthDelimited !== false) {
+            w.ldelim();
+          }
+        },
+        (reader, length, opts = {}) => {
+          const obj: any = {
+            version: 0,
+            entries: [],
+          };
+
+          const end = length == null ? reader.len : reader.pos + length;
+
+          while (reader.pos < end) {
+            const tag = reader.uint32();
+
+            switch (tag >>> 3) {
+              case 1: {
+                obj.version = reader.uint32();
+                break;
+              }
+              case 2: {
+                if (opts.limits?.entries != null && obj.entries.length === opts.limits.entries) {
+                  throw new MaxLengthError('Decode error - repeated field "entries" had too many elements');
+                }
+
+                obj.entries.push(
+                  LivenessEntry.codec().decode(reader, reader.uint32(), {
+                    limits: opts.limits?.entries$,
+                  }),
+                );
+                break;
+              }
+              default: {
+                reader.skipType(tag & 7);
+                break;
+              }
+            }
+          }
+
+          return obj;
+        },
+        function* (reader, length, prefix, opts = {}) {
+          const obj = {
+            entries: 0,
+          };
+
+          const end = length == null ? reader.len : reader.pos + length;
+
+          while (reader.pos < end) {
+            const tag = reader.uint32();
+
+            switch (tag >>> 3) {
+              case 1: {
+                yield {
+                  field: `${prefix}.version`,
+                  value: reader.uint32(),
+                };
+                break;
+              }
+              case 2: {
+                if (opts.limits?.entries != null && obj.entries === opts.limits.entries) {
+                  throw new MaxLengthError('Streaming decode error - repeated field "entries" had too many elements');
+                }
+
+                for (const evt of LivenessEntry.codec().stream(reader, reader.uint32(), `${prefix}.entries[]`, {
+                  limits: opts.limits?.entries$,
+                })) {
+                  yield {
+                    ...evt,
+                    index: obj.entries,
+                  };
+                }
+
+                obj.entries++;
+
+                break;
+              }
+              default: {
+                reader.skipType(tag & 7);
+                break;
+              }
+            }
+          }
+        },
+      );
+    }
+
+    return _codec;
+  };
+
+  export interface LivenessFrameVersionFieldEvent {
+    field: '$.version';
+    value: number;
+  }
+
+  export interface LivenessFrameEntriesOriginFieldEvent {
+    field: '$.entries[].origin';
+    value: string;
+    index: number;
+  }
+
+  export interface LivenessFrameEntriesIncarnationFieldEvent {
+    field: '$.entries[].incarnation';
+    value: bigint;
+    index: number;
+  }
+
+  export interface LivenessFrameEntriesWallMsFieldEvent {
+    field: '$.entries[].wallMs';
+    value: bigint;
+    index: number;
+  }
+
+  export interface LivenessFrameEntriesLogicalFieldEvent {
+    field: '$.entries[].logical';
+    value: number;
+    index: number;
+  }
+
+  export interface LivenessFrameEntriesAgeMsFieldEvent {
+    field: '$.entries[].ageMs';
+    value: number;
+    index: number;
+  }
+
+  export interface LivenessFrameEntriesRecordCountFieldEvent {
+    field: '$.entries[].recordCount';
+    value: number;
+    index: number;
+  }
+
+  export interface LivenessFrameEntriesMaxWallMsFieldEvent {
+    field: '$.entries[].maxWallMs';
+    value: bigint;
+    index: number;
+  }
+
+  export interface LivenessFrameEntriesMaxLogicalFieldEvent {
+    field: '$.entries[].maxLogical';
+    value: number;
+    index: number;
+  }
+
+  export function encode(obj: Partial<LivenessFrame>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, LivenessFrame.codec());
+  }
+
+  export function decode(buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<LivenessFrame>): LivenessFrame {
+    return decodeMessage(buf, LivenessFrame.codec(), opts);
+  }
+
+  export function stream(
+    buf: Uint8Array | Uint8ArrayList,
+    opts?: DecodeOptions<LivenessFrame>,
+  ): Generator<
+    | LivenessFrameVersionFieldEvent
+    | LivenessFrameEntriesOriginFieldEvent
+    | LivenessFrameEntriesIncarnationFieldEvent
+    | LivenessFrameEntriesWallMsFieldEvent
+    | LivenessFrameEntriesLogicalFieldEvent
+    | LivenessFrameEntriesAgeMsFieldEvent
+    | LivenessFrameEntriesRecordCountFieldEvent
+    | LivenessFrameEntriesMaxWallMsFieldEvent
+    | LivenessFrameEntriesMaxLogicalFieldEvent
+  > {
+    return streamMessage(buf, LivenessFrame.codec(), opts);
+  }
+}
+
+export interface LivenessEntry {
+  origin: string;
+  incarnation: bigint;
+  wallMs: bigint;
+  logical: number;
+  ageMs: number;
+  recordCount: number;
+  maxWallMs: bigint;
+  maxLogical: number;
+}
+
+export namespace LivenessEntry {
+  let _codec: Codec<LivenessEntry>;
+
+  export const codec = (): Codec<LivenessEntry> => {
+    if (_codec == null) {
+      _codec = message<LivenessEntry>(
+        (obj, w, opts = {}) => {
+          if (opts.lengthDelimited !== false) {
+            w.fork();
+          }
+
+          if (obj.origin != null && obj.origin !== '') {
+            w.uint32(10);
+            w.string(obj.origin);
+          }
+
+          if (obj.incarnation != null && obj.incarnation !== 0n) {
+            w.uint32(16);
+            w.uint64(obj.incarnation);
+          }
+
+          if (obj.wallMs != null && obj.wallMs !== 0n) {
+            w.uint32(24);
+            w.uint64(obj.wallMs);
+          }
+
+          if (obj.logical != null && obj.logical !== 0) {
+            w.uint32(32);
+            w.uint32(obj.logical);
+          }
+
+          if (obj.ageMs != null && obj.ageMs !== 0) {
+            w.uint32(40);
+            w.uint32(obj.ageMs);
+          }
+
+          if (obj.recordCount != null && obj.recordCount !== 0) {
+            w.uint32(48);
+            w.uint32(obj.recordCount);
+          }
+
+          if (obj.maxWallMs != null && obj.maxWallMs !== 0n) {
+            w.uint32(56);
+            w.uint64(obj.maxWallMs);
+          }
+
+          if (obj.maxLogical != null && obj.maxLogical !== 0) {
+            w.uint32(64);
+            w.uint32(obj.maxLogical);
+          }
+
+          if (opts.lengthDelimited !== false) {
+            w.ldelim();
+          }
+        },
+        (reader, length, opts = {}) => {
+          const obj: any = {
+            origin: '',
+            incarnation: 0n,
+            wallMs: 0n,
+            logical: 0,
+            ageMs: 0,
+            recordCount: 0,
+            maxWallMs: 0n,
+            maxLogical: 0,
+          };
+
+          const end = length == null ? reader.len : reader.pos + length;
+
+          while (reader.pos < end) {
+            const tag = reader.uint32();
+
+            switch (tag >>> 3) {
+              case 1: {
+                obj.origin = reader.string();
+                break;
+              }
+              case 2: {
+                obj.incarnation = reader.uint64();
+                break;
+              }
+              case 3: {
+                obj.wallMs = reader.uint64();
+                break;
+              }
+              case 4: {
+                obj.logical = reader.uint32();
+                break;
+              }
+              case 5: {
+                obj.ageMs = reader.uint32();
+                break;
+              }
+              case 6: {
+                obj.recordCount = reader.uint32();
+                break;
+              }
+              case 7: {
+                obj.maxWallMs = reader.uint64();
+                break;
+              }
+              case 8: {
+                obj.maxLogical = reader.uint32();
+                break;
+              }
+              default: {
+                reader.skipType(tag & 7);
+                break;
+              }
+            }
+          }
+
+          return obj;
+        },
+        function* (reader, length, prefix, opts = {}) {
+          const end = length == null ? reader.len : reader.pos + length;
+
+          while (reader.pos < end) {
+            const tag = reader.uint32();
+
+            switch (tag >>> 3) {
+              case 1: {
+                yield {
+                  field: `${prefix}.origin`,
+                  value: reader.string(),
+                };
+                break;
+              }
+              case 2: {
+                yield {
+                  field: `${prefix}.incarnation`,
+                  value: reader.uint64(),
+                };
+                break;
+              }
+              case 3: {
+                yield {
+                  field: `${prefix}.wallMs`,
+                  value: reader.uint64(),
+                };
+                break;
+              }
+              case 4: {
+                yield {
+                  field: `${prefix}.logical`,
+                  value: reader.uint32(),
+                };
+                break;
+              }
+              case 5: {
+                yield {
+                  field: `${prefix}.ageMs`,
+                  value: reader.uint32(),
+                };
+                break;
+              }
+              case 6: {
+                yield {
+                  field: `${prefix}.recordCount`,
+                  value: reader.uint32(),
+                };
+                break;
+              }
+              case 7: {
+                yield {
+                  field: `${prefix}.maxWallMs`,
+                  value: reader.uint64(),
+                };
+                break;
+              }
+              case 8: {
+                yield {
+                  field: `${prefix}.maxLogical`,
+                  value: reader.uint32(),
+                };
+                break;
+              }
+              default: {
+                reader.skipType(tag & 7);
+                break;
+              }
+            }
+          }
+        },
+      );
+    }
+
+    return _codec;
+  };
+
+  export interface LivenessEntryOriginFieldEvent {
+    field: '$.origin';
+    value: string;
+  }
+
+  export interface LivenessEntryIncarnationFieldEvent {
+    field: '$.incarnation';
+    value: bigint;
+  }
+
+  export interface LivenessEntryWallMsFieldEvent {
+    field: '$.wallMs';
+    value: bigint;
+  }
+
+  export interface LivenessEntryLogicalFieldEvent {
+    field: '$.logical';
+    value: number;
+  }
+
+  export interface LivenessEntryAgeMsFieldEvent {
+    field: '$.ageMs';
+    value: number;
+  }
+
+  export interface LivenessEntryRecordCountFieldEvent {
+    field: '$.recordCount';
+    value: number;
+  }
+
+  export interface LivenessEntryMaxWallMsFieldEvent {
+    field: '$.maxWallMs';
+    value: bigint;
+  }
+
+  export interface LivenessEntryMaxLogicalFieldEvent {
+    field: '$.maxLogical';
+    value: number;
+  }
+
+  export function encode(obj: Partial<LivenessEntry>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, LivenessEntry.codec());
+  }
+
+  export function decode(buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<LivenessEntry>): LivenessEntry {
+    return decodeMessage(buf, LivenessEntry.codec(), opts);
+  }
+
+  export function stream(
+    buf: Uint8Array | Uint8ArrayList,
+    opts?: DecodeOptions<LivenessEntry>,
+  ): Generator<
+    | LivenessEntryOriginFieldEvent
+    | LivenessEntryIncarnationFieldEvent
+    | LivenessEntryWallMsFieldEvent
+    | LivenessEntryLogicalFieldEvent
+    | LivenessEntryAgeMsFieldEvent
+    | LivenessEntryRecordCountFieldEvent
+    | LivenessEntryMaxWallMsFieldEvent
+    | LivenessEntryMaxLogicalFieldEvent
+  > {
+    return streamMessage(buf, LivenessEntry.codec(), opts);
+  }
+}

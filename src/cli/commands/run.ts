@@ -51,7 +51,7 @@ Gossip:
                             ClusterProperty bootstrap.mcs-gossip.x-k8s.io
   --endpoint-ttl DURATION   withdraw a cluster's endpoints when unheard this long [MCS_GOSSIP_ENDPOINT_TTL]; default 30s
   --heartbeat-interval DUR  heartbeat period [MCS_GOSSIP_HEARTBEAT_INTERVAL]; default 10s (keep well below the TTL)
-  --sync-interval DURATION  background anti-entropy period [MCS_GOSSIP_SYNC_INTERVAL]; default 30s
+  --sync-interval DURATION  background anti-entropy period [MCS_GOSSIP_SYNC_INTERVAL]; default 60s
   --initial-sync DURATION   after joining, write imports once a peer's state arrived or after this long
                             [MCS_GOSSIP_INITIAL_SYNC]; default 10s
 Operations:
