@@ -169,7 +169,8 @@ export async function runGossipBench(options: {
     }
     await waitFor(
       () => nodes.every((n) => n.node.libp2p.services.pubsub.getSubscribers(n.node.topic).length > 0),
-      60_000,
+      // 100 nodes on one loop take minutes to finish their handshakes
+      300_000,
       'every node to see a subscriber',
     );
     await settle(nodes, log);

@@ -27,6 +27,8 @@ let rogue: GossipLibp2p;
 let rogueSigner: EnvelopeSigner;
 /** What the rogue answers on the sync protocol (set per test). */
 let rogueAnswer: Uint8Array[] = [];
+/** Whether the rogue sends its answer as one RECORDS frame (verified in worker threads) or one frame per envelope. */
+let rogueOneFrame = false;
 
 async function publishFromRogue(envelopes: Uint8Array[]): Promise<void> {
   await rogue.services.pubsub.publish(
@@ -58,13 +60,13 @@ beforeAll(async () => {
   await rogue.handle(SYNC_PROTOCOL, async (stream: Stream) => {
     const lp = lpStream(stream);
     await lp.read();
-    for (const env of rogueAnswer) {
+    for (const batch of rogueOneFrame ? [rogueAnswer] : rogueAnswer.map((e) => [e])) {
       await lp.write(
         SyncFrame.encode({
           type: SyncFrame.Type.RECORDS,
           version: 1,
           digests: [],
-          envelopes: [env as Uint8Array<ArrayBuffer>],
+          envelopes: batch as Uint8Array<ArrayBuffer>[],
           buckets: [],
           pullMe: false,
         }),
@@ -126,6 +128,36 @@ describe('gossip under hostile input', () => {
     const bad = (await counter(nodes[0]!.node.metrics.envelopes, { result: 'bad_signature' })) - bad0;
     const invalid = (await counter(nodes[0]!.node.metrics.envelopes, { result: 'invalid' })) - invalid0;
     expect(bad + invalid).toBeGreaterThanOrEqual(2);
+    expect(snapshot()).toEqual(before);
+  });
+
+  it('rejects a whole sync frame of 200 records (verified in worker threads) when one signature is bad', async () => {
+    const before = snapshot();
+    const bad0 = await counter(nodes[0]!.node.metrics.envelopes, { result: 'bad_signature' });
+    const records = Array.from(
+      { length: 200 },
+      (_, i) =>
+        signRecord(rogueSigner, {
+          origin: 'rogue-origin',
+          namespace: 'default',
+          name: `svc-${i}`,
+          version: { wallMs: Date.now(), logical: i },
+          removed: false,
+          service: syntheticService(1000 + i, 2),
+        }).proof!,
+    );
+    // Flip one byte inside the signed payload of record 150: it decodes, but its signature no longer verifies.
+    const tampered = new Uint8Array(records[150]!);
+    tampered[20] = tampered[20]! ^ 0x01;
+    records[150] = tampered;
+    rogueOneFrame = true;
+    try {
+      await pullFromRogue(records);
+    } finally {
+      rogueOneFrame = false;
+    }
+    expect((await counter(nodes[0]!.node.metrics.envelopes, { result: 'bad_signature' })) - bad0).toBe(1);
+    expect(nodes[0]!.node.state.recordsOf('rogue-origin')).toHaveLength(0);
     expect(snapshot()).toEqual(before);
   });
 

@@ -78,6 +78,12 @@ export interface OpenedEnvelope {
   readonly bytes: Uint8Array;
 }
 
+/** A decoded envelope whose signature is not checked yet, with the exact bytes the signature covers. */
+export interface DecodedEnvelope extends OpenedEnvelope {
+  readonly signature: Uint8Array;
+  readonly message: Uint8Array;
+}
+
 /** Verifies envelopes, caching the public-key objects of the (few) clusters of a ClusterSet. */
 export class EnvelopeVerifier {
   readonly #keys = new Map<string, KeyObject>();
@@ -89,6 +95,14 @@ export class EnvelopeVerifier {
 
   /** Decodes and verifies; throws InvalidMessageError (shape) or InvalidSignatureError (signature). */
   open(bytes: Uint8Array): OpenedEnvelope {
+    return this.verify(this.decode(bytes));
+  }
+
+  /**
+   * Decodes and checks the shape (size, canonical encoding, kind, key and signature lengths), not the signature:
+   * the first half of {@link EnvelopeVerifier.open}, so signatures can be checked elsewhere (a VerifyPool).
+   */
+  decode(bytes: Uint8Array): DecodedEnvelope {
     if (bytes.length > MAX_ENVELOPE_BYTES) throw new InvalidMessageError('envelope too large');
     let env: SignedEnvelope;
     try {
@@ -104,15 +118,27 @@ export class EnvelopeVerifier {
     }
     if (env.publicKey.length !== ED25519_PUBLIC_KEY_BYTES) throw new InvalidSignatureError('missing or bad signer key');
     if (env.signature.length !== ED25519_SIGNATURE_BYTES) throw new InvalidSignatureError('missing or bad signature');
+    return {
+      kind: env.kind,
+      payload: env.payload,
+      publicKey: env.publicKey,
+      bytes,
+      signature: env.signature,
+      message: signedBytes(env.kind, env.payload),
+    };
+  }
+
+  /** Checks the signature of a decoded envelope; throws InvalidSignatureError. */
+  verify(env: DecodedEnvelope): OpenedEnvelope {
     const key = this.#keyObject(env.publicKey);
     let ok: boolean;
     try {
-      ok = nodeVerify(null, signedBytes(env.kind, env.payload), key, env.signature);
+      ok = nodeVerify(null, env.message, key, env.signature);
     } catch {
       ok = false;
     }
     if (!ok) throw new InvalidSignatureError('signature does not verify');
-    return { kind: env.kind, payload: env.payload, publicKey: env.publicKey, bytes };
+    return { kind: env.kind, payload: env.payload, publicKey: env.publicKey, bytes: env.bytes };
   }
 
   #keyObject(raw: Uint8Array): KeyObject {

@@ -54,7 +54,7 @@ import {
   signHeartbeat,
   signRecord,
 } from './envelope.js';
-import type { HeartbeatInfo } from './envelope.js';
+import type { DecodedEnvelope, HeartbeatInfo, OpenedEnvelope } from './envelope.js';
 import { GossipConfigError, InvalidMessageError, InvalidSignatureError, NotStartedError } from './errors.js';
 import { createGossipLibp2p } from './libp2p-node.js';
 import type { GossipLibp2p } from './libp2p-node.js';
@@ -64,6 +64,7 @@ import { GossipMetrics } from './metrics.js';
 import { PeerRateLimiter } from './rate-limit.js';
 import { Redialer } from './redial.js';
 import { runSyncClient, serveSync } from './sync.js';
+import { VerifyPool } from './verify-pool.js';
 import type { SyncHost } from './sync.js';
 import { TopicMessage } from './wire.js';
 
@@ -238,6 +239,9 @@ export class GossipNode extends EventTarget {
   readonly #now: () => number;
   readonly #signer: EnvelopeSigner;
   readonly #verifier = new EnvelopeVerifier();
+  readonly #verifyPool = new VerifyPool(this.#verifier);
+  /** Sync frames are verified in parallel but applied one after another, in the order they arrived. */
+  #applyChain: Promise<unknown> = Promise.resolve();
   readonly #bindings: BindingRegistry;
   readonly #bootstrap: ReturnType<typeof parseBootstrapEntry>[];
   readonly #rateLimiter = new PeerRateLimiter(SYNC_REQUESTS_PER_MINUTE, SYNC_REQUEST_BURST);
@@ -350,7 +354,12 @@ export class GossipNode extends EventTarget {
       this.metrics.peers.set(node.getPeers().length);
       // Join and reconnect: pull from the new peer, unless we completed a sync moments ago (a node opening many
       // connections at once needs one or two syncs, not one per connection; heartbeats reveal any gap left).
-      if (performance.now() - this.#lastSyncAt > 5000) this.#scheduleSync(evt.detail, 200 + Math.random() * 800);
+      // A node that has never synced (just started) pulls from its first peer at once.
+      if (this.#lastSyncAt === -Infinity && this.#syncing.size === 0 && this.#syncSoon.size === 0) {
+        this.#scheduleSync(evt.detail, 0);
+      } else if (performance.now() - this.#lastSyncAt > 5000) {
+        this.#scheduleSync(evt.detail, 200 + Math.random() * 800);
+      }
     });
     // Directly connected peers are remembered, so they are redialled when we drop below the target peer count.
     node.addEventListener('peer:identify', (evt) => {
@@ -406,6 +415,7 @@ export class GossipNode extends EventTarget {
     this.#liveness?.stop();
     this.#liveness = undefined;
     await node.stop();
+    await this.#verifyPool.close();
     this.#libp2p = undefined;
     this.#log.info('gossip node stopped');
   }
@@ -677,15 +687,22 @@ export class GossipNode extends EventTarget {
    * signed every envelope (topic messages carry only the publisher's own statements); a statement about a cluster id
    * bound to another key rejects a published batch, and is skipped (counted, logged) in a relayed one.
    */
-  ingest(envelopes: readonly Uint8Array[], publisherKey: Uint8Array | undefined, from?: PeerId): IngestResult {
+  ingest(
+    envelopes: readonly Uint8Array[],
+    publisherKey: Uint8Array | undefined,
+    from?: PeerId,
+    opened?: readonly (OpenedEnvelope | Error)[],
+  ): IngestResult {
     const records: ExportRecord[] = [];
     const heartbeats: HeartbeatInfo[] = [];
     let recordBytes = 0;
     const publisher = publisherKey === undefined ? undefined : keyId(publisherKey);
-    for (const bytes of envelopes) {
+    for (const [i, bytes] of envelopes.entries()) {
       let kind: Kind = 'record';
       try {
-        const env = this.#verifier.open(bytes);
+        const pre = opened?.[i];
+        if (pre instanceof Error) throw pre;
+        const env = pre ?? this.#verifier.open(bytes);
         kind = KIND_NAME[env.kind] ?? 'record';
         if (publisher !== undefined && keyId(env.publicKey) !== publisher) {
           return this.#rejectBatch(kind, 'invalid', 'envelope not signed by the publisher');
@@ -795,6 +812,36 @@ export class GossipNode extends EventTarget {
     return { replays, applied: merged.applied.length, recordBytes };
   }
 
+  /**
+   * {@link GossipNode.ingest} for a big batch (a sync RECORDS frame): signatures are checked by the VerifyPool's
+   * worker threads while the caller reads the next frame; batches are applied in the order this was called.
+   */
+  ingestFrame(envelopes: readonly Uint8Array[], from: PeerId): Promise<IngestResult> {
+    const opened: (OpenedEnvelope | Error)[] = [];
+    const decoded: DecodedEnvelope[] = [];
+    const at: number[] = [];
+    for (const [i, bytes] of envelopes.entries()) {
+      try {
+        decoded.push(this.#verifier.decode(bytes));
+        at.push(i);
+        opened.push(new InvalidSignatureError('not verified'));
+      } catch (err) {
+        opened.push(err instanceof Error ? err : new Error(String(err)));
+      }
+    }
+    const verified = this.#verifyPool.verify(decoded).then((ok) => {
+      for (const [j, i] of at.entries()) {
+        const d = decoded[j]!;
+        opened[i] = ok[j] === true ? d : new InvalidSignatureError('signature does not verify');
+      }
+    });
+    const applied = Promise.all([verified, this.#applyChain]).then(() =>
+      this.ingest(envelopes, undefined, from, opened),
+    );
+    this.#applyChain = applied.catch(() => undefined);
+    return applied;
+  }
+
   #rejectBatch(kind: Kind, result: string, reason: string): IngestResult {
     this.metrics.envelopes.inc({ kind, result });
     return { reject: reason, replays: 0, applied: 0, recordBytes: 0 };
@@ -835,7 +882,7 @@ export class GossipNode extends EventTarget {
   #syncHost(): SyncHost {
     return {
       state: this.state,
-      ingest: (envelopes, from) => this.ingest(envelopes, undefined, from),
+      ingest: (envelopes, from) => this.ingestFrame(envelopes, from),
       bindingProof: (origin) => this.#bindings.proofOf(origin),
       pullFrom: (peer) => this.#scheduleSync(peer, 200),
       heartbeatIntervalMs: this.#heartbeatIntervalMs,

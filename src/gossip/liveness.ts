@@ -69,7 +69,9 @@ export class LivenessExchange {
   readonly #peerHas = new Map<string, Map<ClusterId, Hlc>>();
   readonly #limiter = new PeerRateLimiter(LIVENESS_FRAMES_PER_MINUTE, LIVENESS_FRAME_BURST);
   /** One long-lived outbound stream per peer (frames are small: a stream per frame would cost more than they do). */
-  readonly #out = new Map<string, { stream: Stream; lp: LengthPrefixedStream<Stream>; last: Promise<void> }>();
+  readonly #out = new Map<string, { stream: Stream; lp: LengthPrefixedStream<Stream> }>();
+  /** Per peer: the last write queued (frames to one peer go out in order, one at a time). */
+  readonly #queue = new Map<string, Promise<void>>();
   #flushTimer: NodeJS.Timeout | undefined;
   #stopped = false;
 
@@ -181,7 +183,7 @@ export class LivenessExchange {
           const stream = await this.#host.node.dialProtocol(peer, LIVENESS_PROTOCOL, {
             signal: AbortSignal.timeout(5000),
           });
-          out = { stream, lp: lpStream(stream, { maxDataLength: MAX_LIVENESS_FRAME_BYTES }), last: Promise.resolve() };
+          out = { stream, lp: lpStream(stream, { maxDataLength: MAX_LIVENESS_FRAME_BYTES }) };
           this.#out.set(key, out);
         }
         await out.lp.write(data, { signal: AbortSignal.timeout(5000) });
@@ -196,10 +198,11 @@ export class LivenessExchange {
         this.#host.log.debug({ peer: key, err: (err as Error).message }, 'liveness push failed');
       }
     };
-    // Frames to one peer go out in order, one at a time.
-    const held = this.#out.get(key);
-    const next = (held?.last ?? Promise.resolve()).then(write);
-    if (held !== undefined) held.last = next;
+    const next = (this.#queue.get(key) ?? Promise.resolve()).then(write);
+    this.#queue.set(key, next);
+    void next.then(() => {
+      if (this.#queue.get(key) === next) this.#queue.delete(key);
+    });
     return next;
   }
 

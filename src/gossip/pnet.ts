@@ -22,6 +22,10 @@ const BLOCK = 64;
 /** @noble/ciphers exposes the low 32 bits of Salsa20's block counter: 2^32 blocks = 256 GiB per direction. */
 const MAX_BLOCKS = 2 ** 32;
 
+/** Keystream made ahead for small reads and writes: one cipher call per 64 blocks instead of one per update. */
+const KEYSTREAM_BYTES = 64 * BLOCK;
+const ZEROS = new Uint8Array(KEYSTREAM_BYTES);
+
 /**
  * An XSalsa20 keystream XORed over a byte stream: consecutive `update`s continue the keystream where the previous
  * one stopped, whatever the chunk sizes (equal to XORing the concatenation at once).
@@ -29,11 +33,11 @@ const MAX_BLOCKS = 2 ** 32;
 export class XSalsa20Stream {
   readonly #key: Uint8Array;
   readonly #nonce: Uint8Array;
-  /** Counter of the next block not yet touched. */
+  /** Counter of the next block not yet generated. */
   #block = 0;
-  /** Keystream of the last, partly used block, and how much of it is used. */
-  #tail = new Uint8Array(BLOCK);
-  #tailUsed = BLOCK;
+  /** Keystream generated ahead, and how much of it is used. */
+  readonly #ks = new Uint8Array(KEYSTREAM_BYTES);
+  #ksUsed = KEYSTREAM_BYTES;
 
   constructor(key: Uint8Array, nonce: Uint8Array) {
     if (key.length !== PNET_KEY_BYTES) throw new GossipConfigError(`pnet key must be ${PNET_KEY_BYTES} bytes`);
@@ -42,26 +46,41 @@ export class XSalsa20Stream {
     this.#nonce = Uint8Array.from(nonce);
   }
 
+  #take(blocks: number): number {
+    // Never reuse keystream: a connection this long must be re-established.
+    if (this.#block + blocks > MAX_BLOCKS) throw new Error('pnet keystream exhausted (256 GiB on one connection)');
+    const at = this.#block;
+    this.#block += blocks;
+    return at;
+  }
+
   /** Returns `data` XORed with the next `data.length` bytes of keystream (a new array; `data` is not modified). */
   update(data: Uint8Array): Uint8Array {
-    const out = new Uint8Array(data.length);
+    const len = data.length;
+    const out = new Uint8Array(len);
+    const ks = this.#ks;
     let i = 0;
-    while (i < data.length && this.#tailUsed < BLOCK) out[i] = data[i++]! ^ this.#tail[this.#tailUsed++]!;
-    const whole = Math.floor((data.length - i) / BLOCK) * BLOCK;
-    const needed = whole / BLOCK + (data.length - i > whole ? 1 : 0);
-    if (this.#block + needed > MAX_BLOCKS) {
-      // Never reuse keystream: a connection this long must be re-established.
-      throw new Error('pnet keystream exhausted (256 GiB on one connection): reconnect');
-    }
-    if (whole > 0) {
-      xsalsa20(this.#key, this.#nonce, data.subarray(i, i + whole), out.subarray(i, i + whole), this.#block);
-      this.#block += whole / BLOCK;
-      i += whole;
-    }
-    if (i < data.length) {
-      this.#tail = xsalsa20(this.#key, this.#nonce, new Uint8Array(BLOCK), undefined, this.#block++);
-      this.#tailUsed = 0;
-      while (i < data.length) out[i] = data[i++]! ^ this.#tail[this.#tailUsed++]!;
+    while (i < len) {
+      if (this.#ksUsed < KEYSTREAM_BYTES) {
+        const n = Math.min(KEYSTREAM_BYTES - this.#ksUsed, len - i);
+        for (let j = 0, k = this.#ksUsed; j < n; j++, k++) out[i + j] = data[i + j]! ^ ks[k]!;
+        i += n;
+        this.#ksUsed += n;
+      } else if (len - i >= KEYSTREAM_BYTES) {
+        // Large reads: whole blocks straight from the cipher.
+        const whole = Math.floor((len - i) / BLOCK) * BLOCK;
+        xsalsa20(
+          this.#key,
+          this.#nonce,
+          data.subarray(i, i + whole),
+          out.subarray(i, i + whole),
+          this.#take(whole / BLOCK),
+        );
+        i += whole;
+      } else {
+        xsalsa20(this.#key, this.#nonce, ZEROS, ks, this.#take(KEYSTREAM_BYTES / BLOCK));
+        this.#ksUsed = 0;
+      }
     }
     return out;
   }

@@ -29,7 +29,11 @@ import type { OriginBuckets, OriginDigest as WireOriginDigest } from './wire.js'
 export interface SyncHost {
   readonly state: ClusterSetState;
   /** Verifies and applies envelopes; `reject` set means the peer sent something invalid. */
-  ingest(envelopes: readonly Uint8Array[], from: PeerId): { readonly reject?: string; readonly recordBytes: number };
+  /** Verification may run while the next frame is read; batches are applied in call order. */
+  ingest(
+    envelopes: readonly Uint8Array[],
+    from: PeerId,
+  ): Promise<{ readonly reject?: string; readonly recordBytes: number }>;
   /** The signed binding of an origin, if held (sent along with an origin the client does not know yet). */
   bindingProof(origin: string): Uint8Array | undefined;
   /** The client holds something we lack: pull from it soon. */
@@ -39,6 +43,9 @@ export interface SyncHost {
   /** Heartbeats travel by gossip; sync relays one only when the client's copy is older than ~1.5 periods. */
   readonly heartbeatIntervalMs: number;
 }
+
+/** RECORDS frames a client holds while their signatures are checked (each ≤ 1 MiB). */
+const MAX_FRAMES_IN_FLIGHT = 4;
 
 export interface SyncOptions {
   /** Aborts the whole session. */
@@ -166,17 +173,30 @@ export async function runSyncClient(
   try {
     await framed.send({ type: SyncFrame.Type.HELLO, digests: host.state.digest().map(digestToWire) });
     let bucketRound = false;
+    // RECORDS frames are verified while the next ones are read (at most MAX_FRAMES_IN_FLIGHT held), and all of them
+    // are applied before anything that depends on the state (the bucket round, the end).
+    const inFlight: Promise<void>[] = [];
+    const settle = async (): Promise<void> => {
+      while (inFlight.length > 0) await inFlight.shift();
+    };
     for (;;) {
       const frame = await framed.receive();
       if (frame.type === SyncFrame.Type.RECORDS) {
         host.metrics.syncEnvelopesIn += frame.envelopes.length;
         for (const e of frame.envelopes) host.metrics.syncEnvelopeBytesIn += e.length;
-        const result = host.ingest(frame.envelopes, peer);
-        if (result.reject !== undefined) {
-          throw new InvalidMessageError(`peer sent an invalid envelope: ${result.reject}`);
-        }
-        host.metrics.syncRecordBytesIn += result.recordBytes;
-      } else if (frame.type === SyncFrame.Type.DIGESTS && !bucketRound) {
+        const applied = host.ingest(frame.envelopes, peer).then((result) => {
+          if (result.reject !== undefined) {
+            throw new InvalidMessageError(`peer sent an invalid envelope: ${result.reject}`);
+          }
+          host.metrics.syncRecordBytesIn += result.recordBytes;
+        });
+        applied.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
+        inFlight.push(applied);
+        if (inFlight.length >= MAX_FRAMES_IN_FLIGHT) await inFlight.shift();
+        continue;
+      }
+      await settle();
+      if (frame.type === SyncFrame.Type.DIGESTS && !bucketRound) {
         bucketRound = true;
         const mine = new Map(host.state.digest().map((d) => [d.origin, d]));
         const buckets: OriginBuckets[] = [];

@@ -1,0 +1,136 @@
+// Ed25519 verification of large batches (full-state syncs) in worker threads: ~60–200 µs per signature is most of what
+// a bootstrap of thousands of records costs, and on the event loop it would stall everything else for seconds. Small
+// batches (topic messages) are verified inline: a round trip to a worker costs more than they do.
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { DecodedEnvelope, EnvelopeVerifier } from './envelope.js';
+
+/** Batches below this size are verified on the calling thread. */
+export const INLINE_VERIFY_MAX = 32;
+
+// Plain JavaScript (eval'd), so it runs the same under tsx, vitest and the built dist/: only node:crypto.
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const { createPublicKey, verify } = require('node:crypto');
+const keys = new Map();
+parentPort.on('message', (m) => {
+  const ok = new Uint8Array(m.keys.length);
+  for (let i = 0; i < m.keys.length; i++) {
+    try {
+      const id = Buffer.from(m.keys[i]).toString('hex');
+      let key = keys.get(id);
+      if (key === undefined) {
+        if (keys.size >= 4096) keys.clear();
+        key = createPublicKey({ format: 'jwk', key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(m.keys[i]).toString('base64url') } });
+        keys.set(id, key);
+      }
+      ok[i] = verify(null, m.messages[i], key, m.signatures[i]) ? 1 : 0;
+    } catch {
+      ok[i] = 0;
+    }
+  }
+  parentPort.postMessage({ id: m.id, ok }, [ok.buffer]);
+});
+`;
+
+interface Pending {
+  readonly worker: Worker;
+  resolve(ok: Uint8Array): void;
+  reject(err: Error): void;
+}
+
+/** A few worker threads verifying Ed25519 signatures; started lazily, never keeps the process alive. */
+export class VerifyPool {
+  readonly #size: number;
+  readonly #inline: EnvelopeVerifier;
+  readonly #workers: Worker[] = [];
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 0;
+  #next = 0;
+  #closed = false;
+
+  /** @param size worker threads (default: the cores but one, 1–4) */
+  constructor(inline: EnvelopeVerifier, size = Math.max(1, Math.min(4, availableParallelism() - 1))) {
+    this.#inline = inline;
+    this.#size = size;
+  }
+
+  /** Whether each envelope's signature verifies (same order). Never rejects for a bad signature: that is `false`. */
+  async verify(envelopes: readonly DecodedEnvelope[]): Promise<boolean[]> {
+    if (envelopes.length <= INLINE_VERIFY_MAX || this.#closed) return envelopes.map((e) => this.#verifyInline(e));
+    // Split over the workers so a big batch uses them all.
+    const parts = Math.min(this.#size, Math.ceil(envelopes.length / INLINE_VERIFY_MAX));
+    const per = Math.ceil(envelopes.length / parts);
+    const results = await Promise.all(
+      Array.from({ length: parts }, (_, p) => this.#run(envelopes.slice(p * per, (p + 1) * per))),
+    );
+    const out: boolean[] = [];
+    for (const r of results) for (const b of r) out.push(b === 1);
+    return out;
+  }
+
+  /** Stops the workers; later calls verify inline. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const workers = this.#workers.splice(0);
+    for (const p of this.#pending.values()) p.reject(new Error('verify pool closed'));
+    this.#pending.clear();
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+
+  #verifyInline(e: DecodedEnvelope): boolean {
+    try {
+      this.#inline.verify(e);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  #worker(): Worker {
+    if (this.#workers.length < this.#size) {
+      const w = new Worker(WORKER_SOURCE, { eval: true });
+      w.unref();
+      w.on('message', (m: { id: number; ok: Uint8Array }) => {
+        const p = this.#pending.get(m.id);
+        this.#pending.delete(m.id);
+        p?.resolve(m.ok);
+      });
+      w.on('error', (err) => this.#fail(w, err));
+      w.on('exit', (code) => this.#fail(w, new Error(`verify worker exited with code ${code}`)));
+      this.#workers.push(w);
+      return w;
+    }
+    return this.#workers[this.#next++ % this.#workers.length]!;
+  }
+
+  #fail(w: Worker, err: Error): void {
+    const i = this.#workers.indexOf(w);
+    if (i >= 0) this.#workers.splice(i, 1);
+    // A dead worker fails the batches in flight (the caller verifies them inline), and a new one replaces it.
+    for (const [id, p] of this.#pending) {
+      if (p.worker === w) {
+        this.#pending.delete(id);
+        p.reject(err);
+      }
+    }
+  }
+
+  async #run(envelopes: readonly DecodedEnvelope[]): Promise<Uint8Array> {
+    const w = this.#worker();
+    const id = this.#nextId++;
+    try {
+      return await new Promise<Uint8Array>((resolve, reject) => {
+        this.#pending.set(id, { worker: w, resolve, reject });
+        w.postMessage({
+          id,
+          keys: envelopes.map((e) => e.publicKey),
+          messages: envelopes.map((e) => e.message),
+          signatures: envelopes.map((e) => e.signature),
+        });
+      });
+    } catch {
+      return Uint8Array.from(envelopes, (e) => (this.#verifyInline(e) ? 1 : 0));
+    }
+  }
+}
