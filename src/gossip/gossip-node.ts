@@ -64,7 +64,7 @@ import { GossipMetrics } from './metrics.js';
 import { PeerRateLimiter } from './rate-limit.js';
 import { Redialer } from './redial.js';
 import { runSyncClient, serveSync } from './sync.js';
-import { VerifyPool } from './verify-pool.js';
+import { sharedVerifyPool } from './verify-pool.js';
 import type { SyncHost } from './sync.js';
 import { TopicMessage } from './wire.js';
 
@@ -239,7 +239,7 @@ export class GossipNode extends EventTarget {
   readonly #now: () => number;
   readonly #signer: EnvelopeSigner;
   readonly #verifier = new EnvelopeVerifier();
-  readonly #verifyPool = new VerifyPool(this.#verifier);
+  readonly #verifyPool = sharedVerifyPool();
   /** Sync frames are verified in parallel but applied one after another, in the order they arrived. */
   #applyChain: Promise<unknown> = Promise.resolve();
   readonly #bindings: BindingRegistry;
@@ -415,7 +415,6 @@ export class GossipNode extends EventTarget {
     this.#liveness?.stop();
     this.#liveness = undefined;
     await node.stop();
-    await this.#verifyPool.close();
     this.#libp2p = undefined;
     this.#log.info('gossip node stopped');
   }

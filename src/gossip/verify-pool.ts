@@ -3,7 +3,8 @@
 // batches (topic messages) are verified inline: a round trip to a worker costs more than they do.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { DecodedEnvelope, EnvelopeVerifier } from './envelope.js';
+import { EnvelopeVerifier } from './envelope.js';
+import type { DecodedEnvelope } from './envelope.js';
 
 /** Batches below this size are verified on the calling thread. */
 export const INLINE_VERIFY_MAX = 32;
@@ -133,4 +134,15 @@ export class VerifyPool {
       return Uint8Array.from(envelopes, (e) => (this.#verifyInline(e) ? 1 : 0));
     }
   }
+}
+
+let shared: VerifyPool | undefined;
+
+/**
+ * The process-wide pool (created on first use, never closed: its workers do not keep the process alive). Every node
+ * of a process shares it, so a simulation of 100 nodes in one process runs a few workers, not 100.
+ */
+export function sharedVerifyPool(): VerifyPool {
+  shared ??= new VerifyPool(new EnvelopeVerifier());
+  return shared;
 }
