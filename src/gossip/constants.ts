@@ -22,7 +22,9 @@ export const MAX_TOPIC_MESSAGE_BYTES = 1024 * 1024;
 export const TARGET_DELTA_BYTES = 256 * 1024;
 /** Largest frame of the sync protocol. */
 export const MAX_SYNC_FRAME_BYTES = 1024 * 1024;
-/** Target size of a RECORDS frame of the sync protocol. */
+/** Largest size a deflated RECORDS frame may inflate to (the compressed frame itself is ≤ MAX_SYNC_FRAME_BYTES). */
+export const MAX_INFLATED_SYNC_FRAME_BYTES = 4 * 1024 * 1024;
+/** Target size of a RECORDS frame of the sync protocol (before compression). */
 export const TARGET_SYNC_FRAME_BYTES = 256 * 1024;
 /** Largest single envelope (one record with its endpoints). */
 export const MAX_ENVELOPE_BYTES = 512 * 1024;

@@ -354,10 +354,11 @@ export class GossipNode extends EventTarget {
       this.metrics.peers.set(node.getPeers().length);
       // Join and reconnect: pull from the new peer, unless we completed a sync moments ago (a node opening many
       // connections at once needs one or two syncs, not one per connection; heartbeats reveal any gap left).
-      // A node that has never synced (just started) pulls from its first peer at once.
-      if (this.#lastSyncAt === -Infinity && this.#syncing.size === 0 && this.#syncSoon.size === 0) {
-        this.#scheduleSync(evt.detail, 0);
-      } else if (performance.now() - this.#lastSyncAt > 5000) {
+      // A node that has never synced (just started) pulls from its first peer at once. While a sync is running or
+      // due, new connections start none: a bootstrap pulls the full state once, not from every peer it meets.
+      const busy = this.#syncing.size > 0 || this.#syncSoon.size > 0;
+      if (!busy && this.#lastSyncAt === -Infinity) this.#scheduleSync(evt.detail, 0);
+      else if (!busy && performance.now() - this.#lastSyncAt > 5000) {
         this.#scheduleSync(evt.detail, 200 + Math.random() * 800);
       }
     });
@@ -816,26 +817,25 @@ export class GossipNode extends EventTarget {
    * worker threads while the caller reads the next frame; batches are applied in the order this was called.
    */
   ingestFrame(envelopes: readonly Uint8Array[], from: PeerId): Promise<IngestResult> {
-    const opened: (OpenedEnvelope | Error)[] = [];
+    const opened: (OpenedEnvelope | Error | undefined)[] = [];
     const decoded: DecodedEnvelope[] = [];
     const at: number[] = [];
     for (const [i, bytes] of envelopes.entries()) {
       try {
         decoded.push(this.#verifier.decode(bytes));
         at.push(i);
-        opened.push(new InvalidSignatureError('not verified'));
+        opened.push(undefined);
       } catch (err) {
         opened.push(err instanceof Error ? err : new Error(String(err)));
       }
     }
     const verified = this.#verifyPool.verify(decoded).then((ok) => {
       for (const [j, i] of at.entries()) {
-        const d = decoded[j]!;
-        opened[i] = ok[j] === true ? d : new InvalidSignatureError('signature does not verify');
+        opened[i] = ok[j] === true ? decoded[j]! : new InvalidSignatureError('signature does not verify');
       }
     });
     const applied = Promise.all([verified, this.#applyChain]).then(() =>
-      this.ingest(envelopes, undefined, from, opened),
+      this.ingest(envelopes, undefined, from, opened as (OpenedEnvelope | Error)[]),
     );
     this.#applyChain = applied.catch(() => undefined);
     return applied;

@@ -4,6 +4,8 @@
 // merges, then sends bucket digests of the origins still differing and gets the records of the differing buckets.
 // Frames are length-prefixed protobuf (SyncFrame), bounded in size, each read under a timeout. Records travel as
 // their origin's signed envelopes, verified by the receiver before they touch state.
+import { promisify } from 'node:util';
+import { deflateRaw, inflateRaw } from 'node:zlib';
 import type { PeerId, Stream } from '@libp2p/interface';
 import { lpStream } from '@libp2p/utils';
 import type { LengthPrefixedStream } from '@libp2p/utils';
@@ -14,6 +16,7 @@ import {
   MAX_BUCKETS_PER_ORIGIN,
   MAX_DIGESTS_PER_FRAME,
   MAX_ENVELOPES_PER_FRAME,
+  MAX_INFLATED_SYNC_FRAME_BYTES,
   MAX_SYNC_FRAME_BYTES,
   SYNC_PROTOCOL,
   TARGET_SYNC_FRAME_BYTES,
@@ -22,7 +25,7 @@ import {
 import { InvalidMessageError } from './errors.js';
 import type { GossipLibp2p } from './libp2p-node.js';
 import type { GossipMetrics } from './metrics.js';
-import { SyncFrame } from './wire.js';
+import { SyncEnvelopes, SyncFrame } from './wire.js';
 import type { OriginBuckets, OriginDigest as WireOriginDigest } from './wire.js';
 
 /** What the sync protocol needs from the node. */
@@ -43,6 +46,33 @@ export interface SyncHost {
   /** Heartbeats travel by gossip; sync relays one only when the client's copy is older than ~1.5 periods. */
   readonly heartbeatIntervalMs: number;
 }
+
+// zlib runs on libuv's thread pool: compression overlaps the event loop's work.
+const deflateAsync = promisify(deflateRaw);
+const inflateAsync = promisify(inflateRaw);
+
+/**
+ * The envelopes of a RECORDS frame: plain, or inflated from `deflated` (bounded: a frame may not inflate beyond
+ * MAX_INFLATED_SYNC_FRAME_BYTES). Throws InvalidMessageError.
+ */
+export async function envelopesOf(frame: SyncFrame): Promise<Uint8Array[]> {
+  if (frame.deflated.length === 0) return frame.envelopes;
+  if (frame.envelopes.length > 0) throw new InvalidMessageError('RECORDS frame with both plain and deflated envelopes');
+  let inflated: Buffer;
+  try {
+    inflated = await inflateAsync(frame.deflated, { maxOutputLength: MAX_INFLATED_SYNC_FRAME_BYTES });
+  } catch (err) {
+    throw new InvalidMessageError(`deflated RECORDS frame does not inflate: ${(err as Error).message}`);
+  }
+  try {
+    return SyncEnvelopes.decode(inflated, { limits: { envelopes: MAX_ENVELOPES_PER_FRAME } }).envelopes;
+  } catch (err) {
+    throw new InvalidMessageError(`deflated RECORDS frame does not decode: ${(err as Error).message}`);
+  }
+}
+
+/** Frames of fewer envelopes go uncompressed (a topic-sized repair is not worth a thread-pool round trip). */
+const COMPRESS_MIN_ENVELOPES = 8;
 
 /** RECORDS frames a client holds while their signatures are checked (each ≤ 1 MiB). */
 const MAX_FRAMES_IN_FLIGHT = 4;
@@ -119,6 +149,7 @@ class FramedStream {
       envelopes: [],
       buckets: [],
       pullMe: false,
+      deflated: new Uint8Array(0),
       ...frame,
     });
     this.metrics.syncBytes.inc({ direction: 'out' }, bytes.length);
@@ -140,8 +171,13 @@ class FramedStream {
     return frame;
   }
 
-  /** Sends envelopes in RECORDS frames of about TARGET_SYNC_FRAME_BYTES. */
+  /**
+   * Sends envelopes in RECORDS frames of about TARGET_SYNC_FRAME_BYTES (before compression). Frames of more than a few
+   * envelopes go deflated (records are JSON: ~4–10× smaller, so Noise, pnet and the network carry that much less);
+   * the next frame is compressed while the previous one is written.
+   */
   async sendEnvelopes(envelopes: readonly Uint8Array[]): Promise<void> {
+    const batches: Uint8Array[][] = [];
     let batch: Uint8Array[] = [];
     let size = 0;
     for (const env of envelopes) {
@@ -149,15 +185,30 @@ class FramedStream {
         batch.length > 0 &&
         (size + env.length > TARGET_SYNC_FRAME_BYTES || batch.length >= MAX_ENVELOPES_PER_FRAME)
       ) {
-        await this.send({ type: SyncFrame.Type.RECORDS, envelopes: batch as Uint8Array<ArrayBuffer>[] });
+        batches.push(batch);
         batch = [];
         size = 0;
       }
       batch.push(env);
       size += env.length + 4;
     }
-    if (batch.length > 0)
-      await this.send({ type: SyncFrame.Type.RECORDS, envelopes: batch as Uint8Array<ArrayBuffer>[] });
+    if (batch.length > 0) batches.push(batch);
+    let next = batches.length > 0 ? this.#recordsFrame(batches[0]!) : undefined;
+    for (let i = 0; i < batches.length; i++) {
+      const frame = await next!;
+      next = i + 1 < batches.length ? this.#recordsFrame(batches[i + 1]!) : undefined;
+      next?.catch(() => undefined); // awaited in the next round
+      await this.send(frame);
+    }
+  }
+
+  async #recordsFrame(envelopes: Uint8Array[]): Promise<Partial<SyncFrame> & Pick<SyncFrame, 'type'>> {
+    const plain = { type: SyncFrame.Type.RECORDS, envelopes: envelopes as Uint8Array<ArrayBuffer>[] };
+    if (envelopes.length < COMPRESS_MIN_ENVELOPES) return plain;
+    const body = SyncEnvelopes.encode({ envelopes: envelopes as Uint8Array<ArrayBuffer>[] });
+    const deflated = await deflateAsync(body, { level: 1 });
+    if (deflated.length >= body.length || deflated.length > MAX_SYNC_FRAME_BYTES - 1024) return plain;
+    return { type: SyncFrame.Type.RECORDS, deflated: new Uint8Array(deflated) };
   }
 }
 
@@ -182,9 +233,10 @@ export async function runSyncClient(
     for (;;) {
       const frame = await framed.receive();
       if (frame.type === SyncFrame.Type.RECORDS) {
-        host.metrics.syncEnvelopesIn += frame.envelopes.length;
-        for (const e of frame.envelopes) host.metrics.syncEnvelopeBytesIn += e.length;
-        const applied = host.ingest(frame.envelopes, peer).then((result) => {
+        const envelopes = await envelopesOf(frame);
+        host.metrics.syncEnvelopesIn += envelopes.length;
+        for (const e of envelopes) host.metrics.syncEnvelopeBytesIn += e.length;
+        const applied = host.ingest(envelopes, peer).then((result) => {
           if (result.reject !== undefined) {
             throw new InvalidMessageError(`peer sent an invalid envelope: ${result.reject}`);
           }

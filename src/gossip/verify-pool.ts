@@ -14,21 +14,26 @@ const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createPublicKey, verify } = require('node:crypto');
 const keys = new Map();
+// m.packed holds, per item: 32-byte public key, 64-byte signature, message; m.ends the end offset of each item.
 parentPort.on('message', (m) => {
-  const ok = new Uint8Array(m.keys.length);
-  for (let i = 0; i < m.keys.length; i++) {
+  const buf = Buffer.from(m.packed);
+  const ok = new Uint8Array(m.ends.length);
+  let at = 0;
+  for (let i = 0; i < m.ends.length; i++) {
     try {
-      const id = Buffer.from(m.keys[i]).toString('hex');
+      const pub = buf.subarray(at, at + 32);
+      const id = pub.toString('hex');
       let key = keys.get(id);
       if (key === undefined) {
         if (keys.size >= 4096) keys.clear();
-        key = createPublicKey({ format: 'jwk', key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(m.keys[i]).toString('base64url') } });
+        key = createPublicKey({ format: 'jwk', key: { kty: 'OKP', crv: 'Ed25519', x: pub.toString('base64url') } });
         keys.set(id, key);
       }
-      ok[i] = verify(null, m.messages[i], key, m.signatures[i]) ? 1 : 0;
+      ok[i] = verify(null, buf.subarray(at + 96, m.ends[i]), key, buf.subarray(at + 32, at + 96)) ? 1 : 0;
     } catch {
       ok[i] = 0;
     }
+    at = m.ends[i];
   }
   parentPort.postMessage({ id: m.id, ok }, [ok.buffer]);
 });
@@ -123,12 +128,20 @@ export class VerifyPool {
     try {
       return await new Promise<Uint8Array>((resolve, reject) => {
         this.#pending.set(id, { worker: w, resolve, reject });
-        w.postMessage({
-          id,
-          keys: envelopes.map((e) => e.publicKey),
-          messages: envelopes.map((e) => e.message),
-          signatures: envelopes.map((e) => e.signature),
-        });
+        // One packed buffer, transferred (not cloned): views of frames would clone whole frame buffers.
+        let total = 0;
+        for (const e of envelopes) total += 96 + e.message.length;
+        const packed = new Uint8Array(total);
+        const ends = new Uint32Array(envelopes.length);
+        let at = 0;
+        for (const [i, e] of envelopes.entries()) {
+          packed.set(e.publicKey, at);
+          packed.set(e.signature, at + 32);
+          packed.set(e.message, at + 96);
+          at += 96 + e.message.length;
+          ends[i] = at;
+        }
+        w.postMessage({ id, packed, ends }, [packed.buffer, ends.buffer]);
       });
     } catch {
       return Uint8Array.from(envelopes, (e) => (this.#verifyInline(e) ? 1 : 0));

@@ -1559,6 +1559,7 @@ export interface SyncFrame {
   envelopes: Uint8Array<ArrayBuffer>[];
   buckets: OriginBuckets[];
   pullMe: boolean;
+  deflated: Uint8Array<ArrayBuffer>;
 }
 
 export namespace SyncFrame {
@@ -1630,6 +1631,11 @@ export namespace SyncFrame {
             w.bool(obj.pullMe);
           }
 
+          if (obj.deflated != null && obj.deflated.byteLength > 0) {
+            w.uint32(58);
+            w.bytes(obj.deflated);
+          }
+
           if (opts.lengthDelimited !== false) {
             w.ldelim();
           }
@@ -1642,6 +1648,7 @@ export namespace SyncFrame {
             envelopes: [],
             buckets: [],
             pullMe: false,
+            deflated: uint8ArrayAlloc(0),
           };
 
           const end = length == null ? reader.len : reader.pos + length;
@@ -1692,6 +1699,10 @@ export namespace SyncFrame {
               }
               case 6: {
                 obj.pullMe = reader.bool();
+                break;
+              }
+              case 7: {
+                obj.deflated = reader.bytes();
                 break;
               }
               default: {
@@ -1785,6 +1796,13 @@ export namespace SyncFrame {
                 yield {
                   field: `${prefix}.pullMe`,
                   value: reader.bool(),
+                };
+                break;
+              }
+              case 7: {
+                yield {
+                  field: `${prefix}.deflated`,
+                  value: reader.bytes(),
                 };
                 break;
               }
@@ -1888,6 +1906,11 @@ export namespace SyncFrame {
     value: boolean;
   }
 
+  export interface SyncFrameDeflatedFieldEvent {
+    field: '$.deflated';
+    value: Uint8Array<ArrayBuffer>;
+  }
+
   export function encode(obj: Partial<SyncFrame>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, SyncFrame.codec());
   }
@@ -1915,8 +1938,124 @@ export namespace SyncFrame {
     | SyncFrameBucketsBucketsCountFieldEvent
     | SyncFrameBucketsBucketsHashFieldEvent
     | SyncFramePullMeFieldEvent
+    | SyncFrameDeflatedFieldEvent
   > {
     return streamMessage(buf, SyncFrame.codec(), opts);
+  }
+}
+
+export interface SyncEnvelopes {
+  envelopes: Uint8Array<ArrayBuffer>[];
+}
+
+export namespace SyncEnvelopes {
+  let _codec: Codec<SyncEnvelopes>;
+
+  export const codec = (): Codec<SyncEnvelopes> => {
+    if (_codec == null) {
+      _codec = message<SyncEnvelopes>(
+        (obj, w, opts = {}) => {
+          if (opts.lengthDelimited !== false) {
+            w.fork();
+          }
+
+          if (obj.envelopes != null && obj.envelopes.length > 0) {
+            for (const value of obj.envelopes) {
+              w.uint32(10);
+              w.bytes(value);
+            }
+          }
+
+          if (opts.lengthDelimited !== false) {
+            w.ldelim();
+          }
+        },
+        (reader, length, opts = {}) => {
+          const obj: any = {
+            envelopes: [],
+          };
+
+          const end = length == null ? reader.len : reader.pos + length;
+
+          while (reader.pos < end) {
+            const tag = reader.uint32();
+
+            switch (tag >>> 3) {
+              case 1: {
+                if (opts.limits?.envelopes != null && obj.envelopes.length === opts.limits.envelopes) {
+                  throw new MaxLengthError('Decode error - repeated field "envelopes" had too many elements');
+                }
+
+                obj.envelopes.push(reader.bytes());
+                break;
+              }
+              default: {
+                reader.skipType(tag & 7);
+                break;
+              }
+            }
+          }
+
+          return obj;
+        },
+        function* (reader, length, prefix, opts = {}) {
+          const obj = {
+            envelopes: 0,
+          };
+
+          const end = length == null ? reader.len : reader.pos + length;
+
+          while (reader.pos < end) {
+            const tag = reader.uint32();
+
+            switch (tag >>> 3) {
+              case 1: {
+                if (opts.limits?.envelopes != null && obj.envelopes === opts.limits.envelopes) {
+                  throw new MaxLengthError('Streaming decode error - repeated field "envelopes" had too many elements');
+                }
+
+                yield {
+                  field: `${prefix}.envelopes[]`,
+                  index: obj.envelopes,
+                  value: reader.bytes(),
+                };
+
+                obj.envelopes++;
+
+                break;
+              }
+              default: {
+                reader.skipType(tag & 7);
+                break;
+              }
+            }
+          }
+        },
+      );
+    }
+
+    return _codec;
+  };
+
+  export interface SyncEnvelopesEnvelopesFieldEvent {
+    field: '$.envelopes[]';
+    index: number;
+    value: Uint8Array<ArrayBuffer>;
+  }
+
+  export function encode(obj: Partial<SyncEnvelopes>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, SyncEnvelopes.codec());
+  }
+
+  export function decode(buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SyncEnvelopes>): SyncEnvelopes {
+    return decodeMessage(buf, SyncEnvelopes.codec(), opts);
+  }
+
+  export function stream(
+    buf: Uint8Array | Uint8ArrayList,
+    opts?: DecodeOptions<SyncEnvelopes>,
+  ): Generator<SyncEnvelopesEnvelopesFieldEvent> {
+    return streamMessage(buf, SyncEnvelopes.codec(), opts);
   }
 }
 
