@@ -112,6 +112,9 @@ async function settle(nodes: readonly BenchNode[], log: (line: string) => void):
   }
 }
 
+/** A node's start-up traffic (three signed heartbeats on the topic at 10 s intervals, first syncs) ends within this. */
+const STARTUP_MS = 35_000;
+
 function desiredFor(nodeIndex: number, services: number, endpoints: number): Map<ServiceKey, ExportedService> {
   const m = new Map<ServiceKey, ExportedService>();
   for (let s = 0; s < services; s++)
@@ -134,7 +137,9 @@ export async function runGossipBench(options: {
   const rssBefore = process.memoryUsage().rss;
   const nodes: BenchNode[] = [];
   const addrs: string[] = [];
+  let lastStartAt = performance.now();
   const start = async (clusterId: string, bootstrap: string[]): Promise<BenchNode> => {
+    lastStartAt = performance.now();
     const holder: { node?: GossipNode } = {};
     const node = createGossipNode({
       clusterId,
@@ -184,8 +189,14 @@ export async function runGossipBench(options: {
     const loadMs = performance.now() - loadStart;
     await sleep(1000);
 
-    // ---- idle traffic
+    // ---- idle traffic, in steady state: after the start-up of the last node (its first signed heartbeats on the topic,
+    // its first syncs) is over
     await settle(nodes, log);
+    const sinceLastStart = performance.now() - lastStartAt;
+    if (sinceLastStart < STARTUP_MS) {
+      log(`waiting ${Math.round((STARTUP_MS - sinceLastStart) / 1000)} s for start-up traffic to end`);
+      await sleep(STARTUP_MS - sinceLastStart);
+    }
     log(`measuring idle traffic for ${options.idleSeconds} s`);
     const idle0 = socketBytes;
     const idleT0 = performance.now();
@@ -350,7 +361,7 @@ export async function run(argv: readonly string[]): Promise<void> {
       services: { type: 'string', default: '10' },
       endpoints: { type: 'string', default: '10' },
       updates: { type: 'string', default: '30' },
-      'idle-seconds': { type: 'string', default: '10' },
+      'idle-seconds': { type: 'string', default: '20' },
       json: { type: 'boolean', default: false },
     },
     strict: true,

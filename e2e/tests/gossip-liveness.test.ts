@@ -103,6 +103,7 @@ describe('gossip liveness', () => {
             recordCount: 0,
             maxWallMs: 0n,
             maxLogical: 0,
+            addrs: [],
           },
         ],
       });

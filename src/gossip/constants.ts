@@ -42,7 +42,7 @@ export const LIVENESS_FANOUT = 4;
 export const LIVENESS_FRAMES_PER_MINUTE = 240;
 export const LIVENESS_FRAME_BURST = 30;
 /** A signed heartbeat goes on the topic for the first beats after start, then every this many beats. */
-export const SIGNED_HEARTBEAT_EVERY = 30;
+export const SIGNED_HEARTBEAT_EVERY = 90;
 /** Longest cluster id / namespace / name we accept (DNS label-ish limits with room). */
 export const MAX_ID_LENGTH = 253;
 

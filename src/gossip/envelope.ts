@@ -22,6 +22,7 @@ import { parseExportedService } from './service-schema.js';
 import { BindingPayload, HeartbeatPayload, RecordPayload, SignedEnvelope } from './wire.js';
 
 const DOMAIN = new TextEncoder().encode(SIGNATURE_DOMAIN);
+const UTF8 = new TextDecoder();
 const ED25519_PUBLIC_KEY_BYTES = 32;
 const ED25519_SIGNATURE_BYTES = 64;
 
@@ -211,7 +212,7 @@ export function recordOf(env: OpenedEnvelope): ExportRecord {
     return { ...base, removed: true };
   }
   if (p.service.length === 0) throw new InvalidMessageError('live record without a service');
-  return { ...base, removed: false, service: parseExportedService(new TextDecoder().decode(p.service)) };
+  return { ...base, removed: false, service: parseExportedService(UTF8.decode(p.service)) };
 }
 
 // ---- heartbeats

@@ -621,6 +621,7 @@ export class GossipNode extends EventTarget {
         beatAtMs: now,
         recordCount: own?.count ?? 0,
         maxVersion,
+        addrs: this.#addrs().slice(0, MAX_ADDRS_PER_HEARTBEAT),
       });
       if (signedOnTopic) {
         this.#heartbeats++;
@@ -637,6 +638,7 @@ export class GossipNode extends EventTarget {
 
   /** A fresher beat of another origin arrived through the liveness exchange. */
   #onBeat(beat: Beat, from: PeerId): void {
+    if (beat.addrs !== undefined) this.#learnAddrs(beat.origin, beat.addrs);
     const hb: OriginHeartbeat = { origin: beat.origin, incarnation: beat.incarnation, version: beat.version };
     if (!this.state.observeHeartbeat(hb, beat.beatAtMs)) return;
     this.metrics.envelopes.inc({ kind: 'heartbeat', result: 'relayed' });
@@ -773,7 +775,7 @@ export class GossipNode extends EventTarget {
     for (const info of heartbeats) {
       const hb: OriginHeartbeat = info.heartbeat;
       const held = this.state.heartbeatOf(hb.origin)?.heartbeat.version;
-      if (hb.origin !== this.clusterId) this.#learnAddrs(hb.origin, info);
+      if (hb.origin !== this.clusterId) this.#learnAddrs(hb.origin, info.addrs);
       if (this.state.observeHeartbeat(hb, now)) {
         this.metrics.envelopes.inc({ kind: 'heartbeat', result: 'accepted' });
         if (hb.origin === this.clusterId) {
@@ -787,6 +789,7 @@ export class GossipNode extends EventTarget {
           beatAtMs: now,
           recordCount: info.recordCount,
           maxVersion: info.maxVersion,
+          addrs: info.addrs,
         });
         this.dispatchEvent(
           new CustomEvent('heartbeat', { detail: { origin: hb.origin, incarnation: hb.incarnation } }),
@@ -855,15 +858,15 @@ export class GossipNode extends EventTarget {
     return recordCount !== mine.count || (recordsHash !== undefined && recordsHash !== mine.hash);
   }
 
-  #learnAddrs(origin: string, info: HeartbeatInfo): void {
+  #learnAddrs(origin: string, learned: readonly string[]): void {
     const redialer = this.#redialer;
     const peerIdText = this.#bindings.peerIdOf(origin);
-    if (redialer === undefined || peerIdText === undefined || info.addrs.length === 0) return;
+    if (redialer === undefined || peerIdText === undefined || learned.length === 0) return;
     try {
       const peerId = peerIdFromString(peerIdText);
       if (redialer.has(peerId)) return;
       const addrs: Multiaddr[] = [];
-      for (const a of info.addrs) {
+      for (const a of learned) {
         try {
           addrs.push(multiaddr(a));
         } catch {

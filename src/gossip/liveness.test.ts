@@ -18,6 +18,7 @@ const entry = (origin: string, wallMs: number, ageMs = 0, extra: Partial<Livenes
   recordCount: 3,
   maxWallMs: 500n,
   maxLogical: 0,
+  addrs: [],
   ...extra,
 });
 
@@ -88,8 +89,14 @@ describe('LivenessExchange.ingest', () => {
       expect(() => ex.ingest([entry('a', 1000), entry('b', 1000, 0, { logical: -1 })], peer)).toThrow(
         /liveness entry of "b": bad version/,
       );
+      expect(() =>
+        ex.ingest([entry('b', 1000, 0, { addrs: Array.from({ length: 17 }, () => '/ip4/1.2.3.4/tcp/1') })], peer),
+      ).toThrow(/liveness entry of "b": too many or too long addresses/);
       expect(beats).toEqual([]);
       expect(ex.beatOf('a')).toBeUndefined();
+      // addresses ride along with the beat
+      expect(ex.ingest([entry('a', 1000, 0, { addrs: ['/ip4/10.0.0.1/tcp/7946'] })], peer)).toBe(1);
+      expect(beats[0]?.addrs).toEqual(['/ip4/10.0.0.1/tcp/7946']);
     } finally {
       ex.stop();
     }

@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { compareHlc, isClusterId, isValidHlc } from '../core/index.js';
 import type { ClusterId, Hlc } from '../core/index.js';
 import {
+  MAX_ADDRS_PER_HEARTBEAT,
   LIVENESS_FANOUT,
   LIVENESS_FRAME_BURST,
   LIVENESS_FRAMES_PER_MINUTE,
@@ -37,6 +38,8 @@ export interface Beat {
   /** The origin's records as of the beat. */
   readonly recordCount: number;
   readonly maxVersion: Hlc;
+  /** The origin's addresses, when the beat carried them (they are kept per origin, not per beat). */
+  readonly addrs?: readonly string[];
 }
 
 /** What the exchange needs from its node. */
@@ -60,11 +63,15 @@ export interface LivenessHost {
 }
 
 const MAX_U32 = 0xffff_ffff;
+const MAX_ADDR_LENGTH = 256;
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 export class LivenessExchange {
   readonly #host: LivenessHost;
   readonly #beats = new Map<ClusterId, Beat>();
+  /** Each origin's latest known addresses, and per peer the origins whose addresses it was sent. */
+  readonly #addrs = new Map<ClusterId, readonly string[]>();
+  readonly #addrsSent = new Map<string, Set<ClusterId>>();
   /** Per peer: the version of each origin's beat it is known to have (it sent it to us, or we sent it). */
   readonly #peerHas = new Map<string, Map<ClusterId, Hlc>>();
   readonly #limiter = new PeerRateLimiter(LIVENESS_FRAMES_PER_MINUTE, LIVENESS_FRAME_BURST);
@@ -91,6 +98,7 @@ export class LivenessExchange {
   forgetPeer(peer: PeerId): void {
     const key = peer.toString();
     this.#peerHas.delete(key);
+    this.#addrsSent.delete(key);
     this.#out.get(key)?.stream.abort(new Error('peer reconnected'));
     this.#out.delete(key);
   }
@@ -104,6 +112,7 @@ export class LivenessExchange {
    * Returns whether it was fresher.
    */
   observe(beat: Beat): boolean {
+    if (beat.addrs !== undefined && beat.addrs.length > 0) this.#addrs.set(beat.origin, beat.addrs);
     const held = this.#beats.get(beat.origin);
     if (held !== undefined && compareHlc(beat.version, held.version) <= 0) return false;
     this.#beats.set(beat.origin, beat);
@@ -158,6 +167,11 @@ export class LivenessExchange {
         has = new Map();
         this.#peerHas.set(key, has);
       }
+      let sent = this.#addrsSent.get(key);
+      if (sent === undefined) {
+        sent = new Set();
+        this.#addrsSent.set(key, sent);
+      }
       const entries: LivenessEntry[] = [];
       for (const b of this.#beats.values()) {
         const age = now - b.beatAtMs;
@@ -165,7 +179,9 @@ export class LivenessExchange {
         const theirs = has.get(b.origin);
         if (theirs !== undefined && compareHlc(theirs, b.version) >= 0) continue;
         has.set(b.origin, b.version);
-        entries.push(toWire(b, age));
+        const addrs = sent.has(b.origin) ? undefined : this.#addrs.get(b.origin);
+        if (addrs !== undefined) sent.add(b.origin);
+        entries.push(toWire(b, age, addrs ?? []));
         if (entries.length >= MAX_LIVENESS_ENTRIES) break;
       }
       if (entries.length > 0) void this.#send(peer, entries);
@@ -195,6 +211,8 @@ export class LivenessExchange {
         // The peer did not get them: let the next flush offer them again.
         const has = this.#peerHas.get(key);
         if (has !== undefined) for (const e of entries) has.delete(e.origin);
+        const sent = this.#addrsSent.get(key);
+        if (sent !== undefined) for (const e of entries) if (e.addrs.length > 0) sent.delete(e.origin);
         this.#host.log.debug({ peer: key, err: (err as Error).message }, 'liveness push failed');
       }
     };
@@ -260,6 +278,7 @@ export class LivenessExchange {
       if (b.origin === this.#host.self || !this.#host.isBound(b.origin)) continue;
       const theirs = has.get(b.origin);
       if (theirs === undefined || compareHlc(b.version, theirs) > 0) has.set(b.origin, b.version);
+      if (b.addrs !== undefined && b.addrs.length > 0) this.#addrsSent.get(key)?.add(b.origin);
       if (this.observe(b)) {
         fresher++;
         this.#host.onBeat(b, peer);
@@ -269,8 +288,9 @@ export class LivenessExchange {
   }
 }
 
-function toWire(b: Beat, ageMs: number): LivenessEntry {
+function toWire(b: Beat, ageMs: number, addrs: readonly string[]): LivenessEntry {
   return {
+    addrs: [...addrs],
     origin: b.origin,
     incarnation: BigInt(b.incarnation),
     wallMs: BigInt(b.version.wallMs),
@@ -292,7 +312,11 @@ function fromWire(e: LivenessEntry, now: number): Beat {
   if (!isValidHlc(version) || !isValidHlc(maxVersion)) {
     throw new InvalidMessageError(`liveness entry of "${e.origin}": bad version`);
   }
+  if (e.addrs.length > MAX_ADDRS_PER_HEARTBEAT || e.addrs.some((a) => a.length > MAX_ADDR_LENGTH)) {
+    throw new InvalidMessageError(`liveness entry of "${e.origin}": too many or too long addresses`);
+  }
   return {
+    ...(e.addrs.length > 0 ? { addrs: e.addrs } : {}),
     origin: e.origin,
     incarnation: Number(e.incarnation),
     version,

@@ -1,4 +1,4 @@
-// Ed25519 verification of large batches (full-state syncs) in worker threads: ~60–200 µs per signature is most of what
+// Ed25519 verification of large batches (full-state syncs) in worker threads (one per core, at most 4): ~60–200 µs per signature is most of what
 // a bootstrap of thousands of records costs, and on the event loop it would stall everything else for seconds. Small
 // batches (topic messages) are verified inline: a round trip to a worker costs more than they do.
 import { availableParallelism } from 'node:os';
@@ -55,8 +55,8 @@ export class VerifyPool {
   #next = 0;
   #closed = false;
 
-  /** @param size worker threads (default: the cores but one, 1–4) */
-  constructor(inline: EnvelopeVerifier, size = Math.max(1, Math.min(4, availableParallelism() - 1))) {
+  /** @param size worker threads (default: one per core, 1–4: the event loop waits on them during a bootstrap) */
+  constructor(inline: EnvelopeVerifier, size = Math.max(1, Math.min(4, availableParallelism()))) {
     this.#inline = inline;
     this.#size = size;
   }

@@ -2230,6 +2230,12 @@ export namespace LivenessFrame {
     index: number;
   }
 
+  export interface LivenessFrameEntriesAddrsFieldEvent {
+    field: '$.entries[].addrs[]';
+    index: number;
+    value: string;
+  }
+
   export function encode(obj: Partial<LivenessFrame>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, LivenessFrame.codec());
   }
@@ -2251,6 +2257,7 @@ export namespace LivenessFrame {
     | LivenessFrameEntriesRecordCountFieldEvent
     | LivenessFrameEntriesMaxWallMsFieldEvent
     | LivenessFrameEntriesMaxLogicalFieldEvent
+    | LivenessFrameEntriesAddrsFieldEvent
   > {
     return streamMessage(buf, LivenessFrame.codec(), opts);
   }
@@ -2265,6 +2272,7 @@ export interface LivenessEntry {
   recordCount: number;
   maxWallMs: bigint;
   maxLogical: number;
+  addrs: string[];
 }
 
 export namespace LivenessEntry {
@@ -2318,6 +2326,13 @@ export namespace LivenessEntry {
             w.uint32(obj.maxLogical);
           }
 
+          if (obj.addrs != null && obj.addrs.length > 0) {
+            for (const value of obj.addrs) {
+              w.uint32(74);
+              w.string(value);
+            }
+          }
+
           if (opts.lengthDelimited !== false) {
             w.ldelim();
           }
@@ -2332,6 +2347,7 @@ export namespace LivenessEntry {
             recordCount: 0,
             maxWallMs: 0n,
             maxLogical: 0,
+            addrs: [],
           };
 
           const end = length == null ? reader.len : reader.pos + length;
@@ -2372,6 +2388,14 @@ export namespace LivenessEntry {
                 obj.maxLogical = reader.uint32();
                 break;
               }
+              case 9: {
+                if (opts.limits?.addrs != null && obj.addrs.length === opts.limits.addrs) {
+                  throw new MaxLengthError('Decode error - repeated field "addrs" had too many elements');
+                }
+
+                obj.addrs.push(reader.string());
+                break;
+              }
               default: {
                 reader.skipType(tag & 7);
                 break;
@@ -2382,6 +2406,10 @@ export namespace LivenessEntry {
           return obj;
         },
         function* (reader, length, prefix, opts = {}) {
+          const obj = {
+            addrs: 0,
+          };
+
           const end = length == null ? reader.len : reader.pos + length;
 
           while (reader.pos < end) {
@@ -2444,6 +2472,21 @@ export namespace LivenessEntry {
                 };
                 break;
               }
+              case 9: {
+                if (opts.limits?.addrs != null && obj.addrs === opts.limits.addrs) {
+                  throw new MaxLengthError('Streaming decode error - repeated field "addrs" had too many elements');
+                }
+
+                yield {
+                  field: `${prefix}.addrs[]`,
+                  index: obj.addrs,
+                  value: reader.string(),
+                };
+
+                obj.addrs++;
+
+                break;
+              }
               default: {
                 reader.skipType(tag & 7);
                 break;
@@ -2497,6 +2540,12 @@ export namespace LivenessEntry {
     value: number;
   }
 
+  export interface LivenessEntryAddrsFieldEvent {
+    field: '$.addrs[]';
+    index: number;
+    value: string;
+  }
+
   export function encode(obj: Partial<LivenessEntry>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, LivenessEntry.codec());
   }
@@ -2517,6 +2566,7 @@ export namespace LivenessEntry {
     | LivenessEntryRecordCountFieldEvent
     | LivenessEntryMaxWallMsFieldEvent
     | LivenessEntryMaxLogicalFieldEvent
+    | LivenessEntryAddrsFieldEvent
   > {
     return streamMessage(buf, LivenessEntry.codec(), opts);
   }
