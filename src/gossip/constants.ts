@@ -36,11 +36,11 @@ export const MAX_ADDRS_PER_HEARTBEAT = 16;
 /** Largest liveness frame, and most entries in one (one per origin). */
 export const MAX_LIVENESS_FRAME_BYTES = 512 * 1024;
 export const MAX_LIVENESS_ENTRIES = 10_000;
-/** Peers a node pushes liveness to: its gossipsub mesh first, then other connected peers. */
+/** Peers a node pushes liveness to: all its gossipsub mesh peers, then other connected peers up to this many. */
 export const LIVENESS_FANOUT = 4;
 /** Liveness frames a peer may send us per minute (token bucket with this burst). */
-export const LIVENESS_FRAMES_PER_MINUTE = 240;
-export const LIVENESS_FRAME_BURST = 30;
+export const LIVENESS_FRAMES_PER_MINUTE = 600;
+export const LIVENESS_FRAME_BURST = 60;
 /** A signed heartbeat goes on the topic for the first beats after start, then every this many beats. */
 export const SIGNED_HEARTBEAT_EVERY = 90;
 /** Longest cluster id / namespace / name we accept (DNS label-ish limits with room). */

@@ -58,7 +58,7 @@ import type { DecodedEnvelope, HeartbeatInfo, OpenedEnvelope } from './envelope.
 import { GossipConfigError, InvalidMessageError, InvalidSignatureError, NotStartedError } from './errors.js';
 import { createGossipLibp2p } from './libp2p-node.js';
 import type { GossipLibp2p } from './libp2p-node.js';
-import { LivenessExchange } from './liveness.js';
+import { LivenessExchange, MAX_FUTURE_MS } from './liveness.js';
 import type { Beat } from './liveness.js';
 import { GossipMetrics } from './metrics.js';
 import { PeerRateLimiter } from './rate-limit.js';
@@ -336,7 +336,7 @@ export class GossipNode extends EventTarget {
       self: this.clusterId,
       now: this.#now,
       ttlMs: this.#endpointTtlMs,
-      flushDelayMs: Math.min(2000, Math.max(20, Math.round(this.#heartbeatIntervalMs / 5))),
+      flushDelayMs: Math.min(2000, Math.max(250, Math.round(this.#heartbeatIntervalMs / 5))),
       isMember: (peer) => peer.publicKey !== undefined && this.#bindings.isMemberKey(peer.publicKey.raw),
       isBound: (origin) => this.#bindings.isBound(origin),
       onBeat: (beat, from) => this.#onBeat(beat, from),
@@ -645,7 +645,9 @@ export class GossipNode extends EventTarget {
     this.dispatchEvent(
       new CustomEvent('heartbeat', { detail: { origin: beat.origin, incarnation: beat.incarnation } }),
     );
-    if (this.#hasGap(beat.origin, beat.recordCount, beat.maxVersion)) this.#scheduleSync(from, 500);
+    // A relayed max version from the future (a lying member) triggers nothing.
+    if (beat.maxVersion.wallMs > this.#now() + MAX_FUTURE_MS) return;
+    if (this.#hasGap(beat.origin, beat.recordCount, beat.maxVersion)) this.#gapSync(from);
   }
 
   // ---- receiving
@@ -811,7 +813,7 @@ export class GossipNode extends EventTarget {
     }
     this.metrics.records.set(this.state.size);
     if (remote.length > 0) this.dispatchEvent(new CustomEvent('state:change', { detail: { records: remote } }));
-    if (gapFrom && from !== undefined) this.#scheduleSync(from, 500);
+    if (gapFrom && from !== undefined) this.#gapSync(from);
     return { replays, applied: merged.applied.length, recordBytes };
   }
 
@@ -891,6 +893,15 @@ export class GossipNode extends EventTarget {
       metrics: this.metrics,
       log: this.#log,
     };
+  }
+
+  /**
+   * A heartbeat showed records we lack: pull from the peer that relayed it — unless a sync is already running or due
+   * (a bootstrap sees gaps from every peer at once; the next beats show whatever is still missing after it).
+   */
+  #gapSync(from: PeerId): void {
+    if (this.#syncing.size > 0 || this.#syncSoon.size > 0) return;
+    this.#scheduleSync(from, 500);
   }
 
   #scheduleSync(peer: PeerId, delayMs: number): void {

@@ -68,6 +68,18 @@ describe('LivenessExchange.ingest', () => {
     }
   });
 
+  it('refuses beats stamped more than a minute ahead of its clock (they would shadow every real beat)', async () => {
+    const { ex, beats, peer } = await exchange(['a']);
+    try {
+      expect(ex.ingest([entry('a', 100_000 + 61_000)], peer)).toBe(0);
+      expect(ex.beatOf('a')).toBeUndefined();
+      expect(ex.ingest([entry('a', 100_000 + 59_000)], peer)).toBe(1);
+      expect(beats).toHaveLength(1);
+    } finally {
+      ex.stop();
+    }
+  });
+
   it('ignores entries about unbound cluster ids and about itself', async () => {
     const { ex, beats, peer } = await exchange(['a', 'me']);
     try {

@@ -64,6 +64,10 @@ export interface LivenessHost {
 
 const MAX_U32 = 0xffff_ffff;
 const MAX_ADDR_LENGTH = 256;
+/** Clock skew tolerated between clusters: beats stamped further ahead of our clock than this are refused. */
+export const MAX_FUTURE_MS = 60_000;
+/** Liveness frames are cut at about this many bytes (the receiver takes up to MAX_LIVENESS_FRAME_BYTES). */
+const TARGET_LIVENESS_FRAME_BYTES = 128 * 1024;
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 export class LivenessExchange {
@@ -101,6 +105,7 @@ export class LivenessExchange {
     this.#addrsSent.delete(key);
     this.#out.get(key)?.stream.abort(new Error('peer reconnected'));
     this.#out.delete(key);
+    this.#queue.delete(key);
   }
 
   beatOf(origin: ClusterId): Beat | undefined {
@@ -112,9 +117,10 @@ export class LivenessExchange {
    * Returns whether it was fresher.
    */
   observe(beat: Beat): boolean {
-    if (beat.addrs !== undefined && beat.addrs.length > 0) this.#addrs.set(beat.origin, beat.addrs);
     const held = this.#beats.get(beat.origin);
     if (held !== undefined && compareHlc(beat.version, held.version) <= 0) return false;
+    // Addresses only with a fresher beat: a stale or replayed entry cannot replace them.
+    if (beat.addrs !== undefined && beat.addrs.length > 0) this.#addrs.set(beat.origin, beat.addrs);
     this.#beats.set(beat.origin, beat);
     this.#scheduleFlush();
     return true;
@@ -128,18 +134,21 @@ export class LivenessExchange {
     }, this.#host.flushDelayMs);
   }
 
-  /** The peers liveness is pushed to: the gossipsub mesh of the topic first, then other connected peers. */
+  /**
+   * The peers liveness is pushed to: every member in the topic's gossipsub mesh (meshes are symmetric, so a node in
+   * anyone's mesh is pushed to), then other connected members up to LIVENESS_FANOUT.
+   */
   #targets(): PeerId[] {
     const node = this.#host.node;
     const out: PeerId[] = [];
     const seen = new Set<string>();
-    const connected = node.getPeers();
+    const connected = node.getPeers().filter((p) => this.#host.isMember(p));
     const byKey = new Map(connected.map((p) => [p.toString(), p]));
     // The gossipsub implementation has getMeshPeers; its exported interface does not declare it.
     const pubsub = node.services.pubsub as unknown as { getMeshPeers?: (topic: string) => string[] };
     for (const key of pubsub.getMeshPeers?.(this.#host.topic) ?? []) {
       const p = byKey.get(key);
-      if (p !== undefined && !seen.has(key) && out.length < LIVENESS_FANOUT) {
+      if (p !== undefined && !seen.has(key)) {
         seen.add(key);
         out.push(p);
       }
@@ -160,8 +169,12 @@ export class LivenessExchange {
     if (this.#stopped) return;
     const now = this.#host.now();
     for (const peer of this.#targets()) {
-      if (!this.#host.isMember(peer)) continue;
       const key = peer.toString();
+      // One write at a time per peer, built when it can go out: a slow peer gets fresh ages later, not a backlog.
+      if (this.#queue.has(key)) {
+        this.#scheduleFlush();
+        continue;
+      }
       let has = this.#peerHas.get(key);
       if (has === undefined) {
         has = new Map();
@@ -172,7 +185,9 @@ export class LivenessExchange {
         sent = new Set();
         this.#addrsSent.set(key, sent);
       }
-      const entries: LivenessEntry[] = [];
+      const frames: LivenessEntry[][] = [];
+      let entries: LivenessEntry[] = [];
+      let size = 0;
       for (const b of this.#beats.values()) {
         const age = now - b.beatAtMs;
         if (age > this.#host.ttlMs) continue;
@@ -181,47 +196,63 @@ export class LivenessExchange {
         has.set(b.origin, b.version);
         const addrs = sent.has(b.origin) ? undefined : this.#addrs.get(b.origin);
         if (addrs !== undefined) sent.add(b.origin);
-        entries.push(toWire(b, age, addrs ?? []));
-        if (entries.length >= MAX_LIVENESS_ENTRIES) break;
+        const entry = toWire(b, age, addrs ?? []);
+        const entrySize = 64 + entry.origin.length + entry.addrs.reduce((n, a) => n + a.length + 2, 0);
+        if (
+          entries.length > 0 &&
+          (size + entrySize > TARGET_LIVENESS_FRAME_BYTES || entries.length >= MAX_LIVENESS_ENTRIES)
+        ) {
+          frames.push(entries);
+          entries = [];
+          size = 0;
+        }
+        entries.push(entry);
+        size += entrySize;
       }
-      if (entries.length > 0) void this.#send(peer, entries);
+      if (entries.length > 0) frames.push(entries);
+      if (frames.length > 0) void this.#send(peer, frames);
     }
   }
 
-  /** Writes one frame on the peer's long-lived stream (opened on first use, reopened after a failure). */
-  #send(peer: PeerId, entries: LivenessEntry[]): Promise<void> {
+  /** Writes frames on the peer's long-lived stream (opened on first use on an existing connection). */
+  #send(peer: PeerId, frames: LivenessEntry[][]): Promise<void> {
     const key = peer.toString();
-    const data = LivenessFrame.encode({ version: WIRE_VERSION, entries });
     const write = async (): Promise<void> => {
       let out = this.#out.get(key);
       try {
         if (out === undefined) {
+          // Never dial for liveness: a peer that went away is not redialled from here.
+          if (this.#host.node.getConnections(peer).length === 0) throw new Error('not connected');
           const stream = await this.#host.node.dialProtocol(peer, LIVENESS_PROTOCOL, {
             signal: AbortSignal.timeout(5000),
           });
           out = { stream, lp: lpStream(stream, { maxDataLength: MAX_LIVENESS_FRAME_BYTES }) };
           this.#out.set(key, out);
         }
-        await out.lp.write(data, { signal: AbortSignal.timeout(5000) });
-        this.#host.metrics.livenessFrames.inc({ direction: 'out' });
-        this.#host.metrics.livenessBytes.inc({ direction: 'out' }, data.length);
+        for (const entries of frames) {
+          const data = LivenessFrame.encode({ version: WIRE_VERSION, entries });
+          await out.lp.write(data, { signal: AbortSignal.timeout(5000) });
+          this.#host.metrics.livenessFrames.inc({ direction: 'out' });
+          this.#host.metrics.livenessBytes.inc({ direction: 'out' }, data.length);
+        }
       } catch (err) {
         out?.stream.abort(err instanceof Error ? err : new Error(String(err)));
         if (out !== undefined && this.#out.get(key) === out) this.#out.delete(key);
         // The peer did not get them: let the next flush offer them again.
         const has = this.#peerHas.get(key);
-        if (has !== undefined) for (const e of entries) has.delete(e.origin);
         const sent = this.#addrsSent.get(key);
-        if (sent !== undefined) for (const e of entries) if (e.addrs.length > 0) sent.delete(e.origin);
+        for (const e of frames.flat()) {
+          has?.delete(e.origin);
+          if (e.addrs.length > 0) sent?.delete(e.origin);
+        }
         this.#host.log.debug({ peer: key, err: (err as Error).message }, 'liveness push failed');
       }
     };
-    const next = (this.#queue.get(key) ?? Promise.resolve()).then(write);
-    this.#queue.set(key, next);
-    void next.then(() => {
-      if (this.#queue.get(key) === next) this.#queue.delete(key);
+    const done = write().finally(() => {
+      if (this.#queue.get(key) === done) this.#queue.delete(key);
     });
-    return next;
+    this.#queue.set(key, done);
+    return done;
   }
 
   /** Serves an inbound liveness stream: frames until the peer closes it. A bad frame ends the stream. */
@@ -239,8 +270,8 @@ export class LivenessExchange {
           throw err;
         }
         if (!this.#limiter.tryTake(peer.toString())) {
-          metrics.livenessFrames.inc({ direction: 'rate_limited' });
-          throw new InvalidMessageError('liveness frames over the rate limit');
+          metrics.livenessFrames.inc({ direction: 'rate_limited' }); // dropped; the next beats make up for it
+          continue;
         }
         metrics.livenessFrames.inc({ direction: 'in' });
         metrics.livenessBytes.inc({ direction: 'in' }, data.byteLength);
@@ -276,6 +307,11 @@ export class LivenessExchange {
     let fresher = 0;
     for (const b of beats) {
       if (b.origin === this.#host.self || !this.#host.isBound(b.origin)) continue;
+      // A beat from the future would shadow every real one of its origin (withdrawing it everywhere): refused.
+      if (b.version.wallMs > now + MAX_FUTURE_MS) {
+        this.#host.metrics.livenessFrames.inc({ direction: 'future_entry' });
+        continue;
+      }
       const theirs = has.get(b.origin);
       if (theirs === undefined || compareHlc(b.version, theirs) > 0) has.set(b.origin, b.version);
       if (b.addrs !== undefined && b.addrs.length > 0) this.#addrsSent.get(key)?.add(b.origin);

@@ -20,7 +20,7 @@ export const PNET_NONCE_BYTES = 24;
 export const PNET_KEY_BYTES = 32;
 const BLOCK = 64;
 /** @noble/ciphers exposes the low 32 bits of Salsa20's block counter: 2^32 blocks = 256 GiB per direction. */
-const MAX_BLOCKS = 2 ** 32;
+const MAX_BLOCKS = 2 ** 32 - 1;
 
 /** Keystream made ahead for small reads and writes: one cipher call per 64 blocks instead of one per update. */
 const KEYSTREAM_BYTES = 64 * BLOCK;
@@ -165,7 +165,11 @@ class PnetProtector implements ConnectionProtector {
       bytes.read({ bytes: PNET_NONCE_BYTES, ...abort }),
       bytes.write(localNonce, abort),
     ]);
-    return new PnetConnection(bytes.unwrap() as MultiaddrConnection, this.#key, localNonce, remote.subarray());
+    const remoteNonce = remote.subarray();
+    // A reflected nonce would make both directions use one keystream (XOR of the two plaintexts would leak).
+    if (Buffer.compare(remoteNonce, localNonce) === 0)
+      throw new InvalidParametersError('pnet: the peer echoed our nonce');
+    return new PnetConnection(bytes.unwrap() as MultiaddrConnection, this.#key, localNonce, remoteNonce);
   }
 }
 

@@ -6,6 +6,9 @@ import { Worker } from 'node:worker_threads';
 import { EnvelopeVerifier } from './envelope.js';
 import type { DecodedEnvelope } from './envelope.js';
 
+/** Time a worker gets for one batch before the batch is verified inline instead. */
+const WORKER_TIMEOUT_MS = 30_000;
+
 /** Batches below this size are verified on the calling thread. */
 export const INLINE_VERIFY_MAX = 32;
 
@@ -16,7 +19,7 @@ const { createPublicKey, verify } = require('node:crypto');
 const keys = new Map();
 // m.packed holds, per item: 32-byte public key, 64-byte signature, message; m.ends the end offset of each item.
 parentPort.on('message', (m) => {
-  const buf = Buffer.from(m.packed);
+  const buf = Buffer.from(m.packed.buffer, m.packed.byteOffset, m.packed.byteLength);
   const ok = new Uint8Array(m.ends.length);
   let at = 0;
   for (let i = 0; i < m.ends.length; i++) {
@@ -127,7 +130,23 @@ export class VerifyPool {
     const id = this.#nextId++;
     try {
       return await new Promise<Uint8Array>((resolve, reject) => {
-        this.#pending.set(id, { worker: w, resolve, reject });
+        // A worker that does not answer in time (hung, starved) is not waited for: the batch is verified inline.
+        const timer = setTimeout(() => {
+          this.#pending.delete(id);
+          reject(new Error('verify worker timed out'));
+        }, WORKER_TIMEOUT_MS);
+        timer.unref();
+        this.#pending.set(id, {
+          worker: w,
+          resolve: (ok) => {
+            clearTimeout(timer);
+            resolve(ok);
+          },
+          reject: (err) => {
+            clearTimeout(timer);
+            reject(err);
+          },
+        });
         // One packed buffer, transferred (not cloned): views of frames would clone whole frame buffers.
         let total = 0;
         for (const e of envelopes) total += 96 + e.message.length;
