@@ -72,6 +72,23 @@ describe('record envelopes', () => {
     expect(() => verifier.open(SignedEnvelope.encode({ ...env, kind: 9 }))).toThrow(InvalidMessageError);
   });
 
+  it('reject a validly signed statement in any encoding but the canonical one (one statement, one proof)', () => {
+    const proof = signRecord(signer, live).proof!;
+    expect(verifier.open(proof).bytes).toBe(proof);
+    // An unknown field appended: protobuf decoders skip it, the signature still verifies.
+    const extraField = Uint8Array.from([...proof, 0x28, 0x01]);
+    // The same fields in another order.
+    const env = SignedEnvelope.decode(proof);
+    const signature = SignedEnvelope.encode({ ...env, payload: new Uint8Array(0), publicKey: new Uint8Array(0) });
+    const rest = SignedEnvelope.encode({ ...env, signature: new Uint8Array(0) });
+    const reordered = Uint8Array.from([...signature, ...rest]);
+    expect(Buffer.compare(SignedEnvelope.encode(SignedEnvelope.decode(reordered)), proof)).toBe(0);
+    for (const bytes of [extraField, reordered]) {
+      expect(() => verifier.open(bytes)).toThrow(InvalidMessageError);
+      expect(() => verifier.open(bytes)).toThrow(/non-canonical envelope/);
+    }
+  });
+
   it('reject well-signed records with impossible content', () => {
     const bad: ExportRecord[] = [
       { ...live, origin: '' },
