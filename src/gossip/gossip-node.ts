@@ -356,7 +356,7 @@ export class GossipNode extends EventTarget {
       // connections at once needs one or two syncs, not one per connection; heartbeats reveal any gap left).
       // A node that has never synced (just started) pulls from its first peer at once. While a sync is running or
       // due, new connections start none: a bootstrap pulls the full state once, not from every peer it meets.
-      const busy = this.#syncing.size > 0 || this.#syncSoon.size > 0;
+      const busy = this.#syncBusy();
       if (!busy && this.#lastSyncAt === -Infinity) this.#scheduleSync(evt.detail, 0);
       else if (!busy && performance.now() - this.#lastSyncAt > 5000) {
         this.#scheduleSync(evt.detail, 200 + Math.random() * 800);
@@ -900,8 +900,13 @@ export class GossipNode extends EventTarget {
    * (a bootstrap sees gaps from every peer at once; the next beats show whatever is still missing after it).
    */
   #gapSync(from: PeerId): void {
-    if (this.#syncing.size > 0 || this.#syncSoon.size > 0) return;
+    if (this.#syncBusy()) return;
     this.#scheduleSync(from, 500);
+  }
+
+  /** Whether a sync session is running or scheduled. */
+  #syncBusy(): boolean {
+    return this.#syncing.size > 0 || this.#syncSoon.size > 0;
   }
 
   #scheduleSync(peer: PeerId, delayMs: number): void {
