@@ -10,7 +10,7 @@ import type { Counter } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGossipLibp2p, generateIdentityKey, SYNC_PROTOCOL, syntheticService } from '../../src/gossip/index.js';
 import type { GossipLibp2p } from '../../src/gossip/index.js';
-import { EnvelopeSigner, signRecord } from '../../src/gossip/envelope.js';
+import { EnvelopeSigner, signRecord, signRecords } from '../../src/gossip/envelope.js';
 import { SyncFrame, TopicMessage } from '../../src/gossip/wire.js';
 import { addrOf, converged, fingerprint, startMesh, startNode, stopAll, waitFor } from './gossip-helpers.js';
 import type { TestNode } from './gossip-helpers.js';
@@ -131,35 +131,38 @@ describe('gossip under hostile input', () => {
     expect(snapshot()).toEqual(before);
   });
 
-  it('rejects a whole sync frame of 200 records (verified in worker threads) when one signature is bad', async () => {
-    const before = snapshot();
-    const bad0 = await counter(nodes[0]!.node.metrics.envelopes, { result: 'bad_signature' });
-    const records = Array.from(
-      { length: 200 },
-      (_, i) =>
-        signRecord(rogueSigner, {
-          origin: 'rogue-origin',
-          namespace: 'default',
-          name: `svc-${i}`,
-          version: { wallMs: Date.now(), logical: i },
-          removed: false,
-          service: syntheticService(1000 + i, 2),
-        }).proof!,
-    );
-    // Flip one byte inside the signed payload of record 150: it decodes, but its signature no longer verifies.
-    const tampered = new Uint8Array(records[150]!);
-    tampered[20] = tampered[20]! ^ 0x01;
-    records[150] = tampered;
-    rogueOneFrame = true;
-    try {
-      await pullFromRogue(records);
-    } finally {
-      rogueOneFrame = false;
-    }
-    expect((await counter(nodes[0]!.node.metrics.envelopes, { result: 'bad_signature' })) - bad0).toBe(1);
-    expect(nodes[0]!.node.state.recordsOf('rogue-origin')).toHaveLength(0);
-    expect(snapshot()).toEqual(before);
-  });
+  it.each(['one by one', 'in Merkle trees'])(
+    'rejects a whole sync frame of 200 records signed %s (verified in worker threads) when one is altered',
+    async (mode) => {
+      const before = snapshot();
+      const bad0 = await counter(nodes[0]!.node.metrics.envelopes, { result: 'bad_signature' });
+      const unsigned = Array.from({ length: 200 }, (_, i) => ({
+        origin: 'rogue-origin',
+        namespace: 'default',
+        name: `svc-${i}`,
+        version: { wallMs: Date.now(), logical: i },
+        removed: false,
+        service: syntheticService(1000 + i, 2),
+      }));
+      const signed =
+        mode === 'one by one' ? unsigned.map((r) => signRecord(rogueSigner, r)) : signRecords(rogueSigner, unsigned);
+      const records = signed.map((r) => r.proof!);
+      // Flip one byte inside the signed payload of record 150: it decodes, but its signature (or its tree's root)
+      // no longer verifies. Its 63 tree mates verify: only the frame as a whole is refused.
+      const tampered = new Uint8Array(records[150]!);
+      tampered[20] = tampered[20]! ^ 0x01;
+      records[150] = tampered;
+      rogueOneFrame = true;
+      try {
+        await pullFromRogue(records);
+      } finally {
+        rogueOneFrame = false;
+      }
+      expect((await counter(nodes[0]!.node.metrics.envelopes, { result: 'bad_signature' })) - bad0).toBe(1);
+      expect(nodes[0]!.node.state.recordsOf('rogue-origin')).toHaveLength(0);
+      expect(snapshot()).toEqual(before);
+    },
+  );
 
   it('ignores a replayed older version and counts it as a replay', async () => {
     const victim = nodes[1]!;

@@ -7,11 +7,13 @@ import {
   EnvelopeSigner,
   EnvelopeVerifier,
   heartbeatOf,
+  MAX_SIGNED_BATCH,
   peerIdOfKey,
   recordOf,
   signBinding,
   signHeartbeat,
   signRecord,
+  signRecords,
 } from './envelope.js';
 import { InvalidMessageError, InvalidSignatureError } from './errors.js';
 import { generateIdentityKey } from './keys.js';
@@ -30,6 +32,78 @@ const live: ExportRecord = {
   removed: false,
   service: syntheticService(3, 4),
 };
+
+const batch: ExportRecord[] = Array.from({ length: 100 }, (_, i) => ({
+  ...live,
+  name: `web-${i}`,
+  service: syntheticService(i, 2),
+}));
+
+describe('batch-signed record envelopes (Merkle trees)', () => {
+  it('round-trip every record of a batch; one signature per tree of up to MAX_SIGNED_BATCH', () => {
+    const signed = signRecords(signer, batch);
+    const signatures = new Set(
+      signed.map((r) => Buffer.from(SignedEnvelope.decode(r.proof!).signature).toString('hex')),
+    );
+    expect(signatures.size).toBe(Math.ceil(batch.length / MAX_SIGNED_BATCH));
+    for (const r of signed) {
+      const back = recordOf(new EnvelopeVerifier().open(r.proof!));
+      expect(back).toEqual(r);
+    }
+    // A batch of one is an ordinary envelope.
+    expect(SignedEnvelope.decode(signRecords(signer, [live])[0]!.proof!).merklePath).toHaveLength(0);
+  });
+
+  it('reject a changed payload, a path or index of another record, and a flipped bit anywhere', () => {
+    const signed = signRecords(signer, batch.slice(0, 20)).map((r) => SignedEnvelope.decode(r.proof!));
+    const [a, b] = [signed[3]!, signed[4]!];
+    const fresh = () => new EnvelopeVerifier();
+    // Verified once, a tree's signature is remembered: none of the forgeries below may ride on that.
+    const warm = new EnvelopeVerifier();
+    warm.open(SignedEnvelope.encode(a));
+    for (const forged of [
+      { ...a, payload: b.payload },
+      { ...a, merklePath: b.merklePath },
+      { ...a, merkleIndex: b.merkleIndex },
+      { ...b, signature: signRecord(signer, batch[4]!).proof!.subarray(-64) as Uint8Array<ArrayBuffer> },
+    ]) {
+      for (const v of [fresh(), warm])
+        expect(() => v.open(SignedEnvelope.encode(forged))).toThrow(InvalidSignatureError);
+    }
+    const proof = SignedEnvelope.encode(a);
+    for (let i = 0; i < proof.length; i += 5) {
+      const bad = new Uint8Array(proof);
+      bad[i] = bad[i]! ^ 0x01;
+      for (const v of [fresh(), warm]) expect(() => recordOf(v.open(bad))).toThrow(/./);
+    }
+    expect(recordOf(warm.open(SignedEnvelope.encode(b))).name).toBe('web-4');
+  });
+
+  it('reject malformed paths: not whole hashes, too deep, index beyond the tree, index without a path', () => {
+    const a = SignedEnvelope.decode(signRecords(signer, batch.slice(0, 8))[5]!.proof!);
+    const cases: [Partial<SignedEnvelope>, RegExp][] = [
+      [{ merklePath: a.merklePath.subarray(0, 40) }, /bad Merkle path/],
+      [{ merklePath: new Uint8Array(17 * 32) }, /bad Merkle path/],
+      [{ merkleIndex: 8 }, /Merkle index beyond the tree/],
+      [{ merklePath: new Uint8Array(0), merkleIndex: 3 }, /Merkle index without a path/],
+    ];
+    for (const [change, message] of cases) {
+      const bytes = SignedEnvelope.encode({ ...a, ...change });
+      expect(() => verifier.open(bytes)).toThrow(InvalidMessageError);
+      expect(() => verifier.open(bytes)).toThrow(message);
+    }
+  });
+
+  it('a batch signature never verifies a plain envelope, nor a plain signature a batched one', () => {
+    const batched = SignedEnvelope.decode(signRecords(signer, batch.slice(0, 2))[0]!.proof!);
+    const plain = SignedEnvelope.decode(signRecord(signer, batch[0]!).proof!);
+    expect(Buffer.compare(batched.payload, plain.payload)).toBe(0);
+    const stripped = { ...batched, merklePath: new Uint8Array(0), merkleIndex: 0 };
+    expect(() => verifier.open(SignedEnvelope.encode(stripped))).toThrow(InvalidSignatureError);
+    const dressed = { ...plain, merklePath: batched.merklePath, merkleIndex: batched.merkleIndex };
+    expect(() => verifier.open(SignedEnvelope.encode(dressed))).toThrow(InvalidSignatureError);
+  });
+});
 
 describe('record envelopes', () => {
   it('round-trip a live record and a tombstone exactly', () => {
@@ -76,7 +150,7 @@ describe('record envelopes', () => {
     const proof = signRecord(signer, live).proof!;
     expect(verifier.open(proof).bytes).toBe(proof);
     // An unknown field appended: protobuf decoders skip it, the signature still verifies.
-    const extraField = Uint8Array.from([...proof, 0x28, 0x01]);
+    const extraField = Uint8Array.from([...proof, 0x78, 0x01]); // field 15, varint
     // The same fields in another order.
     const env = SignedEnvelope.decode(proof);
     const signature = SignedEnvelope.encode({ ...env, payload: new Uint8Array(0), publicKey: new Uint8Array(0) });

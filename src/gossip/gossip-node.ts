@@ -52,11 +52,11 @@ import {
   recordOf,
   signBinding,
   signHeartbeat,
-  signRecord,
+  signRecords,
 } from './envelope.js';
 import type { DecodedEnvelope, HeartbeatInfo, OpenedEnvelope } from './envelope.js';
 import { GossipConfigError, InvalidMessageError, InvalidSignatureError, NotStartedError } from './errors.js';
-import { createGossipLibp2p } from './libp2p-node.js';
+import { connectedPeers, createGossipLibp2p } from './libp2p-node.js';
 import type { GossipLibp2p } from './libp2p-node.js';
 import { LivenessExchange, MAX_FUTURE_MS } from './liveness.js';
 import type { Beat } from './liveness.js';
@@ -351,7 +351,7 @@ export class GossipNode extends EventTarget {
     node.addEventListener('peer:connect', (evt) => {
       this.#redialer?.connected(evt.detail);
       this.#liveness?.forgetPeer(evt.detail);
-      this.metrics.peers.set(node.getPeers().length);
+      this.metrics.peers.set(connectedPeers(node).length);
       // Join and reconnect: pull from the new peer, unless we completed a sync moments ago (a node opening many
       // connections at once needs one or two syncs, not one per connection; heartbeats reveal any gap left).
       // A node that has never synced (just started) pulls from its first peer at once. While a sync is running or
@@ -369,7 +369,7 @@ export class GossipNode extends EventTarget {
     node.addEventListener('peer:disconnect', (evt) => {
       this.#redialer?.disconnected(evt.detail);
       this.#liveness?.forgetPeer(evt.detail);
-      this.metrics.peers.set(node.getPeers().length);
+      this.metrics.peers.set(connectedPeers(node).length);
     });
     pubsub.addEventListener('subscription-change', () => this.#scheduleFlush(0));
     await node.start();
@@ -435,13 +435,12 @@ export class GossipNode extends EventTarget {
    * queues them for the mesh. Prefer {@link GossipNode.setLocalExports}, which plans and stamps them.
    */
   publishLocal(records: readonly ExportRecord[]): ExportRecord[] {
-    const signed: ExportRecord[] = [];
     for (const r of records) {
       if (r.origin !== this.clusterId) throw new InvalidMessageError(`cannot publish a record of origin ${r.origin}`);
       this.clock.seed(r.version);
-      signed.push(signRecord(this.#signer, r));
     }
-    const { applied } = this.state.merge(signed);
+    // Issued together, signed together: one signature per Merkle tree of up to MAX_SIGNED_BATCH records.
+    const { applied } = this.state.merge(signRecords(this.#signer, records));
     for (const r of applied) this.#pending.set(serviceKey(r.namespace, r.name), r.proof ?? new Uint8Array());
     this.metrics.records.set(this.state.size);
     if (applied.length > 0) this.#scheduleFlush(DEFAULT_DELTA_COALESCE_MS);
@@ -452,7 +451,7 @@ export class GossipNode extends EventTarget {
   peers(): PeerStatus[] {
     const node = this.#libp2p;
     if (node === undefined) return [];
-    return node.getPeers().map((p) => ({
+    return connectedPeers(node).map((p) => ({
       peerId: p.toString(),
       addrs: node.getConnections(p).map((c) => c.remoteAddr.toString()),
     }));
@@ -834,7 +833,7 @@ export class GossipNode extends EventTarget {
         opened.push(err instanceof Error ? err : new Error(String(err)));
       }
     }
-    const verified = this.#verifyPool.verify(decoded).then((ok) => {
+    const verified = this.#verifyPool.verify(decoded, this.#verifier).then((ok) => {
       for (const [j, i] of at.entries()) {
         opened[i] = ok[j] === true ? decoded[j]! : new InvalidSignatureError('signature does not verify');
       }
@@ -923,7 +922,7 @@ export class GossipNode extends EventTarget {
   #periodicSync(): void {
     const node = this.#libp2p;
     if (node === undefined || this.#stopping) return;
-    const peers = node.getPeers();
+    const peers = connectedPeers(node);
     const peer = peers[Math.floor(Math.random() * peers.length)];
     if (peer !== undefined) void this.syncWith(peer);
     this.#syncTimer = setTimeout(() => this.#periodicSync(), jitter(this.#syncIntervalMs, 0.25));

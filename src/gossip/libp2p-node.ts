@@ -9,7 +9,7 @@ import { createTopicScoreParams } from '@libp2p/gossipsub/score';
 import type { RPC } from '@libp2p/gossipsub/message';
 import { identify } from '@libp2p/identify';
 import type { Identify } from '@libp2p/identify';
-import type { ConnectionGater, Ed25519PrivateKey, Libp2p } from '@libp2p/interface';
+import type { ConnectionGater, Ed25519PrivateKey, Libp2p, PeerId } from '@libp2p/interface';
 import { ping } from '@libp2p/ping';
 import type { Ping } from '@libp2p/ping';
 import { tcp } from '@libp2p/tcp';
@@ -42,6 +42,20 @@ export interface GossipLibp2pInit {
    * heartbeat, but with Dlo < 3 the mesh falls apart into cycles and deltas stop reaching everyone.
    */
   readonly meshDegree?: number;
+}
+
+/**
+ * The peers with an open connection, one entry each. Same answer as `getPeers()`, which re-parses every peer id from
+ * its string form on each call (a multibase decode per peer: timers calling it several times a second cost more CPU
+ * than the node's whole idle work).
+ */
+export function connectedPeers(node: Pick<Libp2p, 'getConnections'>): PeerId[] {
+  const peers = new Map<string, PeerId>();
+  for (const c of node.getConnections()) {
+    const key = c.remotePeer.toString();
+    if (!peers.has(key)) peers.set(key, c.remotePeer);
+  }
+  return [...peers.values()];
 }
 
 function fastMessageId(msg: RPC.Message): string {

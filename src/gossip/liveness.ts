@@ -23,6 +23,7 @@ import {
 } from './constants.js';
 import { InvalidMessageError } from './errors.js';
 import type { GossipLibp2p } from './libp2p-node.js';
+import { connectedPeers } from './libp2p-node.js';
 import type { GossipMetrics } from './metrics.js';
 import { PeerRateLimiter } from './rate-limit.js';
 import { LivenessFrame } from './wire.js';
@@ -142,7 +143,7 @@ export class LivenessExchange {
     const node = this.#host.node;
     const out: PeerId[] = [];
     const seen = new Set<string>();
-    const connected = node.getPeers().filter((p) => this.#host.isMember(p));
+    const connected = connectedPeers(node).filter((p) => this.#host.isMember(p));
     const byKey = new Map(connected.map((p) => [p.toString(), p]));
     // The gossipsub implementation has getMeshPeers; its exported interface does not declare it.
     const pubsub = node.services.pubsub as unknown as { getMeshPeers?: (topic: string) => string[] };

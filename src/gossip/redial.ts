@@ -5,6 +5,7 @@ import type { PeerId } from '@libp2p/interface';
 import type { Multiaddr } from '@multiformats/multiaddr';
 import type { Logger } from 'pino';
 import type { GossipLibp2p } from './libp2p-node.js';
+import { connectedPeers } from './libp2p-node.js';
 import type { GossipMetrics } from './metrics.js';
 
 export interface RedialPolicy {
@@ -90,7 +91,7 @@ export class Redialer {
   #tick(): void {
     const now = performance.now();
     // Learned peers fill the gap to the target, counting dials in flight, so a node never dials everyone it knows.
-    let budget = this.policy.targetPeers - this.node.getPeers().length;
+    let budget = this.policy.targetPeers - connectedPeers(this.node).length;
     for (const t of this.#targets.values()) if (t.dialing && !t.bootstrap) budget--;
     for (const t of this.#targets.values()) {
       if (t.dialing || now < t.nextAtMs) continue;

@@ -1,14 +1,12 @@
 // Schema check of the `service` part of a record received from a peer. The service travels as JSON inside the signed
 // protobuf payload; a signed record can still come from a buggy origin, so nothing reaches the core unless it has
 // exactly the shape of ExportedService, with bounded sizes.
-import type {
-  Endpoint,
-  EndpointGroup,
-  EndpointPort,
-  ExportedService,
-  ServicePort,
-  SessionAffinityConfig,
-} from '../core/export-record.js';
+//
+// The check walks the parsed JSON in place and hands that same object graph to the core: JSON has no `undefined`, so
+// a value that passes has exactly the keys the origin set. A bootstrap parses thousands of services at once; building
+// a second copy of every one, and a path string for every field checked, was a large share of its time and garbage.
+// The path of the value being checked is a stack of segments, rendered only when a check fails.
+import type { ExportedService } from '../core/export-record.js';
 import { InvalidMessageError } from './errors.js';
 
 const MAX_STRING = 1024;
@@ -17,114 +15,150 @@ const MAX_MAP_ENTRIES = 256;
 
 type Json = Record<string, unknown>;
 
-function fail(path: string, what: string): never {
-  throw new InvalidMessageError(`service${path}: ${what}`);
+/** Where the checker is: field names and list indexes from the root of the service. Reset by every parse. */
+const path: (string | number)[] = [];
+
+function fail(what: string): never {
+  const at = path.map((s) => (typeof s === 'number' ? `[${s}]` : `.${s}`)).join('');
+  throw new InvalidMessageError(`service${at}: ${what}`);
 }
 
-function obj(v: unknown, path: string, allowed: readonly string[]): Json {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(path, 'not an object');
-  for (const k of Object.keys(v)) if (!allowed.includes(k)) fail(path, `unknown field "${k}"`);
+/** Checks `o[name]` with `check`, with `name` on the path while it runs. */
+function field(o: Json, name: string, check: (v: unknown) => void): void {
+  path.push(name);
+  check(o[name]);
+  path.pop();
+}
+
+function obj(v: unknown, allowed: ReadonlySet<string>): Json {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail('not an object');
+  for (const k in v) if (!allowed.has(k)) fail(`unknown field "${k}"`);
   return v as Json;
 }
 
-function str(v: unknown, path: string): string {
-  if (typeof v !== 'string' || v.length > MAX_STRING) fail(path, 'not a string (or too long)');
-  return v;
+function str(v: unknown): void {
+  if (typeof v !== 'string' || v.length > MAX_STRING) fail('not a string (or too long)');
 }
 
-function optStr(v: unknown, path: string): string | undefined {
-  return v === undefined ? undefined : str(v, path);
+function optStr(v: unknown): void {
+  if (v !== undefined) str(v);
 }
 
-function int(v: unknown, path: string, min: number, max: number): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) fail(path, 'not an integer in range');
-  return v;
+function int(v: unknown, min: number, max: number): void {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) fail('not an integer in range');
 }
 
-function optInt(v: unknown, path: string, min: number, max: number): number | undefined {
-  return v === undefined ? undefined : int(v, path, min, max);
+function port(v: unknown): void {
+  int(v, 0, 65535);
 }
 
-function optBool(v: unknown, path: string): boolean | undefined {
-  if (v === undefined) return undefined;
-  if (typeof v !== 'boolean') fail(path, 'not a boolean');
-  return v;
+function optPort(v: unknown): void {
+  if (v !== undefined) port(v);
 }
 
-function list<T>(v: unknown, path: string, item: (x: unknown, p: string) => T): T[] {
-  if (!Array.isArray(v) || v.length > MAX_LIST) fail(path, 'not a list (or too long)');
-  return v.map((x, i) => item(x, `${path}[${i}]`));
+function optBool(v: unknown): void {
+  if (v !== undefined && typeof v !== 'boolean') fail('not a boolean');
 }
 
-function strMap(v: unknown, path: string): Record<string, string> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(path, 'not a map');
-  const entries = Object.entries(v);
-  if (entries.length > MAX_MAP_ENTRIES) fail(path, 'too many entries');
-  const out: Record<string, string> = {};
-  for (const [k, x] of entries) out[str(k, path)] = str(x, `${path}.${k}`);
-  return out;
-}
-
-/** Copies only defined optional fields, so the result has exactly the keys the origin set. */
-function compact<T extends object>(o: T): T {
-  for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
-  return o;
-}
-
-function servicePort(v: unknown, p: string): ServicePort {
-  const o = obj(v, p, ['name', 'protocol', 'port', 'appProtocol']);
-  return compact({
-    name: optStr(o.name, `${p}.name`),
-    protocol: str(o.protocol, `${p}.protocol`),
-    port: int(o.port, `${p}.port`, 0, 65535),
-    appProtocol: optStr(o.appProtocol, `${p}.appProtocol`),
-  });
-}
-
-function endpointPort(v: unknown, p: string): EndpointPort {
-  const o = obj(v, p, ['name', 'protocol', 'port', 'appProtocol']);
-  return compact({
-    name: optStr(o.name, `${p}.name`),
-    protocol: optStr(o.protocol, `${p}.protocol`),
-    port: optInt(o.port, `${p}.port`, 0, 65535),
-    appProtocol: optStr(o.appProtocol, `${p}.appProtocol`),
-  });
-}
-
-function endpoint(v: unknown, p: string): Endpoint {
-  const o = obj(v, p, ['addresses', 'conditions', 'hostname', 'zone', 'nodeName']);
-  const c = obj(o.conditions, `${p}.conditions`, ['ready', 'serving', 'terminating']);
-  return compact({
-    addresses: list(o.addresses, `${p}.addresses`, str),
-    conditions: compact({
-      ready: optBool(c.ready, `${p}.conditions.ready`),
-      serving: optBool(c.serving, `${p}.conditions.serving`),
-      terminating: optBool(c.terminating, `${p}.conditions.terminating`),
-    }),
-    hostname: optStr(o.hostname, `${p}.hostname`),
-    zone: optStr(o.zone, `${p}.zone`),
-    nodeName: optStr(o.nodeName, `${p}.nodeName`),
-  });
-}
-
-function endpointGroup(v: unknown, p: string): EndpointGroup {
-  const o = obj(v, p, ['addressType', 'ports', 'endpoints']);
-  const addressType = o.addressType;
-  if (addressType !== 'IPv4' && addressType !== 'IPv6' && addressType !== 'FQDN') fail(`${p}.addressType`, 'invalid');
-  return {
-    addressType,
-    ports: list(o.ports, `${p}.ports`, endpointPort),
-    endpoints: list(o.endpoints, `${p}.endpoints`, endpoint),
+function list(item: (x: unknown) => void): (v: unknown) => void {
+  return (v) => {
+    if (!Array.isArray(v) || v.length > MAX_LIST) fail('not a list (or too long)');
+    for (let i = 0; i < v.length; i++) {
+      path.push(i);
+      item(v[i]);
+      path.pop();
+    }
   };
 }
 
-function affinityConfig(v: unknown, p: string): SessionAffinityConfig | undefined {
-  if (v === undefined) return undefined;
-  const o = obj(v, p, ['clientIP']);
-  if (o.clientIP === undefined) return {};
-  const c = obj(o.clientIP, `${p}.clientIP`, ['timeoutSeconds']);
-  return { clientIP: compact({ timeoutSeconds: optInt(c.timeoutSeconds, `${p}.clientIP.timeoutSeconds`, 0, 86400) }) };
+function strMap(v: unknown): void {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail('not a map');
+  let n = 0;
+  for (const k in v) {
+    if (++n > MAX_MAP_ENTRIES) fail('too many entries');
+    str(k);
+    field(v as Json, k, str);
+  }
 }
+
+const SERVICE_PORT = new Set(['name', 'protocol', 'port', 'appProtocol']);
+function servicePort(v: unknown): void {
+  const o = obj(v, SERVICE_PORT);
+  field(o, 'name', optStr);
+  field(o, 'protocol', str);
+  field(o, 'port', port);
+  field(o, 'appProtocol', optStr);
+}
+
+function endpointPort(v: unknown): void {
+  const o = obj(v, SERVICE_PORT);
+  field(o, 'name', optStr);
+  field(o, 'protocol', optStr);
+  field(o, 'port', optPort);
+  field(o, 'appProtocol', optStr);
+}
+
+const CONDITIONS = new Set(['ready', 'serving', 'terminating']);
+function conditions(v: unknown): void {
+  const c = obj(v, CONDITIONS);
+  field(c, 'ready', optBool);
+  field(c, 'serving', optBool);
+  field(c, 'terminating', optBool);
+}
+
+const ENDPOINT = new Set(['addresses', 'conditions', 'hostname', 'zone', 'nodeName']);
+const addresses = list(str);
+function endpoint(v: unknown): void {
+  const o = obj(v, ENDPOINT);
+  field(o, 'addresses', addresses);
+  field(o, 'conditions', conditions);
+  field(o, 'hostname', optStr);
+  field(o, 'zone', optStr);
+  field(o, 'nodeName', optStr);
+}
+
+const ENDPOINT_GROUP = new Set(['addressType', 'ports', 'endpoints']);
+const endpointPorts = list(endpointPort);
+const endpoints = list(endpoint);
+function endpointGroup(v: unknown): void {
+  const o = obj(v, ENDPOINT_GROUP);
+  field(o, 'addressType', (t) => {
+    if (t !== 'IPv4' && t !== 'IPv6' && t !== 'FQDN') fail('invalid');
+  });
+  field(o, 'ports', endpointPorts);
+  field(o, 'endpoints', endpoints);
+}
+
+const AFFINITY = new Set(['clientIP']);
+const CLIENT_IP = new Set(['timeoutSeconds']);
+function affinityConfig(v: unknown): void {
+  if (v === undefined) return;
+  const o = obj(v, AFFINITY);
+  if (o.clientIP === undefined) return;
+  path.push('clientIP');
+  const c = obj(o.clientIP, CLIENT_IP);
+  field(c, 'timeoutSeconds', (t) => {
+    if (t !== undefined) int(t, 0, 86400);
+  });
+  path.pop();
+}
+
+const SERVICE = new Set([
+  'exportCreatedMs',
+  'type',
+  'ports',
+  'sessionAffinity',
+  'sessionAffinityConfig',
+  'internalTrafficPolicy',
+  'trafficDistribution',
+  'ipFamilies',
+  'exportedLabels',
+  'exportedAnnotations',
+  'endpointGroups',
+]);
+const servicePorts = list(servicePort);
+const ipFamilies = list(str);
+const endpointGroups = list(endpointGroup);
 
 /** Parses the JSON of a service and checks it is an ExportedService; throws InvalidMessageError. */
 export function parseExportedService(json: string): ExportedService {
@@ -134,32 +168,20 @@ export function parseExportedService(json: string): ExportedService {
   } catch {
     throw new InvalidMessageError('service: not JSON');
   }
-  const o = obj(v, '', [
-    'exportCreatedMs',
-    'type',
-    'ports',
-    'sessionAffinity',
-    'sessionAffinityConfig',
-    'internalTrafficPolicy',
-    'trafficDistribution',
-    'ipFamilies',
-    'exportedLabels',
-    'exportedAnnotations',
-    'endpointGroups',
-  ]);
-  const type = o.type;
-  if (type !== 'ClusterSetIP' && type !== 'Headless') fail('.type', 'invalid');
-  return compact({
-    exportCreatedMs: int(o.exportCreatedMs, '.exportCreatedMs', 0, Number.MAX_SAFE_INTEGER),
-    type,
-    ports: list(o.ports, '.ports', servicePort),
-    sessionAffinity: str(o.sessionAffinity, '.sessionAffinity'),
-    sessionAffinityConfig: affinityConfig(o.sessionAffinityConfig, '.sessionAffinityConfig'),
-    internalTrafficPolicy: optStr(o.internalTrafficPolicy, '.internalTrafficPolicy'),
-    trafficDistribution: optStr(o.trafficDistribution, '.trafficDistribution'),
-    ipFamilies: list(o.ipFamilies, '.ipFamilies', str),
-    exportedLabels: strMap(o.exportedLabels, '.exportedLabels'),
-    exportedAnnotations: strMap(o.exportedAnnotations, '.exportedAnnotations'),
-    endpointGroups: list(o.endpointGroups, '.endpointGroups', endpointGroup),
+  path.length = 0;
+  const o = obj(v, SERVICE);
+  field(o, 'exportCreatedMs', (t) => int(t, 0, Number.MAX_SAFE_INTEGER));
+  field(o, 'type', (t) => {
+    if (t !== 'ClusterSetIP' && t !== 'Headless') fail('invalid');
   });
+  field(o, 'ports', servicePorts);
+  field(o, 'sessionAffinity', str);
+  field(o, 'sessionAffinityConfig', affinityConfig);
+  field(o, 'internalTrafficPolicy', optStr);
+  field(o, 'trafficDistribution', optStr);
+  field(o, 'ipFamilies', ipFamilies);
+  field(o, 'exportedLabels', strMap);
+  field(o, 'exportedAnnotations', strMap);
+  field(o, 'endpointGroups', endpointGroups);
+  return o as unknown as ExportedService;
 }

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { EnvelopeSigner, EnvelopeVerifier, signRecord } from './envelope.js';
+import { EnvelopeSigner, EnvelopeVerifier, signRecord, signRecords } from './envelope.js';
 import type { DecodedEnvelope } from './envelope.js';
 import { generateIdentityKey } from './keys.js';
 import { syntheticService } from './memory-cluster.js';
 import { VerifyPool } from './verify-pool.js';
+import { SignedEnvelope } from './wire.js';
 
 async function envelopes(count: number): Promise<DecodedEnvelope[]> {
   const verifier = new EnvelopeVerifier();
@@ -42,6 +43,42 @@ describe('VerifyPool', () => {
       // a signature of another key: false, not an exception
       const swapped = { ...good[1]!, publicKey: good[0]!.publicKey };
       expect(await pool.verify([...good.slice(2, 60), swapped])).toEqual([...good.slice(2, 60).map(() => true), false]);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('checks each batch signature once per call, remembers it per verifier, and still refuses forgeries in a tree', async () => {
+    const pool = new VerifyPool(new EnvelopeVerifier(), 2);
+    try {
+      const signer = new EnvelopeSigner(await generateIdentityKey());
+      const decoder = new EnvelopeVerifier();
+      const records = Array.from({ length: 150 }, (_, i) => ({
+        origin: 'c0',
+        namespace: 'ns',
+        name: `svc-${i}`,
+        version: { wallMs: 1_800_000_000_000, logical: i },
+        removed: false,
+        service: syntheticService(i, 2),
+      }));
+      const trees = signRecords(signer, records).map((r) => decoder.decode(r.proof!));
+      const plain = (await envelopes(20)).slice(0, 20);
+      // Record 70's payload under record 71's path and signature: its root differs, so it must not verify.
+      const forged = decoder.decode(
+        SignedEnvelope.encode({
+          ...SignedEnvelope.decode(trees[71]!.bytes),
+          payload: SignedEnvelope.decode(trees[70]!.bytes).payload,
+        }),
+      );
+      const batch = [...trees.slice(0, 100), forged, ...plain, ...trees.slice(100)];
+      const mine = new EnvelopeVerifier();
+      const expected = batch.map((e) => e !== forged);
+      expect(await pool.verify(batch, mine)).toEqual(expected);
+      expect(trees.every((e) => mine.isKnownGood(e))).toBe(true);
+      expect(mine.isKnownGood(forged)).toBe(false);
+      // Remembered per verifier: the next call needs no check for the trees, and the forgery is still refused.
+      expect(await pool.verify([forged, ...trees], mine)).toEqual([false, ...trees.map(() => true)]);
+      expect(new EnvelopeVerifier().isKnownGood(trees[0]!)).toBe(false);
     } finally {
       await pool.close();
     }

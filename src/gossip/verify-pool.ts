@@ -64,14 +64,52 @@ export class VerifyPool {
     this.#size = size;
   }
 
-  /** Whether each envelope's signature verifies (same order). Never rejects for a bad signature: that is `false`. */
-  async verify(envelopes: readonly DecodedEnvelope[]): Promise<boolean[]> {
-    if (envelopes.length <= INLINE_VERIFY_MAX || this.#closed) return envelopes.map((e) => this.#verifyInline(e));
+  /**
+   * Whether each envelope's signature verifies (same order). Never rejects for a bad signature: that is `false`.
+   * `verifier` (the caller's) verifies small batches inline and remembers batch signatures: one already verified is
+   * not checked again, and the envelopes of one Merkle tree in a call cost one check between them.
+   */
+  async verify(envelopes: readonly DecodedEnvelope[], verifier = this.#inline): Promise<boolean[]> {
+    const out = Array.from(envelopes, () => false);
+    // Which envelopes need an Ed25519 check, and for each batch signature, the envelopes waiting on it.
+    const todo: DecodedEnvelope[] = [];
+    const at: number[] = [];
+    const sameRoot = new Map<string, number[]>();
+    for (const [i, e] of envelopes.entries()) {
+      const root = EnvelopeVerifier.rootId(e);
+      if (root === undefined) {
+        todo.push(e);
+        at.push(i);
+      } else if (verifier.isKnownGood(e)) {
+        out[i] = true;
+      } else {
+        const waiting = sameRoot.get(root);
+        if (waiting !== undefined) waiting.push(i);
+        else {
+          sameRoot.set(root, [i]);
+          todo.push(e);
+          at.push(i);
+        }
+      }
+    }
+    const ok = await this.#verifyAll(todo, verifier);
+    for (const [j, i] of at.entries()) {
+      if (!ok[j]) continue;
+      const e = envelopes[i]!;
+      verifier.rememberGood(e);
+      const root = EnvelopeVerifier.rootId(e);
+      for (const k of root === undefined ? [i] : sameRoot.get(root)!) out[k] = true;
+    }
+    return out;
+  }
+
+  async #verifyAll(envelopes: readonly DecodedEnvelope[], verifier: EnvelopeVerifier): Promise<boolean[]> {
+    if (envelopes.length <= INLINE_VERIFY_MAX || this.#closed) return envelopes.map((e) => verifyInline(verifier, e));
     // Split over the workers so a big batch uses them all.
     const parts = Math.min(this.#size, Math.ceil(envelopes.length / INLINE_VERIFY_MAX));
     const per = Math.ceil(envelopes.length / parts);
     const results = await Promise.all(
-      Array.from({ length: parts }, (_, p) => this.#run(envelopes.slice(p * per, (p + 1) * per))),
+      Array.from({ length: parts }, (_, p) => this.#run(envelopes.slice(p * per, (p + 1) * per), verifier)),
     );
     const out: boolean[] = [];
     for (const r of results) for (const b of r) out.push(b === 1);
@@ -85,15 +123,6 @@ export class VerifyPool {
     for (const p of this.#pending.values()) p.reject(new Error('verify pool closed'));
     this.#pending.clear();
     await Promise.all(workers.map((w) => w.terminate()));
-  }
-
-  #verifyInline(e: DecodedEnvelope): boolean {
-    try {
-      this.#inline.verify(e);
-      return true;
-    } catch {
-      return false;
-    }
   }
 
   #worker(): Worker {
@@ -125,7 +154,7 @@ export class VerifyPool {
     }
   }
 
-  async #run(envelopes: readonly DecodedEnvelope[]): Promise<Uint8Array> {
+  async #run(envelopes: readonly DecodedEnvelope[], verifier: EnvelopeVerifier): Promise<Uint8Array> {
     const w = this.#worker();
     const id = this.#nextId++;
     try {
@@ -163,8 +192,17 @@ export class VerifyPool {
         w.postMessage({ id, packed, ends }, [packed.buffer, ends.buffer]);
       });
     } catch {
-      return Uint8Array.from(envelopes, (e) => (this.#verifyInline(e) ? 1 : 0));
+      return Uint8Array.from(envelopes, (e) => (verifyInline(verifier, e) ? 1 : 0));
     }
+  }
+}
+
+function verifyInline(verifier: EnvelopeVerifier, e: DecodedEnvelope): boolean {
+  try {
+    verifier.verify(e);
+    return true;
+  } catch {
+    return false;
   }
 }
 

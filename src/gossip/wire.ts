@@ -10,6 +10,8 @@ export interface SignedEnvelope {
   payload: Uint8Array<ArrayBuffer>;
   publicKey: Uint8Array<ArrayBuffer>;
   signature: Uint8Array<ArrayBuffer>;
+  merklePath: Uint8Array<ArrayBuffer>;
+  merkleIndex: number;
 }
 
 export namespace SignedEnvelope {
@@ -43,6 +45,16 @@ export namespace SignedEnvelope {
             w.bytes(obj.signature);
           }
 
+          if (obj.merklePath != null && obj.merklePath.byteLength > 0) {
+            w.uint32(42);
+            w.bytes(obj.merklePath);
+          }
+
+          if (obj.merkleIndex != null && obj.merkleIndex !== 0) {
+            w.uint32(48);
+            w.uint32(obj.merkleIndex);
+          }
+
           if (opts.lengthDelimited !== false) {
             w.ldelim();
           }
@@ -53,6 +65,8 @@ export namespace SignedEnvelope {
             payload: uint8ArrayAlloc(0),
             publicKey: uint8ArrayAlloc(0),
             signature: uint8ArrayAlloc(0),
+            merklePath: uint8ArrayAlloc(0),
+            merkleIndex: 0,
           };
 
           const end = length == null ? reader.len : reader.pos + length;
@@ -75,6 +89,14 @@ export namespace SignedEnvelope {
               }
               case 4: {
                 obj.signature = reader.bytes();
+                break;
+              }
+              case 5: {
+                obj.merklePath = reader.bytes();
+                break;
+              }
+              case 6: {
+                obj.merkleIndex = reader.uint32();
                 break;
               }
               default: {
@@ -121,6 +143,20 @@ export namespace SignedEnvelope {
                 };
                 break;
               }
+              case 5: {
+                yield {
+                  field: `${prefix}.merklePath`,
+                  value: reader.bytes(),
+                };
+                break;
+              }
+              case 6: {
+                yield {
+                  field: `${prefix}.merkleIndex`,
+                  value: reader.uint32(),
+                };
+                break;
+              }
               default: {
                 reader.skipType(tag & 7);
                 break;
@@ -154,6 +190,16 @@ export namespace SignedEnvelope {
     value: Uint8Array<ArrayBuffer>;
   }
 
+  export interface SignedEnvelopeMerklePathFieldEvent {
+    field: '$.merklePath';
+    value: Uint8Array<ArrayBuffer>;
+  }
+
+  export interface SignedEnvelopeMerkleIndexFieldEvent {
+    field: '$.merkleIndex';
+    value: number;
+  }
+
   export function encode(obj: Partial<SignedEnvelope>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, SignedEnvelope.codec());
   }
@@ -170,6 +216,8 @@ export namespace SignedEnvelope {
     | SignedEnvelopePayloadFieldEvent
     | SignedEnvelopePublicKeyFieldEvent
     | SignedEnvelopeSignatureFieldEvent
+    | SignedEnvelopeMerklePathFieldEvent
+    | SignedEnvelopeMerkleIndexFieldEvent
   > {
     return streamMessage(buf, SignedEnvelope.codec(), opts);
   }
