@@ -1,6 +1,8 @@
-// Ed25519 verification of large batches (full-state syncs) in worker threads (one per core, at most 4): ~60–200 µs per signature is most of what
-// a bootstrap of thousands of records costs, and on the event loop it would stall everything else for seconds. Small
-// batches (topic messages) are verified inline: a round trip to a worker costs more than they do.
+// Ed25519 verification of large batches (full-state syncs) in worker threads (one per core, at most 4): ~60–200 µs per
+// signature is most of what a bootstrap of thousands of records signed one by one costs, and on the event loop it would
+// stall everything else for seconds. Records signed together (one Merkle tree) need one check between them, done once
+// per call and remembered by the caller's verifier. Small batches (topic messages, frames of a few trees) are verified
+// inline: a round trip to a worker costs more than they do.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { EnvelopeVerifier } from './envelope.js';
