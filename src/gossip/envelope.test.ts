@@ -50,6 +50,8 @@ describe('batch-signed record envelopes (Merkle trees)', () => {
       const back = recordOf(new EnvelopeVerifier().open(r.proof!));
       expect(back).toEqual(r);
     }
+    // One statement twice in a batch is refused (two equal sibling leaves would give it two proofs).
+    expect(() => signRecords(signer, [live, live])).toThrow(RangeError);
     // A batch of one is an ordinary envelope.
     expect(SignedEnvelope.decode(signRecords(signer, [live])[0]!.proof!).merklePath).toHaveLength(0);
   });
@@ -83,7 +85,8 @@ describe('batch-signed record envelopes (Merkle trees)', () => {
     const a = SignedEnvelope.decode(signRecords(signer, batch.slice(0, 8))[5]!.proof!);
     const cases: [Partial<SignedEnvelope>, RegExp][] = [
       [{ merklePath: a.merklePath.subarray(0, 40) }, /bad Merkle path/],
-      [{ merklePath: new Uint8Array(17 * 32) }, /bad Merkle path/],
+      [{ merklePath: new Uint8Array(7 * 32), merkleIndex: 5 }, /bad Merkle path/],
+      [{ kind: EnvelopeKind.heartbeat }, /not a record/],
       [{ merkleIndex: 8 }, /Merkle index beyond the tree/],
       [{ merklePath: new Uint8Array(0), merkleIndex: 3 }, /Merkle index without a path/],
     ];

@@ -19,7 +19,7 @@ import {
   SIGNATURE_DOMAIN,
 } from './constants.js';
 import { InvalidMessageError, InvalidSignatureError } from './errors.js';
-import { MAX_MERKLE_DEPTH, MERKLE_HASH_BYTES, merkleLeaf, merkleRoot, merkleTree } from './merkle.js';
+import { MERKLE_HASH_BYTES, merkleDepth, merkleLeaf, merkleRoot, merkleTree } from './merkle.js';
 import { parseExportedService } from './service-schema.js';
 import { BindingPayload, HeartbeatPayload, RecordPayload, SignedEnvelope } from './wire.js';
 
@@ -31,6 +31,8 @@ const ED25519_SIGNATURE_BYTES = 64;
 const MERKLE_ROOT_KIND = 0;
 /** Most statements one Merkle signature covers: a path of ≤ 6 hashes (192 bytes) per statement. */
 export const MAX_SIGNED_BATCH = 64;
+/** The deepest path a verifier accepts: what a signer makes, nothing more (a deeper one only costs hashing). */
+const MAX_PATH_HASHES = merkleDepth(MAX_SIGNED_BATCH);
 
 function signedBytes(kind: number, payload: Uint8Array): Uint8Array {
   // allocUnsafe takes small buffers from Node's shared pool: a new ArrayBuffer per envelope made a 10,000-record sync
@@ -83,7 +85,12 @@ export class EnvelopeSigner {
         out.push(this.seal(kind, batch[0]!));
         continue;
       }
-      const { root, paths } = merkleTree(batch.map((p) => merkleLeaf(signedBytes(kind, p))));
+      const leaves = batch.map((p) => merkleLeaf(signedBytes(kind, p)));
+      // Two equal leaves at sibling positions would let anyone swap their indexes: a second proof of one statement.
+      if (new Set(leaves.map((l) => l.toString('hex'))).size !== leaves.length) {
+        throw new RangeError('a signed batch holds the same statement twice');
+      }
+      const { root, paths } = merkleTree(leaves);
       const signature = nodeSign(null, signedBytes(MERKLE_ROOT_KIND, root), this.#key);
       for (const [i, p] of batch.entries()) out.push(this.#envelope(kind, p, signature, paths[i]!, i));
     }
@@ -198,8 +205,11 @@ export class EnvelopeVerifier {
         batched: false,
       };
     }
+    // Only records are signed in batches; heartbeats and bindings are signed one by one.
+    if (env.kind !== EnvelopeKind.record)
+      throw new InvalidMessageError('Merkle path on a statement that is not a record');
     const depth = path.length / MERKLE_HASH_BYTES;
-    if (!Number.isInteger(depth) || depth > MAX_MERKLE_DEPTH) throw new InvalidMessageError('bad Merkle path');
+    if (!Number.isInteger(depth) || depth > MAX_PATH_HASHES) throw new InvalidMessageError('bad Merkle path');
     if (env.merkleIndex >= 2 ** depth) throw new InvalidMessageError('Merkle index beyond the tree');
     return {
       kind: env.kind,

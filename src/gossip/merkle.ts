@@ -11,7 +11,7 @@
 import { hash } from 'node:crypto';
 
 export const MERKLE_HASH_BYTES = 32;
-/** Deepest tree a verifier accepts (2^16 statements under one signature); signers make trees of ≤ MAX_BATCH. */
+/** Deepest tree `merkleTree` builds (a guard: envelope.ts signs ≤ 64 leaves and accepts no deeper paths). */
 export const MAX_MERKLE_DEPTH = 16;
 
 const sha256 = (data: Uint8Array): Buffer => hash('sha256', data, 'buffer');
@@ -52,8 +52,8 @@ export function merkleTree(leaves: readonly Uint8Array[]): { root: Uint8Array; p
 }
 
 /**
- * The root a leaf and its path lead to. The caller checks the shape first: `path` a whole number of hashes, at most
- * MAX_MERKLE_DEPTH, and `index` < 2^depth.
+ * The root a leaf and its path lead to. The caller checks the shape first: `path` a whole number of hashes, no more
+ * than it accepts, and `index` < 2^depth.
  */
 export function merkleRoot(leaf: Uint8Array, path: Uint8Array, index: number): Uint8Array {
   let h: Uint8Array = leaf;
