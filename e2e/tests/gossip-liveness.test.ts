@@ -104,6 +104,8 @@ describe('gossip liveness', () => {
             maxWallMs: 0n,
             maxLogical: 0,
             addrs: [],
+            sameSummary: false,
+            wallMsDelta: 0n,
           },
         ],
       });

@@ -2,11 +2,14 @@ import { generateKeyPair } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import type { PeerId } from '@libp2p/interface';
 import { pino } from 'pino';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { LivenessExchange } from './liveness.js';
+import { InvalidMessageError } from './errors.js';
+import { compactEntry, expandEntry, LivenessExchange } from './liveness.js';
 import type { Beat, LivenessHost } from './liveness.js';
 import type { GossipLibp2p } from './libp2p-node.js';
 import { GossipMetrics } from './metrics.js';
+import { LivenessEntry as LivenessEntryCodec } from './wire.js';
 import type { LivenessEntry } from './wire.js';
 
 const entry = (origin: string, wallMs: number, ageMs = 0, extra: Partial<LivenessEntry> = {}): LivenessEntry => ({
@@ -19,6 +22,8 @@ const entry = (origin: string, wallMs: number, ageMs = 0, extra: Partial<Livenes
   maxWallMs: 500n,
   maxLogical: 0,
   addrs: [],
+  sameSummary: false,
+  wallMsDelta: 0n,
   ...extra,
 });
 
@@ -112,5 +117,72 @@ describe('LivenessExchange.ingest', () => {
     } finally {
       ex.stop();
     }
+  });
+});
+
+describe('liveness entries on a stream (repeat only what changed)', () => {
+  const stepArb = fc.record({
+    origin: fc.constantFrom('a', 'b', 'east-1'),
+    step: fc.integer({ min: -5_000, max: 20_000 }),
+    logical: fc.nat(3),
+    newIncarnation: fc.boolean(),
+    newSummary: fc.boolean(),
+    ageMs: fc.nat(5_000),
+  });
+
+  it('a receiver rebuilds exactly what the sender meant, whatever changes between beats', () => {
+    fc.assert(
+      fc.property(fc.array(stepArb, { maxLength: 60 }), (steps) => {
+        const sent = new Map<string, LivenessEntry>();
+        const carried = new Map<string, LivenessEntry>();
+        const last = new Map<string, LivenessEntry>();
+        for (const s of steps) {
+          const p = last.get(s.origin);
+          const wall = Math.max(0, Number(p?.wallMs ?? 1_800_000_000_000n) + s.step);
+          const e = entry(s.origin, wall, s.ageMs, {
+            logical: s.logical,
+            incarnation: s.newIncarnation || p === undefined ? BigInt(wall) : p.incarnation,
+            recordCount: s.newSummary || p === undefined ? s.ageMs % 7 : p.recordCount,
+            maxWallMs: s.newSummary || p === undefined ? BigInt(wall - 10) : p.maxWallMs,
+          });
+          last.set(s.origin, e);
+          // Through the codec, as on the wire.
+          const wire = LivenessEntryCodec.decode(LivenessEntryCodec.encode(compactEntry(e, sent)));
+          expect(expandEntry(wire, carried)).toEqual(e);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('cuts a steady beat to its origin id and a few bytes', () => {
+    const sent = new Map<string, LivenessEntry>();
+    const first = entry('cluster-east-1', 1_800_000_000_000, 120, {
+      incarnation: 1_799_999_000_000n,
+      maxWallMs: 1_799_999_500_000n,
+    });
+    const next = { ...first, wallMs: first.wallMs + 10_000n, ageMs: 80 };
+    const originBytes = 2 + first.origin.length;
+    const full = LivenessEntryCodec.encode(compactEntry(first, sent)).length - originBytes;
+    const repeat = LivenessEntryCodec.encode(compactEntry(next, sent)).length - originBytes;
+    expect(full).toBeGreaterThanOrEqual(25);
+    expect(repeat).toBeLessThanOrEqual(8);
+  });
+
+  it('refuses a repeat of something the stream never carried, and a repeat that also carries a summary', () => {
+    const carried = new Map<string, LivenessEntry>();
+    const repeat = entry('a', 0, 0, {
+      sameSummary: true,
+      wallMsDelta: 10n,
+      incarnation: 0n,
+      recordCount: 0,
+      maxWallMs: 0n,
+    });
+    expect(() => expandEntry(repeat, carried)).toThrow(InvalidMessageError);
+    expect(() => expandEntry(repeat, carried)).toThrow(/repeats a summary never sent/);
+    expandEntry(entry('a', 1000), carried);
+    expect(expandEntry(repeat, carried).wallMs).toBe(1010n);
+    expect(() => expandEntry({ ...repeat, recordCount: 3 }, carried)).toThrow(/both repeats and carries/);
+    expect(() => expandEntry(entry('a', 2000, 0, { wallMsDelta: 5n }), carried)).toThrow(/without a summary/);
   });
 });

@@ -2284,6 +2284,18 @@ export namespace LivenessFrame {
     value: string;
   }
 
+  export interface LivenessFrameEntriesSameSummaryFieldEvent {
+    field: '$.entries[].sameSummary';
+    value: boolean;
+    index: number;
+  }
+
+  export interface LivenessFrameEntriesWallMsDeltaFieldEvent {
+    field: '$.entries[].wallMsDelta';
+    value: bigint;
+    index: number;
+  }
+
   export function encode(obj: Partial<LivenessFrame>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, LivenessFrame.codec());
   }
@@ -2306,6 +2318,8 @@ export namespace LivenessFrame {
     | LivenessFrameEntriesMaxWallMsFieldEvent
     | LivenessFrameEntriesMaxLogicalFieldEvent
     | LivenessFrameEntriesAddrsFieldEvent
+    | LivenessFrameEntriesSameSummaryFieldEvent
+    | LivenessFrameEntriesWallMsDeltaFieldEvent
   > {
     return streamMessage(buf, LivenessFrame.codec(), opts);
   }
@@ -2321,6 +2335,8 @@ export interface LivenessEntry {
   maxWallMs: bigint;
   maxLogical: number;
   addrs: string[];
+  sameSummary: boolean;
+  wallMsDelta: bigint;
 }
 
 export namespace LivenessEntry {
@@ -2381,6 +2397,16 @@ export namespace LivenessEntry {
             }
           }
 
+          if (obj.sameSummary != null && obj.sameSummary !== false) {
+            w.uint32(80);
+            w.bool(obj.sameSummary);
+          }
+
+          if (obj.wallMsDelta != null && obj.wallMsDelta !== 0n) {
+            w.uint32(88);
+            w.uint64(obj.wallMsDelta);
+          }
+
           if (opts.lengthDelimited !== false) {
             w.ldelim();
           }
@@ -2396,6 +2422,8 @@ export namespace LivenessEntry {
             maxWallMs: 0n,
             maxLogical: 0,
             addrs: [],
+            sameSummary: false,
+            wallMsDelta: 0n,
           };
 
           const end = length == null ? reader.len : reader.pos + length;
@@ -2442,6 +2470,14 @@ export namespace LivenessEntry {
                 }
 
                 obj.addrs.push(reader.string());
+                break;
+              }
+              case 10: {
+                obj.sameSummary = reader.bool();
+                break;
+              }
+              case 11: {
+                obj.wallMsDelta = reader.uint64();
                 break;
               }
               default: {
@@ -2535,6 +2571,20 @@ export namespace LivenessEntry {
 
                 break;
               }
+              case 10: {
+                yield {
+                  field: `${prefix}.sameSummary`,
+                  value: reader.bool(),
+                };
+                break;
+              }
+              case 11: {
+                yield {
+                  field: `${prefix}.wallMsDelta`,
+                  value: reader.uint64(),
+                };
+                break;
+              }
               default: {
                 reader.skipType(tag & 7);
                 break;
@@ -2594,6 +2644,16 @@ export namespace LivenessEntry {
     value: string;
   }
 
+  export interface LivenessEntrySameSummaryFieldEvent {
+    field: '$.sameSummary';
+    value: boolean;
+  }
+
+  export interface LivenessEntryWallMsDeltaFieldEvent {
+    field: '$.wallMsDelta';
+    value: bigint;
+  }
+
   export function encode(obj: Partial<LivenessEntry>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, LivenessEntry.codec());
   }
@@ -2615,6 +2675,8 @@ export namespace LivenessEntry {
     | LivenessEntryMaxWallMsFieldEvent
     | LivenessEntryMaxLogicalFieldEvent
     | LivenessEntryAddrsFieldEvent
+    | LivenessEntrySameSummaryFieldEvent
+    | LivenessEntryWallMsDeltaFieldEvent
   > {
     return streamMessage(buf, LivenessEntry.codec(), opts);
   }
