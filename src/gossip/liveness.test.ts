@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InvalidMessageError } from './errors.js';
 import { compactEntry, expandEntry, LivenessExchange } from './liveness.js';
-import type { Beat, LivenessHost } from './liveness.js';
+import type { Beat, LivenessHost, LivenessSummary } from './liveness.js';
 import type { GossipLibp2p } from './libp2p-node.js';
 import { GossipMetrics } from './metrics.js';
 import { LivenessEntry as LivenessEntryCodec } from './wire.js';
@@ -133,8 +133,8 @@ describe('liveness entries on a stream (repeat only what changed)', () => {
   it('a receiver rebuilds exactly what the sender meant, whatever changes between beats', () => {
     fc.assert(
       fc.property(fc.array(stepArb, { maxLength: 60 }), (steps) => {
-        const sent = new Map<string, LivenessEntry>();
-        const carried = new Map<string, LivenessEntry>();
+        const sent = new Map<string, LivenessSummary>();
+        const carried = new Map<string, LivenessSummary>();
         const last = new Map<string, LivenessEntry>();
         for (const s of steps) {
           const p = last.get(s.origin);
@@ -156,7 +156,7 @@ describe('liveness entries on a stream (repeat only what changed)', () => {
   });
 
   it('cuts a steady beat to its origin id and a few bytes', () => {
-    const sent = new Map<string, LivenessEntry>();
+    const sent = new Map<string, LivenessSummary>();
     const first = entry('cluster-east-1', 1_800_000_000_000, 120, {
       incarnation: 1_799_999_000_000n,
       maxWallMs: 1_799_999_500_000n,
@@ -170,7 +170,7 @@ describe('liveness entries on a stream (repeat only what changed)', () => {
   });
 
   it('refuses a repeat of something the stream never carried, and a repeat that also carries a summary', () => {
-    const carried = new Map<string, LivenessEntry>();
+    const carried = new Map<string, LivenessSummary>();
     const repeat = entry('a', 0, 0, {
       sameSummary: true,
       wallMsDelta: 10n,
@@ -184,5 +184,16 @@ describe('liveness entries on a stream (repeat only what changed)', () => {
     expect(expandEntry(repeat, carried).wallMs).toBe(1010n);
     expect(() => expandEntry({ ...repeat, recordCount: 3 }, carried)).toThrow(/both repeats and carries/);
     expect(() => expandEntry(entry('a', 2000, 0, { wallMsDelta: 5n }), carried)).toThrow(/without a summary/);
+    // Nothing is kept for an entry with a bad origin, and only the summary fields are kept at all.
+    expect(() => expandEntry(entry('x'.repeat(300), 1000), carried)).toThrow(/bad origin/);
+    expandEntry(entry('b', 1000, 0, { addrs: ['/ip4/127.0.0.1/tcp/1'] }), carried);
+    expect([...carried.keys()]).toEqual(['a', 'b']);
+    expect(Object.keys(carried.get('b')!).sort()).toEqual([
+      'incarnation',
+      'maxLogical',
+      'maxWallMs',
+      'recordCount',
+      'wallMs',
+    ]);
   });
 });

@@ -86,7 +86,7 @@ export class LivenessExchange {
    */
   readonly #out = new Map<
     string,
-    { stream: Stream; lp: LengthPrefixedStream<Stream>; sent: Map<ClusterId, LivenessEntry> }
+    { stream: Stream; lp: LengthPrefixedStream<Stream>; sent: Map<ClusterId, LivenessSummary> }
   >();
   /** Per peer: the last write queued (frames to one peer go out in order, one at a time). */
   readonly #queue = new Map<string, Promise<void>>();
@@ -271,7 +271,7 @@ export class LivenessExchange {
     const metrics = this.#host.metrics;
     const lp = lpStream(stream, { maxDataLength: MAX_LIVENESS_FRAME_BYTES });
     // The last entry this stream carried per origin: later ones may repeat only what changed.
-    const carried = new Map<ClusterId, LivenessEntry>();
+    const carried = new Map<ClusterId, LivenessSummary>();
     try {
       if (!this.#host.isMember(peer)) throw new InvalidMessageError('liveness from a peer that is no member');
       for (;;) {
@@ -282,6 +282,12 @@ export class LivenessExchange {
           if (stream.readStatus !== 'readable') break; // the peer closed or reset the stream: done
           throw err;
         }
+        if (!this.#limiter.tryTake(peer.toString())) {
+          // Dropping the frame would leave the two ends disagreeing on what the stream carried (later entries may
+          // repeat its entries): the stream ends instead, unread, and the sender's next flush opens one in full.
+          metrics.livenessFrames.inc({ direction: 'rate_limited' });
+          throw new Error('liveness frames over the rate limit');
+        }
         let frame: LivenessFrame;
         try {
           frame = LivenessFrame.decode(data, { limits: { entries: MAX_LIVENESS_ENTRIES } });
@@ -291,12 +297,7 @@ export class LivenessExchange {
         if (frame.version !== WIRE_VERSION) {
           throw new InvalidMessageError(`unsupported liveness version ${frame.version}`);
         }
-        // Expanded even when rate-limited: later entries of the stream build on these.
         const entries = frame.entries.map((e) => expandEntry(e, carried));
-        if (!this.#limiter.tryTake(peer.toString())) {
-          metrics.livenessFrames.inc({ direction: 'rate_limited' }); // dropped; the next beats make up for it
-          continue;
-        }
         metrics.livenessFrames.inc({ direction: 'in' });
         metrics.livenessBytes.inc({ direction: 'in' }, data.byteLength);
         this.ingest(entries, peer);
@@ -340,7 +341,21 @@ export class LivenessExchange {
 }
 
 /** Most origins one liveness stream may carry (a bound on the per-stream state of a receiver). */
-const MAX_ORIGINS_PER_STREAM = 65_536;
+const MAX_ORIGINS_PER_STREAM = MAX_LIVENESS_ENTRIES;
+
+/** What a stream remembers per origin: the fields a repeat leaves out. */
+export type LivenessSummary = Pick<
+  LivenessEntry,
+  'incarnation' | 'wallMs' | 'recordCount' | 'maxWallMs' | 'maxLogical'
+>;
+
+const summaryOf = (e: LivenessEntry): LivenessSummary => ({
+  incarnation: e.incarnation,
+  wallMs: e.wallMs,
+  recordCount: e.recordCount,
+  maxWallMs: e.maxWallMs,
+  maxLogical: e.maxLogical,
+});
 
 /**
  * The entry to put on a stream after `sent` (the last entry the stream carried per origin, updated here): when the
@@ -348,9 +363,9 @@ const MAX_ORIGINS_PER_STREAM = 65_536;
  * every beat go out: besides its origin id, a beat entry shrinks from ~25 to ~7 bytes. Liveness is most of a node's
  * idle traffic, and grows with the number of clusters.
  */
-export function compactEntry(e: LivenessEntry, sent: Map<ClusterId, LivenessEntry>): LivenessEntry {
+export function compactEntry(e: LivenessEntry, sent: Map<ClusterId, LivenessSummary>): LivenessEntry {
   const p = sent.get(e.origin);
-  sent.set(e.origin, e);
+  sent.set(e.origin, summaryOf(e));
   if (
     p === undefined ||
     p.incarnation !== e.incarnation ||
@@ -374,12 +389,14 @@ export function compactEntry(e: LivenessEntry, sent: Map<ClusterId, LivenessEntr
 }
 
 /** The full entry a received one stands for, given what the stream carried before (`carried`, updated here). */
-export function expandEntry(e: LivenessEntry, carried: Map<ClusterId, LivenessEntry>): LivenessEntry {
+export function expandEntry(e: LivenessEntry, carried: Map<ClusterId, LivenessSummary>): LivenessEntry {
+  // Checked before anything is kept (fromWire checks it again with the rest of the entry).
+  if (!isClusterId(e.origin)) throw new InvalidMessageError(`liveness entry: bad origin "${e.origin.slice(0, 64)}"`);
   let full = e;
   if (e.sameSummary) {
     const p = carried.get(e.origin);
     if (p === undefined) {
-      throw new InvalidMessageError(`liveness entry of "${e.origin.slice(0, 64)}" repeats a summary never sent`);
+      throw new InvalidMessageError(`liveness entry of "${e.origin}" repeats a summary never sent`);
     }
     if (e.incarnation !== 0n || e.wallMs !== 0n || e.recordCount !== 0 || e.maxWallMs !== 0n || e.maxLogical !== 0) {
       throw new InvalidMessageError(`liveness entry of "${e.origin}" both repeats and carries a summary`);
@@ -395,12 +412,12 @@ export function expandEntry(e: LivenessEntry, carried: Map<ClusterId, LivenessEn
       wallMsDelta: 0n,
     };
   } else if (e.wallMsDelta !== 0n) {
-    throw new InvalidMessageError(`liveness entry of "${e.origin.slice(0, 64)}": a wall-clock step without a summary`);
+    throw new InvalidMessageError(`liveness entry of "${e.origin}": a wall-clock step without a summary`);
   }
   if (!carried.has(full.origin) && carried.size >= MAX_ORIGINS_PER_STREAM) {
     throw new InvalidMessageError('liveness stream carries too many origins');
   }
-  carried.set(full.origin, full);
+  carried.set(full.origin, summaryOf(full));
   return full;
 }
 
