@@ -29,6 +29,8 @@ const ED25519_PUBLIC_KEY_BYTES = 32;
 const ED25519_SIGNATURE_BYTES = 64;
 /** The `kind` byte of the message a batch signature covers (DOMAIN || 0 || root): no envelope has kind 0. */
 const MERKLE_ROOT_KIND = 0;
+/** Where the root starts in the message a batch signature covers. */
+const ROOT_AT = DOMAIN.length + 1;
 /** Most statements one Merkle signature covers: a path of ≤ 6 hashes (192 bytes) per statement. */
 export const MAX_SIGNED_BATCH = 64;
 /** The deepest path a verifier accepts: what a signer makes, nothing more (a deeper one only costs hashing). */
@@ -144,25 +146,28 @@ export class EnvelopeVerifier {
     this.#maxKeys = maxKeys;
   }
 
-  /** The identity of a batch signature: key, signature and the signed root message (`undefined` if not batched). */
+  /**
+   * The identity of a batch signature: key, signature and the signed root (`undefined` if not batched). Derived from
+   * the envelope each time it is asked for, so it always names what the signature covers; callers compute it once
+   * per envelope and pass it to {@link EnvelopeVerifier.isKnownGood} and {@link EnvelopeVerifier.rememberGood}.
+   */
   static rootId(env: DecodedEnvelope): string | undefined {
     if (!env.batched) return undefined;
-    const b = Buffer.from(env.message.buffer, env.message.byteOffset, env.message.byteLength);
-    return `${keyId(env.publicKey)}:${Buffer.from(env.signature).toString('hex')}:${b.toString('hex')}`;
+    // The message is DOMAIN || 0 || root: the root alone names it.
+    const root = Buffer.from(env.message.buffer, env.message.byteOffset + ROOT_AT, env.message.byteLength - ROOT_AT);
+    return `${keyId(env.publicKey)}:${Buffer.from(env.signature).toString('hex')}:${root.toString('hex')}`;
   }
 
-  /** Whether this exact batch signature was verified before (then the envelope needs no Ed25519 check). */
-  isKnownGood(env: DecodedEnvelope): boolean {
-    const id = EnvelopeVerifier.rootId(env);
-    return id !== undefined && this.#verifiedRoots.has(id);
+  /** Whether this exact batch signature (a {@link EnvelopeVerifier.rootId}) was verified before. */
+  isKnownGood(rootId: string | undefined): boolean {
+    return rootId !== undefined && this.#verifiedRoots.has(rootId);
   }
 
-  /** Remembers a batch signature that verified (a VerifyPool checked it). */
-  rememberGood(env: DecodedEnvelope): void {
-    const id = EnvelopeVerifier.rootId(env);
-    if (id === undefined) return;
+  /** Remembers a batch signature (a {@link EnvelopeVerifier.rootId}) that verified. */
+  rememberGood(rootId: string | undefined): void {
+    if (rootId === undefined) return;
     if (this.#verifiedRoots.size >= MAX_REMEMBERED_ROOTS) this.#verifiedRoots.clear();
-    this.#verifiedRoots.add(id);
+    this.#verifiedRoots.add(rootId);
   }
 
   /** Decodes and verifies; throws InvalidMessageError (shape) or InvalidSignatureError (signature). */
@@ -190,41 +195,37 @@ export class EnvelopeVerifier {
     }
     if (env.publicKey.length !== ED25519_PUBLIC_KEY_BYTES) throw new InvalidSignatureError('missing or bad signer key');
     if (env.signature.length !== ED25519_SIGNATURE_BYTES) throw new InvalidSignatureError('missing or bad signature');
-    const message = signedBytes(env.kind, env.payload);
+    const statement = signedBytes(env.kind, env.payload);
     const path = env.merklePath;
-    if (path.length === 0) {
+    const batched = path.length > 0;
+    if (!batched) {
       // Canonical encoding keeps a non-zero index, so a plain envelope must not carry one.
       if (env.merkleIndex !== 0) throw new InvalidMessageError('Merkle index without a path');
-      return {
-        kind: env.kind,
-        payload: env.payload,
-        publicKey: env.publicKey,
-        bytes,
-        signature: env.signature,
-        message,
-        batched: false,
-      };
+    } else {
+      // Only records are signed in batches; heartbeats and bindings are signed one by one.
+      if (env.kind !== EnvelopeKind.record)
+        throw new InvalidMessageError('Merkle path on a statement that is not a record');
+      const depth = path.length / MERKLE_HASH_BYTES;
+      if (!Number.isInteger(depth) || depth > MAX_PATH_HASHES) throw new InvalidMessageError('bad Merkle path');
+      if (env.merkleIndex >= 2 ** depth) throw new InvalidMessageError('Merkle index beyond the tree');
     }
-    // Only records are signed in batches; heartbeats and bindings are signed one by one.
-    if (env.kind !== EnvelopeKind.record)
-      throw new InvalidMessageError('Merkle path on a statement that is not a record');
-    const depth = path.length / MERKLE_HASH_BYTES;
-    if (!Number.isInteger(depth) || depth > MAX_PATH_HASHES) throw new InvalidMessageError('bad Merkle path');
-    if (env.merkleIndex >= 2 ** depth) throw new InvalidMessageError('Merkle index beyond the tree');
     return {
       kind: env.kind,
       payload: env.payload,
       publicKey: env.publicKey,
       bytes,
       signature: env.signature,
-      message: signedBytes(MERKLE_ROOT_KIND, merkleRoot(merkleLeaf(message), path, env.merkleIndex)),
-      batched: true,
+      message: batched
+        ? signedBytes(MERKLE_ROOT_KIND, merkleRoot(merkleLeaf(statement), path, env.merkleIndex))
+        : statement,
+      batched,
     };
   }
 
   /** Checks the signature of a decoded envelope; throws InvalidSignatureError. */
   verify(env: DecodedEnvelope): OpenedEnvelope {
-    if (!this.isKnownGood(env)) {
+    const rootId = EnvelopeVerifier.rootId(env);
+    if (!this.isKnownGood(rootId)) {
       const key = this.#keyObject(env.publicKey);
       let ok: boolean;
       try {
@@ -233,7 +234,7 @@ export class EnvelopeVerifier {
         ok = false;
       }
       if (!ok) throw new InvalidSignatureError('signature does not verify');
-      this.rememberGood(env);
+      this.rememberGood(rootId);
     }
     return { kind: env.kind, payload: env.payload, publicKey: env.publicKey, bytes: env.bytes };
   }

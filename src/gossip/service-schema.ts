@@ -131,16 +131,17 @@ function endpointGroup(v: unknown): void {
 
 const AFFINITY = new Set(['clientIP']);
 const CLIENT_IP = new Set(['timeoutSeconds']);
-function affinityConfig(v: unknown): void {
+function clientIP(v: unknown): void {
   if (v === undefined) return;
-  const o = obj(v, AFFINITY);
-  if (o.clientIP === undefined) return;
-  path.push('clientIP');
-  const c = obj(o.clientIP, CLIENT_IP);
+  const c = obj(v, CLIENT_IP);
   field(c, 'timeoutSeconds', (t) => {
     if (t !== undefined) int(t, 0, 86400);
   });
-  path.pop();
+}
+
+function affinityConfig(v: unknown): void {
+  if (v === undefined) return;
+  field(obj(v, AFFINITY), 'clientIP', clientIP);
 }
 
 const SERVICE = new Set([

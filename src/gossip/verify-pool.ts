@@ -77,12 +77,13 @@ export class VerifyPool {
     const todo: DecodedEnvelope[] = [];
     const at: number[] = [];
     const sameRoot = new Map<string, number[]>();
+    const roots = envelopes.map((e) => EnvelopeVerifier.rootId(e));
     for (const [i, e] of envelopes.entries()) {
-      const root = EnvelopeVerifier.rootId(e);
+      const root = roots[i];
       if (root === undefined) {
         todo.push(e);
         at.push(i);
-      } else if (verifier.isKnownGood(e)) {
+      } else if (verifier.isKnownGood(root)) {
         out[i] = true;
       } else {
         const waiting = sameRoot.get(root);
@@ -97,9 +98,8 @@ export class VerifyPool {
     const ok = await this.#verifyAll(todo, verifier);
     for (const [j, i] of at.entries()) {
       if (!ok[j]) continue;
-      const e = envelopes[i]!;
-      verifier.rememberGood(e);
-      const root = EnvelopeVerifier.rootId(e);
+      const root = roots[i];
+      verifier.rememberGood(root);
       for (const k of root === undefined ? [i] : sameRoot.get(root)!) out[k] = true;
     }
     return out;
