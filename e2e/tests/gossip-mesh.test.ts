@@ -98,6 +98,38 @@ describe('gossip mesh', () => {
     expect(newVersion.wallMs * 1e6 + newVersion.logical).toBeGreaterThan(oldVersion.wallMs * 1e6 + oldVersion.logical);
   });
 
+  it('a restarted node settles an origin only through a completed sync with a peer that settled it', async () => {
+    const nodes = await startMesh(3);
+    running = [...nodes];
+    for (const n of nodes) n.cluster.upsert('default', `svc-${n.init.clusterId}`, syntheticService(1, 1));
+    const origins = nodes.map((n) => n.init.clusterId);
+    await waitFor(
+      () => converged(nodes) && nodes.every((n) => origins.every((o) => n.node.isSettled(o))),
+      20_000,
+      'every node settled every origin',
+    );
+    const victim = nodes[2]!;
+    await victim.node.stop();
+    running = running.filter((n) => n !== victim);
+    // Restarted alone (no bootstrap): it holds nothing of the others, and must not take that for "they export nothing".
+    const reborn = await startNode('cluster-2', [], { psk: victim.init.psk! }, victim.init.privateKey);
+    running.push(reborn);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(reborn.node.isSettled('cluster-0')).toBe(false);
+    expect(reborn.node.isSettled('cluster-2')).toBe(false); // not before it published from its own caches
+    reborn.cluster.upsert('default', 'svc-cluster-2', syntheticService(1, 1));
+    expect(reborn.node.isSettled('cluster-2')).toBe(true);
+    expect(reborn.node.status().settled).toEqual(['cluster-2']);
+    await reborn.node.libp2p.dial(nodes[1]!.node.libp2p.getMultiaddrs()[0]!);
+    await waitFor(
+      () => ['cluster-0', 'cluster-1'].every((o) => reborn.node.isSettled(o)),
+      15_000,
+      'settled through cluster-1',
+    );
+    expect(liveKeys(reborn, 'cluster-0')).toEqual(['default/svc-cluster-0']);
+    expect(liveKeys(reborn, 'cluster-1')).toEqual(['default/svc-cluster-1']);
+  });
+
   it('heals a partition of 3 of 10 nodes, transferring only the changed records', async () => {
     const partition = new Partition();
     const nodes = await startMesh(10, { partition });

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterSetState, derivedServiceName, HlcClock, planOwnRecords, resolve } from '../../src/core/index.js';
 import { createKubeAdapter, LeaderElector, type KubeAdapter } from '../../src/kube/index.js';
 import { down, up, type ClusterSetState as Harness } from '../harness/clusterset.js';
+import { FaultProxy } from '../harness/fault-proxy.js';
 import {
   ABOUT,
   admin,
@@ -334,7 +335,8 @@ describe('Kubernetes adapter on two real control planes', () => {
         name: 'lease-test',
         identity,
         leaseDurationMs: 3000,
-        renewIntervalMs: 500,
+        renewDeadlineMs: 2000,
+        retryPeriodMs: 500,
         logger: pino({ level: 'silent' }),
         onChange: (leader) => leaders.set(identity, leader),
       });
@@ -349,6 +351,64 @@ describe('Kubernetes adapter on two real control planes', () => {
     await eventually('replica-b leads', async () => (second.isLeader() ? true : undefined), 10_000);
     expect(first.isLeader()).toBe(false);
     await second.stop();
+  });
+
+  it('never has two leaders when the leader’s API calls hang: it steps down at its renew deadline', async () => {
+    const kc = await nodeKubeConfig(harness, 'cluster-1', join(dir, 'lease-hang.kubeconfig'));
+    const server = new URL(kc.getCurrentCluster()?.server ?? '');
+    const proxy = await FaultProxy.start(server.hostname, Number(server.port));
+    const hungKc = new k8s.KubeConfig();
+    hungKc.loadFromString(kc.exportConfig());
+    const cluster = hungKc.getCurrentCluster()!;
+    hungKc.clusters = hungKc.clusters.map((c) =>
+      c.name === cluster.name ? { ...c, server: `https://127.0.0.1:${proxy.port}` } : c,
+    );
+    const timings = { leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 400 };
+    const changes: { identity: string; leader: boolean; at: number }[] = [];
+    const elector = (identity: string, kubeConfig: k8s.KubeConfig) =>
+      new LeaderElector({
+        kubeConfig,
+        namespace: 'mcs-gossip-system',
+        name: 'lease-hang-test',
+        identity,
+        ...timings,
+        logger: pino({ level: 'silent' }),
+        onChange: (leader) => changes.push({ identity, leader, at: performance.now() }),
+      });
+    const behindProxy = elector('replica-hung', hungKc);
+    const direct = elector('replica-direct', kc);
+    let overlap = 0;
+    const sampler = setInterval(() => {
+      if (behindProxy.isLeader() && direct.isLeader()) overlap++;
+    }, 10);
+    try {
+      behindProxy.start();
+      await eventually('replica-hung leads', async () => (behindProxy.isLeader() ? true : undefined), 10_000);
+      direct.start();
+      await sleep(1500);
+      expect(direct.isLeader()).toBe(false);
+      proxy.hang(); // the leader's renewals now never return
+      const hungAt = performance.now();
+      await eventually('replica-direct takes over', async () => (direct.isLeader() ? true : undefined), 15_000);
+      const stepDown = changes.find((c) => c.identity === 'replica-hung' && !c.leader);
+      const takeOver = changes.find((c) => c.identity === 'replica-direct' && c.leader);
+      expect(stepDown, 'the hung leader stepped down').toBeDefined();
+      // Stepped down by its deadline (measured from its last renewal, before the hang) although every call hung…
+      expect(stepDown!.at - hungAt).toBeLessThanOrEqual(timings.renewDeadlineMs + 300);
+      // …and the other took over only after the lease expired, with a margin of lease duration − renew deadline.
+      expect(takeOver!.at - stepDown!.at).toBeGreaterThanOrEqual(
+        timings.leaseDurationMs - timings.renewDeadlineMs - 200,
+      );
+      expect(overlap, 'samples with two leaders').toBe(0);
+      proxy.resume();
+      await sleep(1500);
+      expect([behindProxy.isLeader(), direct.isLeader()]).toEqual([false, true]);
+    } finally {
+      clearInterval(sampler);
+      proxy.resume();
+      await Promise.all([behindProxy.stop(), direct.stop()]);
+      await proxy.stop();
+    }
   });
 
   it('removes the import everywhere when the last export goes', async () => {

@@ -73,13 +73,7 @@ describe('mcs-gossip run on a three-cluster ClusterSet', () => {
       clusters: CLUSTERS.length,
       nodes: true,
       extraArgs: {
-        'mcs-gossip': [
-          `--endpoint-ttl=${TTL}`,
-          '--heartbeat-interval=1s',
-          '--sync-interval=5s',
-          '--initial-sync=5s',
-          '--log-level=info',
-        ],
+        'mcs-gossip': [`--endpoint-ttl=${TTL}`, '--heartbeat-interval=1s', '--sync-interval=5s', '--log-level=info'],
       },
       onProgress: () => {},
     });

@@ -253,3 +253,29 @@ describe('ClusterSetState', () => {
     expect(s.recordsFor('ns1/web').map((r) => r.origin)).toEqual(['b']);
   });
 });
+
+describe('ClusterSetState at size', () => {
+  it('syncs and merges 500,000 records of one origin (no argument spreading)', () => {
+    const svc = exported();
+    const records: ExportRecord[] = [];
+    for (let i = 0; i < 500_000; i++) {
+      records.push({
+        origin: 'cluster-a',
+        namespace: `ns-${i % 1000}`,
+        name: `svc-${i}`,
+        version: { wallMs: 1_000 + i, logical: 0 },
+        removed: false,
+        service: svc,
+      });
+    }
+    const full = stateOf(records);
+    const fresh = new ClusterSetState();
+    const delta = deltaFor(full, { digests: fresh.digest() });
+    expect(delta.records.length).toBe(500_000);
+    expect(fresh.merge(delta.records).applied.length).toBe(500_000);
+    expect(fresh.digest()).toEqual(full.digest());
+    // A peer behind by one record gets only what it lacks, whatever the size.
+    const behind = stateOf(records.slice(0, -1));
+    expect(deltaFor(full, { digests: behind.digest() }).records.length).toBe(1);
+  });
+});

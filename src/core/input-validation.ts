@@ -196,7 +196,7 @@ function flatten(objects: readonly unknown[], where: string): unknown[] {
     if (isMap(o) && o['kind'] === 'List') {
       const items = o['items'];
       if (!Array.isArray(items)) throw new InvalidInputError(`${where}: objects[${i}]: List items must be a list`);
-      out.push(...flatten(items, where));
+      for (const x of flatten(items, where)) out.push(x);
     } else out.push(o);
   });
   return out;

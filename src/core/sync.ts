@@ -25,6 +25,11 @@ export interface Delta {
   readonly compareBuckets: readonly ClusterId[];
 }
 
+/** `out.push(...items)` without spreading: a spread passes every item as an argument and overflows the stack. */
+function append<T>(out: T[], items: readonly T[]): void {
+  for (const x of items) out.push(x);
+}
+
 /**
  * The anti-entropy delta from `local` to a peer, computed from the peer's summary alone (pure; both sides run it).
  *
@@ -45,13 +50,13 @@ export function deltaFor(local: ClusterSetState, remote: RemoteSummary): Delta {
       heartbeats.push(hb);
     }
     if (theirs === undefined) {
-      records.push(...local.recordsOf(mine.origin));
+      append(records, local.recordsOf(mine.origin));
       continue;
     }
     if (theirs.hash === mine.hash && theirs.count === mine.count) continue;
     const buckets = remoteBuckets.get(mine.origin);
     if (buckets === undefined) {
-      records.push(...local.recordsNewerThan(mine.origin, theirs.maxVersion));
+      append(records, local.recordsNewerThan(mine.origin, theirs.maxVersion));
       if (mine.count > 0) compareBuckets.push(mine.origin);
       continue;
     }
@@ -61,7 +66,7 @@ export function deltaFor(local: ClusterSetState, remote: RemoteSummary): Delta {
       const t = theirBuckets.get(b.bucket);
       if (t === undefined || t.hash !== b.hash || t.count !== b.count) differing.push(b.bucket);
     }
-    records.push(...local.recordsInBuckets(mine.origin, differing));
+    append(records, local.recordsInBuckets(mine.origin, differing));
   }
   return { records, heartbeats, compareBuckets };
 }

@@ -14,10 +14,19 @@ import {
   compareHlc,
   DEFAULT_ENDPOINT_TTL_MS,
   HlcClock,
+  isClusterId,
   planOwnRecords,
   serviceKey,
 } from '../core/index.js';
-import type { ClusterId, ExportedService, ExportRecord, Hlc, OriginHeartbeat, ServiceKey } from '../core/index.js';
+import type {
+  ClusterId,
+  ExportedService,
+  ExportRecord,
+  Hlc,
+  OriginDigest,
+  OriginHeartbeat,
+  ServiceKey,
+} from '../core/index.js';
 import { BindingRegistry } from './bindings.js';
 import {
   DEFAULT_DELTA_COALESCE_MS,
@@ -131,8 +140,14 @@ export interface HeartbeatDetail {
   readonly incarnation: number;
 }
 
+/** Emitted when origins became settled (see {@link GossipNode.isSettled}). */
+export interface SettledDetail {
+  readonly origins: readonly ClusterId[];
+}
+
 export interface GossipNodeEvents {
   'state:change': CustomEvent<StateChangeDetail>;
+  settled: CustomEvent<SettledDetail>;
   heartbeat: CustomEvent<HeartbeatDetail>;
 }
 
@@ -158,6 +173,8 @@ export interface GossipStatus {
   readonly addrs: readonly string[];
   readonly peers: readonly PeerStatus[];
   readonly origins: readonly OriginStatus[];
+  /** Origins this node holds as completely as the ClusterSet does since it started (itself once it published). */
+  readonly settled: readonly ClusterId[];
 }
 
 /** Outcome of taking in one batch of envelopes. */
@@ -265,6 +282,10 @@ export class GossipNode extends EventTarget {
   #heartbeats = 0;
   #beats = 0;
   #lastSyncAt = -Infinity;
+  /** See {@link GossipNode.isSettled}. */
+  readonly #settled = new Set<ClusterId>();
+  /** Peers a sync completed with since start. */
+  readonly #syncedPeers = new Set<string>();
   #startedAtMs = 0;
   #stopping = false;
 
@@ -314,6 +335,8 @@ export class GossipNode extends EventTarget {
   async start(): Promise<void> {
     if (this.#libp2p !== undefined) return;
     this.#stopping = false;
+    this.#settled.clear();
+    this.#syncedPeers.clear();
     const node = await createGossipLibp2p({
       privateKey: this.#init.privateKey,
       psk: this.#init.psk,
@@ -427,7 +450,28 @@ export class GossipNode extends EventTarget {
    */
   setLocalExports(desired: ReadonlyMap<ServiceKey, ExportedService>): ExportRecord[] {
     this.#desired = desired;
-    return this.#reconcileOwn();
+    const issued = this.#reconcileOwn();
+    if (this.#libp2p !== undefined) this.#settle([this.clusterId]);
+    return issued;
+  }
+
+  /**
+   * Whether this node holds an origin's records as completely as the ClusterSet does: itself once it published its
+   * exports from listed caches; another origin once a completed sync with a peer that had settled it left this node
+   * with the same digest (or a newer one). Before that, what this node holds of the origin may be partial (nothing
+   * after a restart, a few deltas heard on the topic) and must not be read as "the origin exports nothing else".
+   */
+  isSettled(origin: ClusterId): boolean {
+    return this.#settled.has(origin);
+  }
+
+  #settle(origins: readonly ClusterId[]): void {
+    const fresh = origins.filter((o) => !this.#settled.has(o));
+    if (fresh.length === 0) return;
+    for (const o of fresh) this.#settled.add(o);
+    this.metrics.settledOrigins.set(this.#settled.size);
+    this.#log.info({ origins: fresh }, 'origins settled');
+    this.dispatchEvent(new CustomEvent('settled', { detail: { origins: fresh } }));
   }
 
   /**
@@ -470,6 +514,7 @@ export class GossipNode extends EventTarget {
       peerId: this.#libp2p?.peerId.toString() ?? '',
       addrs: this.#addrs(),
       peers: this.peers(),
+      settled: [...this.#settled].sort(),
       origins: this.state.digest().map((d) => {
         const hb = this.state.heartbeatOf(d.origin);
         const peerId = this.#bindings.peerIdOf(d.origin);
@@ -496,9 +541,15 @@ export class GossipNode extends EventTarget {
     const timeout = AbortSignal.timeout(this.#init.syncTimeoutMs ?? DEFAULT_SYNC_TIMEOUT_MS);
     const signal = options.signal === undefined ? timeout : AbortSignal.any([timeout, options.signal]);
     try {
-      await runSyncClient(this.#syncHost(), node, peer, { signal, frameTimeoutMs: DEFAULT_FRAME_TIMEOUT_MS });
+      const advertised = await runSyncClient(this.#syncHost(), node, peer, {
+        signal,
+        frameTimeoutMs: DEFAULT_FRAME_TIMEOUT_MS,
+      });
       this.metrics.syncSessions.inc({ role: 'client', result: 'ok' });
       this.#lastSyncAt = performance.now();
+      this.#settle(this.#matchingDigests(advertised, key));
+      this.#syncedPeers.add(key);
+      this.#pursueUnsettled();
     } catch (err) {
       this.metrics.syncSessions.inc({ role: 'client', result: 'error' });
       this.#log.debug({ peer: key, err: (err as Error).message }, 'sync failed');
@@ -506,6 +557,36 @@ export class GossipNode extends EventTarget {
       this.metrics.syncDuration.observe({ role: 'client' }, (performance.now() - started) / 1000);
       this.#syncing.delete(key);
     }
+  }
+
+  /**
+   * While an origin we have heard of is not settled, sync with the next connected peer we have not synced with since
+   * start (each at most once: an origin no peer has settled stays unsettled until one does, or until it is heard).
+   */
+  #pursueUnsettled(): void {
+    const node = this.#libp2p;
+    if (node === undefined || this.#stopping) return;
+    if (this.state.origins().every((o) => o === this.clusterId || this.#settled.has(o))) return;
+    const next = connectedPeers(node).find((p) => !this.#syncedPeers.has(p.toString()));
+    if (next !== undefined) this.#scheduleSync(next, 200);
+  }
+
+  /**
+   * The origins of a peer's settled digests that this node now holds at least as completely: the same count and hash,
+   * or a newer max version (we heard more since). A peer that advertised more than it sent settles nothing of it.
+   */
+  #matchingDigests(advertised: readonly OriginDigest[], peer: string): ClusterId[] {
+    const out: ClusterId[] = [];
+    for (const theirs of advertised) {
+      if (!isClusterId(theirs.origin) || theirs.origin === this.clusterId) continue;
+      const mine = this.state.digestOf(theirs.origin);
+      const count = mine?.count ?? 0;
+      const same = count === theirs.count && (count === 0 || mine?.hash === theirs.hash);
+      const newer = mine !== undefined && compareHlc(mine.maxVersion, theirs.maxVersion) > 0;
+      if (same || newer) out.push(theirs.origin);
+      else this.#log.warn({ peer, origin: theirs.origin }, 'a peer advertised records of an origin it did not send');
+    }
+    return out;
   }
 
   /** Typed listener registration; returns a function that removes the listener. */
@@ -888,6 +969,7 @@ export class GossipNode extends EventTarget {
       ingest: (envelopes, from) => this.ingestFrame(envelopes, from),
       bindingProof: (origin) => this.#bindings.proofOf(origin),
       pullFrom: (peer) => this.#scheduleSync(peer, 200),
+      settledOrigins: () => this.#settled,
       heartbeatIntervalMs: this.#heartbeatIntervalMs,
       metrics: this.metrics,
       log: this.#log,

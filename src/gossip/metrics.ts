@@ -21,6 +21,8 @@ export class GossipMetrics {
   readonly dials: Counter<'result'>;
   readonly peers: Gauge;
   readonly records: Gauge;
+  /** Origins held as completely as the ClusterSet does (GossipNode.isSettled). */
+  readonly settledOrigins: Gauge;
   /** Plain running totals of sync frame bytes, cheap to read (benchmarks, status). */
   syncBytesIn = 0;
   syncBytesOut = 0;
@@ -32,6 +34,11 @@ export class GossipMetrics {
 
   constructor(readonly registry: Registry = new Registry()) {
     const registers = [registry];
+    this.settledOrigins = new Gauge({
+      name: 'mcs_gossip_settled_origins',
+      help: 'Clusters whose records this node holds as completely as the ClusterSet does since it started',
+      registers,
+    });
     this.envelopes = new Counter({
       name: 'mcs_gossip_envelopes_received_total',
       help: 'Signed envelopes received, by kind and result',

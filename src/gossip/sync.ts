@@ -2,6 +2,9 @@
 // the records the client lacks (everything of unknown origins, the records newer than the client's max version of
 // differing ones) and, for origins that may still differ (an update lost in the middle), its digests; the client
 // merges, then sends bucket digests of the origins still differing and gets the records of the differing buckets.
+// The server always ends with DONE, which carries the digests of the origins it has settled (holds as completely as
+// the ClusterSet does): after the session the client holds everything the server held of them, so it settles them
+// too. A restarted node changes no import of an origin before it is settled (docs/reliability.md).
 // Frames are length-prefixed protobuf (SyncFrame), bounded in size, each read under a timeout. Records travel as
 // their origin's signed envelopes, verified by the receiver before they touch state.
 import { promisify } from 'node:util';
@@ -10,7 +13,7 @@ import type { PeerId, Stream } from '@libp2p/interface';
 import { lpStream } from '@libp2p/utils';
 import type { LengthPrefixedStream } from '@libp2p/utils';
 import type { Logger } from 'pino';
-import { compareHlc, deltaFor, DIGEST_BUCKETS } from '../core/index.js';
+import { compareHlc, deltaFor, DIGEST_BUCKETS, ZERO_HLC } from '../core/index.js';
 import type { BucketDigest, ClusterSetState, OriginDigest } from '../core/index.js';
 import {
   MAX_BUCKETS_PER_ORIGIN,
@@ -41,6 +44,8 @@ export interface SyncHost {
   bindingProof(origin: string): Uint8Array | undefined;
   /** The client holds something we lack: pull from it soon. */
   pullFrom(peer: PeerId): void;
+  /** Origins this node has settled: advertised in DONE, so a client that completes the session settles them too. */
+  settledOrigins(): ReadonlySet<string>;
   readonly metrics: GossipMetrics;
   readonly log: Logger;
   /** Heartbeats travel by gossip; sync relays one only when the client's copy is older than ~1.5 periods. */
@@ -212,18 +217,22 @@ class FramedStream {
   }
 }
 
-/** Pulls from `peer` what it has and we lack. Throws on protocol errors and timeouts (the stream is aborted). */
+/**
+ * Pulls from `peer` what it has and we lack. Resolves with the digests of the origins the peer advertised as settled
+ * (we should now hold all it held of them). Throws on protocol errors and timeouts (the stream is aborted).
+ */
 export async function runSyncClient(
   host: SyncHost,
   node: GossipLibp2p,
   peer: PeerId,
   options: SyncOptions,
-): Promise<void> {
+): Promise<OriginDigest[]> {
   const stream = await node.dialProtocol(peer, SYNC_PROTOCOL, { signal: options.signal });
   const framed = new FramedStream(stream, options, host.metrics);
   try {
     await framed.send({ type: SyncFrame.Type.HELLO, digests: host.state.digest().map(digestToWire) });
     let bucketRound = false;
+    let settled: OriginDigest[] = [];
     // RECORDS frames are verified while the next ones are read (at most MAX_FRAMES_IN_FLIGHT held), and all of them
     // are applied before anything that depends on the state (the bucket round, the end).
     const inFlight: Promise<void>[] = [];
@@ -260,22 +269,32 @@ export async function runSyncClient(
           buckets.push(bucketsToWire(host.state.bucketDigest(theirs.origin)));
           digests.push(digestToWire(m));
         }
-        if (buckets.length === 0) {
-          await framed.send({ type: SyncFrame.Type.DONE });
-          break;
-        }
+        // Even with nothing to compare, answer BUCKETS: the server's DONE (with its settled origins) ends the session.
         await framed.send({ type: SyncFrame.Type.BUCKETS, buckets, digests });
       } else if (frame.type === SyncFrame.Type.DONE) {
+        settled = frame.digests.map(digestFromWire);
         break;
       } else {
         throw new InvalidMessageError(`unexpected sync frame ${frame.type}`);
       }
     }
     await stream.close({ signal: options.signal });
+    return settled;
   } catch (err) {
     stream.abort(err instanceof Error ? err : new Error(String(err)));
     throw err;
   }
+}
+
+/** DONE, with the digests of the origins this node has settled. */
+function doneFrame(host: SyncHost): Partial<SyncFrame> & Pick<SyncFrame, 'type'> {
+  const settled = host.settledOrigins();
+  const digests: WireOriginDigest[] = [];
+  for (const origin of settled) {
+    const d = host.state.digestOf(origin);
+    digests.push(digestToWire(d ?? { origin, count: 0, maxVersion: ZERO_HLC, hash: '' }));
+  }
+  return { type: SyncFrame.Type.DONE, digests };
 }
 
 /** Answers one sync session on an inbound stream. Throws on protocol errors and timeouts (the caller aborts). */
@@ -310,7 +329,7 @@ export async function serveSync(host: SyncHost, stream: Stream, peer: PeerId, op
   if (clientHasMore(host.state, theirs)) host.pullFrom(peer);
 
   if (delta.compareBuckets.length === 0) {
-    await framed.send({ type: SyncFrame.Type.DONE });
+    await framed.send(doneFrame(host));
   } else {
     const mine = new Map(host.state.digest().map((d) => [d.origin, d]));
     const digests = delta.compareBuckets.flatMap((o) => {
@@ -335,9 +354,9 @@ export async function serveSync(host: SyncHost, stream: Stream, peer: PeerId, op
         for (const r of host.state.recordsInBuckets(ob.origin, differing)) if (r.proof !== undefined) out.push(r.proof);
       }
       await framed.sendEnvelopes(out);
-      await framed.send({ type: SyncFrame.Type.DONE });
-    } else if (next.type !== SyncFrame.Type.DONE) {
-      throw new InvalidMessageError('expected BUCKETS or DONE');
+      await framed.send(doneFrame(host));
+    } else {
+      throw new InvalidMessageError('expected BUCKETS');
     }
   }
   await stream.close({ signal: options.signal });

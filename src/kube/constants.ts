@@ -26,7 +26,9 @@ export const EVENT_COMPONENT = 'mcs-gossip';
 
 export const DEFAULT_LEASE_NAME = 'mcs-gossip';
 export const DEFAULT_LEASE_DURATION_MS = 15_000;
-export const DEFAULT_LEASE_RENEW_MS = 5_000;
+/** client-go's defaults: a leader that could not renew for 10 s steps down, 5 s before anyone may take over. */
+export const DEFAULT_LEASE_RENEW_DEADLINE_MS = 10_000;
+export const DEFAULT_LEASE_RETRY_MS = 2_000;
 
 /** Reconciles per second the work queue starts at most (burst allowed), and per-key retry backoff. */
 export const DEFAULT_QUEUE_QPS = 50;

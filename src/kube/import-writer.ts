@@ -14,6 +14,7 @@ import {
   derivedServiceName,
   LABEL_MANAGED_BY,
   LABEL_SERVICE_NAME,
+  LABEL_SOURCE_CLUSTER,
   MANAGED_BY,
   sameConditions,
   splitServiceKey,
@@ -100,6 +101,22 @@ export class ImportWriter {
       if (isDerivedService(s)) keys.add(`${s.metadata?.namespace}/${s.metadata?.labels?.[LABEL_SERVICE_NAME]}`);
     for (const se of caches.serviceExports.list()) keys.add(`${se.metadata.namespace}/${se.metadata.name}`);
     return keys;
+  }
+
+  /**
+   * The source clusters this cluster's objects of `key` name: the ServiceImport's `status.clusters` and the imported
+   * slices' source-cluster labels. What was written from an origin's records.
+   */
+  sourcesOf(key: ServiceKey): Set<string> {
+    const { namespace, name } = splitServiceKey(key);
+    const out = new Set<string>();
+    for (const c of this.#init.caches.serviceImports.get(name, namespace)?.status?.clusters ?? [])
+      if (typeof c.cluster === 'string') out.add(c.cluster);
+    for (const s of this.#slicesOf(namespace, name)) {
+      const source = s.metadata?.labels?.[LABEL_SOURCE_CLUSTER];
+      if (source !== undefined) out.add(source);
+    }
+    return out;
   }
 
   /** Converges `key` to `desired` (undefined: nothing of ours should exist for it). */

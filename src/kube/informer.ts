@@ -44,6 +44,7 @@ export class ResilientInformer<T extends KubeObject> {
   readonly #overlay = new Map<string, { obj: T | null; rv: number }>();
   #started = false;
   #synced = false;
+  #listed = false;
   #backoffMs = 0;
   #restartTimer: NodeJS.Timeout | undefined;
   #lastError: string | undefined;
@@ -71,6 +72,15 @@ export class ResilientInformer<T extends KubeObject> {
     return this.#synced;
   }
 
+  /**
+   * True once a list succeeded since start, even if the watch failed afterwards: the cache then holds a complete (if
+   * possibly stale) view. Before that it may be empty or partial, and nothing may be published, tombstoned or deleted
+   * from it (docs/reliability.md).
+   */
+  get listed(): boolean {
+    return this.#listed;
+  }
+
   get lastError(): string | undefined {
     return this.#lastError;
   }
@@ -84,6 +94,7 @@ export class ResilientInformer<T extends KubeObject> {
   async stop(): Promise<void> {
     this.#started = false;
     this.#synced = false;
+    this.#listed = false;
     if (this.#restartTimer !== undefined) clearTimeout(this.#restartTimer);
     this.#restartTimer = undefined;
     await this.#informer.stop();
@@ -147,6 +158,7 @@ export class ResilientInformer<T extends KubeObject> {
     }
     if (!failed && this.#started) {
       this.#synced = true;
+      this.#listed = true;
       this.#backoffMs = 0;
       this.#lastError = undefined;
       this.#init.onSynced?.();

@@ -21,7 +21,8 @@ import {
   CLUSTERSET_PROPERTY,
   DEFAULT_LEASE_DURATION_MS,
   DEFAULT_LEASE_NAME,
-  DEFAULT_LEASE_RENEW_MS,
+  DEFAULT_LEASE_RENEW_DEADLINE_MS,
+  DEFAULT_LEASE_RETRY_MS,
   DEFAULT_QUEUE_BURST,
   DEFAULT_QUEUE_QPS,
   DEFAULT_RESYNC_MS,
@@ -51,8 +52,10 @@ export interface LeaderElectionInit {
   readonly identity: string;
   /** Default 15 s. */
   readonly leaseDurationMs?: number;
-  /** Default 5 s. */
-  readonly renewIntervalMs?: number;
+  /** A leader that could not renew this long steps down. Default 10 s (below the lease duration). */
+  readonly renewDeadlineMs?: number;
+  /** Renew / retry period. Default 2 s (below the renew deadline). */
+  readonly retryPeriodMs?: number;
 }
 
 export interface KubeAdapterInit {
@@ -72,6 +75,16 @@ export interface KubeAdapterInit {
   readonly resyncIntervalMs?: number;
   /** Coalescing delay of local changes before `local:change` fires (ms). Default 100. */
   readonly localDebounceMs?: number;
+}
+
+/**
+ * Which origins this node knows as well as the ClusterSet does (see docs/reliability.md). A key whose objects in the
+ * cluster name a source cluster that is not settled is held: nothing of it is written or deleted until it is.
+ */
+export interface OriginGate {
+  /** This cluster: its exports come from the (listed) caches, so it is always settled. */
+  readonly localCluster: string;
+  isSettled(origin: string): boolean;
 }
 
 /** Readiness as `/readyz` reports it. */
@@ -124,6 +137,9 @@ export class KubeAdapter extends EventTarget {
   #leader = false;
   #started = false;
   #desired: Map<ServiceKey, DesiredService> | undefined;
+  #gate: OriginGate | undefined;
+  /** Keys left as they are because their objects name an origin that is not settled: key → those origins. */
+  readonly #held = new Map<ServiceKey, readonly string[]>();
   readonly #desiredText = new Map<ServiceKey, string>();
   #local: LocalExports | undefined;
   #localTimer: NodeJS.Timeout | undefined;
@@ -260,7 +276,8 @@ export class KubeAdapter extends EventTarget {
             name: le.name ?? DEFAULT_LEASE_NAME,
             identity: le.identity,
             leaseDurationMs: le.leaseDurationMs ?? DEFAULT_LEASE_DURATION_MS,
-            renewIntervalMs: le.renewIntervalMs ?? DEFAULT_LEASE_RENEW_MS,
+            renewDeadlineMs: le.renewDeadlineMs ?? DEFAULT_LEASE_RENEW_DEADLINE_MS,
+            retryPeriodMs: le.retryPeriodMs ?? DEFAULT_LEASE_RETRY_MS,
             logger: this.#log,
             onChange: (leader) => this.#setLeader(leader),
           });
@@ -328,6 +345,11 @@ export class KubeAdapter extends EventTarget {
     return { ready: true, reason: this.#leader ? 'ok (leader)' : 'ok (standby)' };
   }
 
+  /** Keys held as they are in the cluster until the origins their objects name are settled, with those origins. */
+  heldKeys(): ReadonlyMap<ServiceKey, readonly string[]> {
+    return this.#held;
+  }
+
   /** Live namespaces (not being deleted): imports appear only there. */
   namespaces(): string[] {
     return this.namespacesCache
@@ -337,9 +359,13 @@ export class KubeAdapter extends EventTarget {
       .filter((n) => n !== '');
   }
 
-  /** What this cluster exports, from the caches; undefined while the identity is missing or invalid. */
+  /**
+   * What this cluster exports, from the caches; undefined while the identity is missing or invalid, or while a cache
+   * it is computed from has not listed since start (an empty cache would read as "nothing exported" and tombstone
+   * every export of this cluster in the whole ClusterSet).
+   */
   localExports(): LocalExports | undefined {
-    if (!this.#identity.ok) return undefined;
+    if (!this.#identity.ok || !this.#listed(this.#localSources)) return undefined;
     this.#local ??= localExports({
       namespaces: this.namespacesCache.list() as LocalObjectsOf['namespaces'],
       services: this.servicesCache.list().filter((s) => !isDerivedService(s)) as LocalObjectsOf['services'],
@@ -353,13 +379,15 @@ export class KubeAdapter extends EventTarget {
 
   /**
    * Sets what this cluster should hold and converges to it (only real differences are written). Ignored while the
-   * identity is invalid. The first call also re-checks every key we own, so leftovers of an earlier run go.
+   * identity is invalid. Writing starts once every cache the writer reads has listed; each start of writing re-checks
+   * every key we own, so leftovers of an earlier run go. Keys whose objects name an origin `gate` does not call
+   * settled are left as they are (and re-checked on every call).
    */
-  apply(resolution: Resolution): void {
+  apply(resolution: Resolution, gate?: OriginGate): void {
     if (!this.#identity.ok) return;
     const next = indexResolution(resolution);
-    const first = this.#desired === undefined;
     this.#desired = next;
+    this.#gate = gate;
     const changed: ServiceKey[] = [];
     for (const [key, d] of next) {
       const text = canonical(d);
@@ -374,7 +402,7 @@ export class KubeAdapter extends EventTarget {
         changed.push(key);
       }
     }
-    if (first) for (const key of this.#writer.actualKeys()) changed.push(key);
+    for (const key of this.#held.keys()) changed.push(key);
     for (const key of changed) this.#enqueue(key);
     this.#maybeStartQueue();
   }
@@ -434,7 +462,22 @@ export class KubeAdapter extends EventTarget {
 
   #onSynced(resource: string): void {
     if (resource === 'clusterproperties') this.#evaluateIdentity();
-    else this.#localChanged();
+    else {
+      this.#localChanged();
+      this.#maybeStartQueue();
+    }
+  }
+
+  get #localSources(): readonly ResilientInformer<KubeObject>[] {
+    return [this.namespacesCache, this.servicesCache, this.endpointSlicesCache, this.serviceExportsCache] as never;
+  }
+
+  get #writerSources(): readonly ResilientInformer<KubeObject>[] {
+    return [...this.#localSources, this.serviceImportsCache as never];
+  }
+
+  #listed(caches: readonly ResilientInformer<KubeObject>[]): boolean {
+    return caches.every((c) => c.listed);
   }
 
   #evaluateIdentity(): void {
@@ -471,9 +514,7 @@ export class KubeAdapter extends EventTarget {
         { reason: next.reason },
         `cluster identity unusable: ${next.message}; exporting and importing nothing`,
       );
-      this.#queue.stop();
-      this.#desired = undefined;
-      this.#desiredText.clear();
+      this.#stopWriting();
     }
     if (before.ok !== next.ok || next.ok) this.#emit('identity', next);
   }
@@ -481,19 +522,28 @@ export class KubeAdapter extends EventTarget {
   #setLeader(leader: boolean): void {
     this.#leader = leader;
     this.metrics.leader.set(leader ? 1 : 0);
-    if (!leader) {
-      this.#queue.stop();
-      this.#desired = undefined;
-      this.#desiredText.clear();
-    }
+    if (!leader) this.#stopWriting();
     this.#emit('leader', leader);
     this.#maybeStartQueue();
   }
 
+  #stopWriting(): void {
+    this.#queue.stop();
+    this.#desired = undefined;
+    this.#desiredText.clear();
+    this.#held.clear();
+    this.metrics.heldKeys.set(0);
+  }
+
+  /**
+   * Starts writing once this replica leads, the identity is valid, a resolution was given and every cache the writer
+   * reads has listed since start; then every key we own or want is checked once.
+   */
   #maybeStartQueue(): void {
-    if (this.#started && this.#leader && this.#identity.ok && this.#desired !== undefined && !this.#queue.isStarted()) {
-      this.#queue.start();
-    }
+    if (!this.#started || !this.#leader || !this.#identity.ok || this.#desired === undefined) return;
+    if (this.#queue.isStarted() || !this.#listed(this.#writerSources)) return;
+    this.#queue.start();
+    this.#resync();
   }
 
   #enqueue(key: ServiceKey): void {
@@ -520,6 +570,18 @@ export class KubeAdapter extends EventTarget {
     const desired = this.#desired;
     this.metrics.queueDepth.set(this.#queue.length);
     if (desired === undefined || !this.#leader || !this.#identity.ok) return;
+    const gate = this.#gate;
+    if (gate !== undefined) {
+      const unsettled = [...this.#writer.sourcesOf(key)].filter((o) => o !== gate.localCluster && !gate.isSettled(o));
+      if (unsettled.length > 0) {
+        if (!this.#held.has(key))
+          this.#log.info({ key, origins: unsettled }, 'holding the import until its origins sync');
+        this.#held.set(key, unsettled.sort());
+        this.metrics.heldKeys.set(this.#held.size);
+        return;
+      }
+      if (this.#held.delete(key)) this.metrics.heldKeys.set(this.#held.size);
+    }
     const end = this.metrics.reconcileDuration.startTimer();
     try {
       await this.#writer.reconcile(key, desired.get(key));

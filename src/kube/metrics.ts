@@ -18,6 +18,8 @@ export class KubeMetrics {
   readonly informerErrors: Counter<'resource'>;
   /** 1 while this replica holds the Lease (or runs without leader election). */
   readonly leader: Gauge;
+  /** Service keys left as they are in the cluster until the origins their objects name have synced. */
+  readonly heldKeys: Gauge;
 
   constructor(readonly registry: Registry = new Registry()) {
     const registers = [registry];
@@ -66,6 +68,11 @@ export class KubeMetrics {
       name: 'mcs_gossip_kube_informer_errors_total',
       help: 'Failed list or watch attempts, by resource',
       labelNames: ['resource'],
+      registers,
+    });
+    this.heldKeys = new Gauge({
+      name: 'mcs_gossip_held_keys',
+      help: 'Service keys whose imports are kept as they are until the source clusters they name have synced',
       registers,
     });
     this.leader = new Gauge({

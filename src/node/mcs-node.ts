@@ -39,11 +39,6 @@ export interface McsNodeInit {
   readonly heartbeatIntervalMs?: number;
   /** Anti-entropy period (ms). Default: the gossip layer's. */
   readonly syncIntervalMs?: number;
-  /**
-   * After the gossip node starts, imports are written only once state arrived from a peer or this long passed, so a
-   * restarted node does not delete and recreate every import while its state is still empty. Default 10 s.
-   */
-  readonly initialSyncMs?: number;
   /** Elect one active replica with a Lease. Default: none (this replica is active). */
   readonly leaderElection?: LeaderElectionInit;
   readonly logger?: Logger;
@@ -64,6 +59,8 @@ export interface NodeStatus {
   readonly leader: boolean;
   readonly gossip?: GossipStatus;
   readonly withdrawnOrigins: readonly string[];
+  /** Service keys kept as they are in the cluster until the source clusters they name are settled. */
+  readonly heldKeys: readonly { readonly key: string; readonly waitingFor: readonly string[] }[];
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -81,8 +78,6 @@ export class McsNode {
   #running: { identity: ClusterIdentity; bootstrap: string } | undefined;
   #state: { clusterId: string; state: ClusterSetState } | undefined;
   #membership: Promise<void> = Promise.resolve();
-  #applyAllowed = false;
-  #warmupTimer: NodeJS.Timeout | undefined;
   #resolveTimer: NodeJS.Timeout | undefined;
   #livenessTimer: NodeJS.Timeout | undefined;
   #withdrawn = '';
@@ -126,7 +121,7 @@ export class McsNode {
     if (this.#stopped) return;
     this.#stopped = true;
     for (const u of this.#unsubscribe.splice(0)) u();
-    for (const t of [this.#warmupTimer, this.#resolveTimer]) if (t !== undefined) clearTimeout(t);
+    if (this.#resolveTimer !== undefined) clearTimeout(this.#resolveTimer);
     if (this.#livenessTimer !== undefined) clearInterval(this.#livenessTimer);
     await this.#membership;
     await this.#stopGossip(false);
@@ -145,7 +140,13 @@ export class McsNode {
     if (!k.ready) return k;
     if (!this.kube.isLeader()) return k;
     if (this.#gossip === undefined) return { ready: false, reason: 'gossip node not started' };
-    return { ready: true, reason: this.#applyAllowed ? k.reason : `${k.reason}; waiting for initial state sync` };
+    const held = this.kube.heldKeys();
+    if (held.size === 0) return k;
+    const origins = [...new Set([...held.values()].flat())].sort();
+    return {
+      ready: true,
+      reason: `${k.reason}; holding ${held.size} import(s) as they are until ${origins.join(', ')} sync`,
+    };
   }
 
   status(): NodeStatus {
@@ -156,6 +157,7 @@ export class McsNode {
       leader: this.kube.isLeader(),
       ...(this.#gossip === undefined ? {} : { gossip: this.#gossip.status() }),
       withdrawnOrigins: this.#withdrawn === '' ? [] : this.#withdrawn.split(','),
+      heldKeys: [...this.kube.heldKeys()].map(([key, waitingFor]) => ({ key, waitingFor })),
     };
   }
 
@@ -207,25 +209,15 @@ export class McsNode {
       ...(this.#init.heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs: this.#init.heartbeatIntervalMs }),
       ...(this.#init.syncIntervalMs === undefined ? {} : { syncIntervalMs: this.#init.syncIntervalMs }),
     });
-    gossip.on('state:change', () => {
-      // The first state from a peer arrives in the middle of an anti-entropy session: give it a moment to finish.
-      if (!this.#applyAllowed && this.#warmupTimer !== undefined) {
-        clearTimeout(this.#warmupTimer);
-        this.#warmupTimer = setTimeout(() => this.#allowApply('state from a peer'), 1000);
-      }
-      this.#scheduleResolve();
-    });
+    gossip.on('state:change', () => this.#scheduleResolve());
+    gossip.on('settled', () => this.#scheduleResolve());
     gossip.on('heartbeat', () => this.#checkLiveness());
     await gossip.start();
     this.#gossip = gossip;
     this.#gossipRegistry = gossipRegistry;
     this.#running = { identity: wanted, bootstrap: bootstrapKey };
-    this.#applyAllowed = false;
-    this.#warmupTimer = setTimeout(
-      () => this.#allowApply('initial sync period over'),
-      this.#init.initialSyncMs ?? 10_000,
-    );
     this.#publishLocal();
+    this.#scheduleResolve();
     const status = gossip.status();
     await this.kube.publishPeer(formatPeerProperty(wanted.clusterId, status.peerId, status.addrs));
     this.#log.info({ ...wanted, peerId: status.peerId, addrs: status.addrs }, 'joined the ClusterSet');
@@ -235,8 +227,6 @@ export class McsNode {
     const gossip = this.#gossip;
     this.#gossip = undefined;
     this.#running = undefined;
-    this.#applyAllowed = false;
-    if (this.#warmupTimer !== undefined) clearTimeout(this.#warmupTimer);
     if (gossip === undefined) return;
     if (leave) {
       gossip.setLocalExports(new Map());
@@ -256,13 +246,6 @@ export class McsNode {
     const local = this.kube.localExports();
     if (this.#gossip === undefined || local === undefined) return;
     this.#gossip.setLocalExports(local.desired);
-  }
-
-  #allowApply(why: string): void {
-    if (this.#applyAllowed || this.#gossip === undefined) return;
-    this.#applyAllowed = true;
-    this.#log.info({ why }, 'writing imports');
-    this.#scheduleResolve();
   }
 
   #withdrawnOrigins(): string[] {
@@ -294,13 +277,18 @@ export class McsNode {
   #resolveAndApply(): void {
     const running = this.#running;
     const local = this.kube.localExports();
-    if (!this.#applyAllowed || running === undefined || local === undefined || this.#state === undefined) return;
+    const gossip = this.#gossip;
+    if (gossip === undefined || running === undefined || local === undefined || this.#state === undefined) return;
     const resolution = resolve(this.#state.state, {
       localCluster: running.identity.clusterId,
       namespaces: this.kube.namespaces(),
       withdrawnOrigins: this.#withdrawn === '' ? [] : this.#withdrawn.split(','),
       localExports: local.exports,
     });
-    this.kube.apply(resolution);
+    // Until an origin is settled, what we hold of it may be partial: keys whose imports name it stay as they are.
+    this.kube.apply(resolution, {
+      localCluster: running.identity.clusterId,
+      isSettled: (origin) => gossip.isSettled(origin),
+    });
   }
 }

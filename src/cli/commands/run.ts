@@ -6,7 +6,13 @@ import type { Command } from '../command.js';
 import { UsageError } from '../usage-error.js';
 import { GossipConfigError } from '../../gossip/errors.js';
 import { loadIdentityKey, loadPsk } from '../../gossip/keys.js';
-import { DEFAULT_LEASE_DURATION_MS, DEFAULT_LEASE_NAME, DEFAULT_LEASE_RENEW_MS } from '../../kube/index.js';
+import {
+  DEFAULT_LEASE_DURATION_MS,
+  DEFAULT_LEASE_NAME,
+  DEFAULT_LEASE_RENEW_DEADLINE_MS,
+  DEFAULT_LEASE_RETRY_MS,
+} from '../../kube/index.js';
+import { checkLeaseTimings } from '../../kube/leader-election.js';
 import { createMcsNode, HealthServer } from '../../node/index.js';
 
 /** Flag name → environment variable (each flag can also come from the environment; the flag wins). */
@@ -22,14 +28,14 @@ const ENV: Record<string, string> = {
   'endpoint-ttl': 'MCS_GOSSIP_ENDPOINT_TTL',
   'heartbeat-interval': 'MCS_GOSSIP_HEARTBEAT_INTERVAL',
   'sync-interval': 'MCS_GOSSIP_SYNC_INTERVAL',
-  'initial-sync': 'MCS_GOSSIP_INITIAL_SYNC',
   'log-level': 'MCS_GOSSIP_LOG_LEVEL',
   'leader-elect': 'MCS_GOSSIP_LEADER_ELECT',
   'lease-namespace': 'POD_NAMESPACE',
   'lease-name': 'MCS_GOSSIP_LEASE_NAME',
   'lease-identity': 'POD_NAME',
   'lease-duration': 'MCS_GOSSIP_LEASE_DURATION',
-  'lease-renew': 'MCS_GOSSIP_LEASE_RENEW',
+  'lease-renew-deadline': 'MCS_GOSSIP_LEASE_RENEW_DEADLINE',
+  'lease-retry-period': 'MCS_GOSSIP_LEASE_RETRY_PERIOD',
 };
 
 const USAGE = `Usage: mcs-gossip run --identity-key FILE --clusterset-key FILE [flags]
@@ -52,8 +58,6 @@ Gossip:
   --endpoint-ttl DURATION   withdraw a cluster's endpoints when unheard this long [MCS_GOSSIP_ENDPOINT_TTL]; default 30s
   --heartbeat-interval DUR  heartbeat period [MCS_GOSSIP_HEARTBEAT_INTERVAL]; default 10s (keep well below the TTL)
   --sync-interval DURATION  background anti-entropy period [MCS_GOSSIP_SYNC_INTERVAL]; default 60s
-  --initial-sync DURATION   after joining, write imports once a peer's state arrived or after this long
-                            [MCS_GOSSIP_INITIAL_SYNC]; default 10s
 Operations:
   --metrics-addr HOST:PORT  /metrics, /healthz, /readyz, /status [MCS_GOSSIP_METRICS_ADDR]; default 0.0.0.0:9464
   --log-level LEVEL         trace|debug|info|warn|error|fatal|silent [MCS_GOSSIP_LOG_LEVEL]; default info
@@ -63,7 +67,10 @@ High availability:
   --lease-name NAME         name of the Lease [MCS_GOSSIP_LEASE_NAME]; default ${DEFAULT_LEASE_NAME}
   --lease-identity ID       this replica's identity [POD_NAME]; default HOSTNAME-PID
   --lease-duration DURATION [MCS_GOSSIP_LEASE_DURATION]; default ${DEFAULT_LEASE_DURATION_MS / 1000}s
-  --lease-renew DURATION    [MCS_GOSSIP_LEASE_RENEW]; default ${DEFAULT_LEASE_RENEW_MS / 1000}s
+  --lease-renew-deadline DUR  a leader that could not renew this long steps down [MCS_GOSSIP_LEASE_RENEW_DEADLINE];
+                            default ${DEFAULT_LEASE_RENEW_DEADLINE_MS / 1000}s (below --lease-duration)
+  --lease-retry-period DUR  renew / retry period [MCS_GOSSIP_LEASE_RETRY_PERIOD]; default ${DEFAULT_LEASE_RETRY_MS / 1000}s
+                            (below --lease-renew-deadline)
 
 Durations: 500ms, 10s, 2m, 1h, or a number of milliseconds. SIGTERM or SIGINT stops the node gracefully.`;
 
@@ -91,14 +98,14 @@ export interface RunOptions {
   endpointTtlMs?: number;
   heartbeatIntervalMs?: number;
   syncIntervalMs?: number;
-  initialSyncMs?: number;
   logLevel: string;
   leaderElect: boolean;
   leaseNamespace: string;
   leaseName: string;
   leaseIdentity: string;
   leaseDurationMs: number;
-  leaseRenewMs: number;
+  leaseRenewDeadlineMs: number;
+  leaseRetryPeriodMs: number;
 }
 
 const LOG_LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
@@ -160,9 +167,16 @@ export function parseRunFlags(argv: readonly string[], env: NodeJS.ProcessEnv = 
   const endpointTtlMs = duration('endpoint-ttl');
   const heartbeatIntervalMs = duration('heartbeat-interval');
   const syncIntervalMs = duration('sync-interval');
-  const initialSyncMs = duration('initial-sync');
   const kubeconfig = str('kubeconfig');
   const context = str('context');
+  const leaseDurationMs = duration('lease-duration') ?? DEFAULT_LEASE_DURATION_MS;
+  const leaseRenewDeadlineMs = duration('lease-renew-deadline') ?? DEFAULT_LEASE_RENEW_DEADLINE_MS;
+  const leaseRetryPeriodMs = duration('lease-retry-period') ?? DEFAULT_LEASE_RETRY_MS;
+  try {
+    checkLeaseTimings(leaseDurationMs, leaseRenewDeadlineMs, leaseRetryPeriodMs);
+  } catch (err) {
+    throw new UsageError(`--lease-retry-period, --lease-renew-deadline, --lease-duration: ${(err as Error).message}`);
+  }
   return {
     ...(kubeconfig === undefined ? {} : { kubeconfig }),
     ...(context === undefined ? {} : { context }),
@@ -176,14 +190,14 @@ export function parseRunFlags(argv: readonly string[], env: NodeJS.ProcessEnv = 
     ...(endpointTtlMs === undefined ? {} : { endpointTtlMs }),
     ...(heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs }),
     ...(syncIntervalMs === undefined ? {} : { syncIntervalMs }),
-    ...(initialSyncMs === undefined ? {} : { initialSyncMs }),
     logLevel,
     leaderElect,
     leaseNamespace: str('lease-namespace') ?? 'mcs-gossip-system',
     leaseName: str('lease-name') ?? DEFAULT_LEASE_NAME,
     leaseIdentity: str('lease-identity') ?? `${hostname()}-${process.pid}`,
-    leaseDurationMs: duration('lease-duration') ?? DEFAULT_LEASE_DURATION_MS,
-    leaseRenewMs: duration('lease-renew') ?? DEFAULT_LEASE_RENEW_MS,
+    leaseDurationMs,
+    leaseRenewDeadlineMs,
+    leaseRetryPeriodMs,
   };
 }
 
@@ -227,7 +241,6 @@ export const run: Command = {
       ...(o.endpointTtlMs === undefined ? {} : { endpointTtlMs: o.endpointTtlMs }),
       ...(o.heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs: o.heartbeatIntervalMs }),
       ...(o.syncIntervalMs === undefined ? {} : { syncIntervalMs: o.syncIntervalMs }),
-      ...(o.initialSyncMs === undefined ? {} : { initialSyncMs: o.initialSyncMs }),
       ...(o.leaderElect
         ? {
             leaderElection: {
@@ -235,7 +248,8 @@ export const run: Command = {
               name: o.leaseName,
               identity: o.leaseIdentity,
               leaseDurationMs: o.leaseDurationMs,
-              renewIntervalMs: o.leaseRenewMs,
+              renewDeadlineMs: o.leaseRenewDeadlineMs,
+              retryPeriodMs: o.leaseRetryPeriodMs,
             },
           }
         : {}),
