@@ -2,7 +2,7 @@
 // a stopped cluster is withdrawn after the TTL; a peer that is no member cannot keep anyone alive.
 import { lpStream } from '@libp2p/utils';
 import { afterEach, describe, expect, it } from 'vitest';
-import { generatePsk } from '../../src/gossip/index.js';
+import { generatePsk, syntheticService } from '../../src/gossip/index.js';
 import { createGossipLibp2p } from '../../src/gossip/libp2p-node.js';
 import { generateIdentityKey } from '../../src/gossip/keys.js';
 import { LIVENESS_PROTOCOL, topicFor, WIRE_VERSION } from '../../src/gossip/constants.js';
@@ -21,6 +21,29 @@ describe('gossip liveness', () => {
   afterEach(async () => {
     await stopAll(nodes.splice(0));
     await Promise.all(extra.splice(0).map((n) => n.stop()));
+  });
+
+  it('a fresh node does not take a long-dead cluster’s last heartbeat, relayed by sync, for one heard now', async () => {
+    const psk = generatePsk();
+    const b = await startNode('b', [], { psk, overrides });
+    nodes.push(b);
+    const a = await startNode('a', [addrOf(b)], { psk, overrides });
+    nodes.push(a);
+    a.cluster.upsert('default', 'web', syntheticService(1, 1));
+    b.cluster.upsert('default', 'db', syntheticService(2, 1));
+    await waitFor(() => originOf(b, 'a')?.alive === true && b.node.isSettled('a'), 10_000, 'a alive and settled at b');
+    await a.node.stop();
+    nodes.splice(nodes.indexOf(a), 1);
+    await waitFor(() => originOf(b, 'a')?.alive === false, TTL + 5000, 'a withdrawn at b');
+    await new Promise((r) => setTimeout(r, 1000));
+    const fresh = await startNode('fresh', [addrOf(b)], { psk, overrides });
+    nodes.push(fresh);
+    await waitFor(() => fresh.node.isSettled('a') && fresh.node.isSettled('b'), 10_000, 'fresh settled through b');
+    // b heard a's last heartbeat more than a TTL ago: so did the fresh node, although the heartbeat reached it now.
+    expect(fresh.node.state.heartbeatOf('a')).toBeDefined();
+    expect(originOf(fresh, 'a')?.alive).toBe(false);
+    expect(originOf(fresh, 'a')!.heartbeatAgeMs!).toBeGreaterThan(TTL);
+    expect(originOf(fresh, 'b')?.alive).toBe(true);
   });
 
   it('a cluster heard only through another stays alive, and is withdrawn after the TTL once it stops', async () => {

@@ -182,6 +182,32 @@ describe('gossip under hostile input', () => {
     expect(nodes[0]!.node.state.record('cluster-1', 'default/web')!.removed).toBe(false);
   });
 
+  it('refuses a replayed topic message whole: nothing of it is merged', async () => {
+    const victim = nodes[1]!;
+    const signer = new EnvelopeSigner(victim.init.privateKey);
+    const held = nodes[0]!.node.state.record('cluster-1', 'default/web')!;
+    const replayed = signRecord(signer, {
+      origin: 'cluster-1',
+      namespace: 'default',
+      name: 'web',
+      version: { wallMs: held.version.wallMs - 3_600_000, logical: 0 },
+      removed: true,
+    }).proof!;
+    // A fresh statement riding along with the replay (same publisher, validly signed).
+    const rider = signRecord(signer, {
+      origin: 'cluster-1',
+      namespace: 'default',
+      name: 'rider',
+      version: { wallMs: held.version.wallMs + 1, logical: 0 },
+      removed: true,
+    }).proof!;
+    const before = snapshot();
+    const result = nodes[0]!.node.ingest([replayed, rider], victim.node.peerId.publicKey!.raw);
+    expect(result.reject).toBe('replayed message');
+    expect(nodes[0]!.node.state.record('cluster-1', 'default/rider')).toBeUndefined();
+    expect(snapshot()).toEqual(before);
+  });
+
   it('refuses a second PeerId claiming a bound cluster id, unless pinned by the operator', async () => {
     const before = snapshot();
     const c0 = await counter(nodes[0]!.node.metrics.bindingConflicts, { cluster_id: 'cluster-1' });

@@ -279,3 +279,20 @@ describe('ClusterSetState at size', () => {
     expect(deltaFor(full, { digests: behind.digest() }).records.length).toBe(1);
   });
 });
+
+describe('heartbeats relayed by anti-entropy', () => {
+  const hb = (wallMs: number) => ({ origin: 'cluster-a', incarnation: 1, version: { wallMs, logical: 0 } });
+  it('count as heard when the relay heard them (backdated), never later, and only for the version held', () => {
+    const s = new ClusterSetState();
+    s.observeHeartbeat(hb(1_000), 100_000);
+    expect(s.backdateHeartbeat('cluster-a', { wallMs: 999, logical: 0 }, 10_000)).toBe(false); // another version
+    expect(s.backdateHeartbeat('cluster-a', { wallMs: 1_000, logical: 0 }, 200_000)).toBe(false); // later: ignored
+    expect(s.backdateHeartbeat('cluster-b', { wallMs: 1_000, logical: 0 }, 10_000)).toBe(false); // unknown origin
+    expect(s.backdateHeartbeat('cluster-a', { wallMs: 1_000, logical: 0 }, 10_000)).toBe(true);
+    expect(s.heartbeatOf('cluster-a')?.heardAtMs).toBe(10_000);
+    expect(s.liveness(100_000, 30_000).withdrawn).toEqual(['cluster-a']);
+    // A newer heartbeat is heard now again.
+    s.observeHeartbeat(hb(2_000), 100_000);
+    expect(s.liveness(100_000, 30_000).alive).toEqual(['cluster-a']);
+  });
+});

@@ -228,6 +228,20 @@ export class ClusterSetState {
     return true;
   }
 
+  /**
+   * Moves back when the held heartbeat of `origin` counts as heard, if it is the one at `version` and `heardAtMs` is
+   * earlier: a heartbeat relayed by anti-entropy was heard by the relay that long ago, not when it reached us (a dead
+   * cluster must not look alive to a fresh node). Returns whether it moved.
+   */
+  backdateHeartbeat(origin: ClusterId, version: Hlc, heardAtMs: number): boolean {
+    const o = this.#origins.get(origin);
+    const held = o?.heartbeat;
+    if (o === undefined || held === undefined || !Number.isFinite(heardAtMs)) return false;
+    if (compareHlc(held.heartbeat.version, version) !== 0 || heardAtMs >= held.heardAtMs) return false;
+    o.heartbeat = { heartbeat: held.heartbeat, heardAtMs };
+    return true;
+  }
+
   /** Every origin known (by a record or a heartbeat), sorted. */
   origins(): ClusterId[] {
     return [...this.#origins.keys()].sort(compareStrings);

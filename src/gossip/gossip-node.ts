@@ -18,15 +18,7 @@ import {
   planOwnRecords,
   serviceKey,
 } from '../core/index.js';
-import type {
-  ClusterId,
-  ExportedService,
-  ExportRecord,
-  Hlc,
-  OriginDigest,
-  OriginHeartbeat,
-  ServiceKey,
-} from '../core/index.js';
+import type { ClusterId, ExportedService, ExportRecord, Hlc, OriginHeartbeat, ServiceKey } from '../core/index.js';
 import { BindingRegistry } from './bindings.js';
 import {
   DEFAULT_DELTA_COALESCE_MS,
@@ -73,6 +65,7 @@ import { GossipMetrics } from './metrics.js';
 import { PeerRateLimiter } from './rate-limit.js';
 import { Redialer } from './redial.js';
 import { runSyncClient, serveSync } from './sync.js';
+import type { SettledDigest } from './sync.js';
 import { sharedVerifyPool } from './verify-pool.js';
 import type { SyncHost } from './sync.js';
 import { TopicMessage } from './wire.js';
@@ -547,6 +540,7 @@ export class GossipNode extends EventTarget {
       });
       this.metrics.syncSessions.inc({ role: 'client', result: 'ok' });
       this.#lastSyncAt = performance.now();
+      this.#backdateHeartbeats(advertised);
       this.#settle(this.#matchingDigests(advertised, key));
       this.#syncedPeers.add(key);
       this.#pursueUnsettled();
@@ -571,13 +565,24 @@ export class GossipNode extends EventTarget {
     if (next !== undefined) this.#scheduleSync(next, 200);
   }
 
+  /** Heartbeats the sync relayed count as heard when the peer heard them, not now. */
+  #backdateHeartbeats(advertised: readonly SettledDigest[]): void {
+    const now = this.#now();
+    for (const { digest, heartbeatAgeMs } of advertised) {
+      if (digest.heartbeat === undefined || heartbeatAgeMs === undefined || digest.origin === this.clusterId) continue;
+      if (this.state.backdateHeartbeat(digest.origin, digest.heartbeat, now - heartbeatAgeMs)) {
+        this.#log.debug({ origin: digest.origin, heartbeatAgeMs }, 'relayed heartbeat dated by the relay');
+      }
+    }
+  }
+
   /**
    * The origins of a peer's settled digests that this node now holds at least as completely: the same count and hash,
    * or a newer max version (we heard more since). A peer that advertised more than it sent settles nothing of it.
    */
-  #matchingDigests(advertised: readonly OriginDigest[], peer: string): ClusterId[] {
+  #matchingDigests(advertised: readonly SettledDigest[], peer: string): ClusterId[] {
     const out: ClusterId[] = [];
-    for (const theirs of advertised) {
+    for (const { digest: theirs } of advertised) {
       if (!isClusterId(theirs.origin) || theirs.origin === this.clusterId) continue;
       const mine = this.state.digestOf(theirs.origin);
       const count = mine?.count ?? 0;
@@ -747,15 +752,17 @@ export class GossipNode extends EventTarget {
       if (decoded.version !== WIRE_VERSION || decoded.envelopes.length === 0) {
         return this.#topicResult(TopicValidatorResult.Reject, from, 'bad message version');
       }
+      // Honest reordering stays within the replay window; anything older is a replay: refused (nothing of it
+      // merged) and the relay scored down.
       const result = this.ingest(decoded.envelopes, msg.key.raw, from);
       if (result.reject !== undefined) return this.#topicResult(TopicValidatorResult.Reject, from, result.reject);
-      // Honest reordering stays within the replay window; anything older is a replay and the relay is scored down.
-      if (result.replays > 0) return this.#topicResult(TopicValidatorResult.Reject, from, 'replayed message');
       return this.#topicResult(TopicValidatorResult.Accept, from);
     } catch (err) {
-      // Never crash on input: an unexpected failure is a reject of that message.
-      this.#log.warn({ err: (err as Error).message, peer: from.toString() }, 'topic message failed');
-      return this.#topicResult(TopicValidatorResult.Reject, from, 'internal error');
+      // Never crash on input. An unexpected failure is ours, not the relay's: ignore the message (not relayed, no
+      // penalty) instead of rejecting it, which would score an honest relay down.
+      this.metrics.ingestErrors.inc();
+      this.#log.error({ err: (err as Error).message, peer: from.toString() }, 'topic message failed (internal error)');
+      return this.#topicResult(TopicValidatorResult.Ignore, from, 'internal error');
     }
   }
 
@@ -838,10 +845,21 @@ export class GossipNode extends EventTarget {
       }
     }
     const now = this.#now();
+    // Replays are judged before anything touches state: a replayed topic message is refused whole, not after its
+    // other statements were merged. (Anti-entropy may legitimately carry old records: there they are only counted.)
     let replays = 0;
     for (const r of records) {
       const held = this.state.record(r.origin, serviceKey(r.namespace, r.name));
       if (held !== undefined && held.version.wallMs - r.version.wallMs > REPLAY_WINDOW_MS) replays++;
+    }
+    for (const info of heartbeats) {
+      const held = this.state.heartbeatOf(info.heartbeat.origin)?.heartbeat.version;
+      if (held !== undefined && held.wallMs - info.heartbeat.version.wallMs > REPLAY_WINDOW_MS) replays++;
+    }
+    if (replays > 0) {
+      this.metrics.replays.inc(replays);
+      this.metrics.envelopes.inc({ kind: 'record', result: 'replay' }, replays);
+      if (publisher !== undefined) return { reject: 'replayed message', replays, applied: 0, recordBytes };
     }
     const merged = this.state.merge(records);
     this.metrics.envelopes.inc({ kind: 'record', result: 'accepted' }, merged.applied.length);
@@ -856,7 +874,6 @@ export class GossipNode extends EventTarget {
     }
     for (const info of heartbeats) {
       const hb: OriginHeartbeat = info.heartbeat;
-      const held = this.state.heartbeatOf(hb.origin)?.heartbeat.version;
       if (hb.origin !== this.clusterId) this.#learnAddrs(hb.origin, info.addrs);
       if (this.state.observeHeartbeat(hb, now)) {
         this.metrics.envelopes.inc({ kind: 'heartbeat', result: 'accepted' });
@@ -879,12 +896,7 @@ export class GossipNode extends EventTarget {
         if (this.#hasGap(hb.origin, info.recordCount, info.maxVersion, info.recordsHash)) gapFrom = true;
       } else {
         this.metrics.envelopes.inc({ kind: 'heartbeat', result: 'stale' });
-        if (held !== undefined && held.wallMs - hb.version.wallMs > REPLAY_WINDOW_MS) replays++;
       }
-    }
-    if (replays > 0) {
-      this.metrics.replays.inc(replays);
-      this.metrics.envelopes.inc({ kind: 'record', result: 'replay' }, replays);
     }
     if (ownChanged) {
       // Our own records came back from a peer (after a restart): continue above them, and re-issue what differs.
@@ -970,6 +982,7 @@ export class GossipNode extends EventTarget {
       bindingProof: (origin) => this.#bindings.proofOf(origin),
       pullFrom: (peer) => this.#scheduleSync(peer, 200),
       settledOrigins: () => this.#settled,
+      now: this.#now,
       heartbeatIntervalMs: this.#heartbeatIntervalMs,
       metrics: this.metrics,
       log: this.#log,

@@ -9,6 +9,8 @@ export class GossipMetrics {
   readonly topicMessages: Counter<'result'>;
   readonly bindingConflicts: Counter<'cluster_id'>;
   readonly replays: Counter;
+  /** Topic messages that failed inside ingest (a bug of ours): ignored, the relay not scored down. */
+  readonly ingestErrors: Counter;
   readonly published: Counter<'kind'>;
   readonly publishedBytes: Counter;
   readonly syncSessions: Counter<'role' | 'result'>;
@@ -55,6 +57,11 @@ export class GossipMetrics {
       name: 'mcs_gossip_binding_conflicts_total',
       help: 'Claims of a bound cluster id by another PeerId, refused',
       labelNames: ['cluster_id'],
+      registers,
+    });
+    this.ingestErrors = new Counter({
+      name: 'mcs_gossip_ingest_errors_total',
+      help: 'Topic messages whose processing failed with an internal error (ignored, sender not penalised)',
       registers,
     });
     this.replays = new Counter({

@@ -46,6 +46,8 @@ export interface SyncHost {
   pullFrom(peer: PeerId): void;
   /** Origins this node has settled: advertised in DONE, so a client that completes the session settles them too. */
   settledOrigins(): ReadonlySet<string>;
+  /** This node's clock (ms): the age of heartbeats in DONE. */
+  now(): number;
   readonly metrics: GossipMetrics;
   readonly log: Logger;
   /** Heartbeats travel by gossip; sync relays one only when the client's copy is older than ~1.5 periods. */
@@ -219,20 +221,21 @@ class FramedStream {
 
 /**
  * Pulls from `peer` what it has and we lack. Resolves with the digests of the origins the peer advertised as settled
- * (we should now hold all it held of them). Throws on protocol errors and timeouts (the stream is aborted).
+ * (we should now hold all it held of them), each with how long ago the peer heard the origin's heartbeat. Throws on
+ * protocol errors and timeouts (the stream is aborted).
  */
 export async function runSyncClient(
   host: SyncHost,
   node: GossipLibp2p,
   peer: PeerId,
   options: SyncOptions,
-): Promise<OriginDigest[]> {
+): Promise<SettledDigest[]> {
   const stream = await node.dialProtocol(peer, SYNC_PROTOCOL, { signal: options.signal });
   const framed = new FramedStream(stream, options, host.metrics);
   try {
     await framed.send({ type: SyncFrame.Type.HELLO, digests: host.state.digest().map(digestToWire) });
     let bucketRound = false;
-    let settled: OriginDigest[] = [];
+    let settled: SettledDigest[] = [];
     // RECORDS frames are verified while the next ones are read (at most MAX_FRAMES_IN_FLIGHT held), and all of them
     // are applied before anything that depends on the state (the bucket round, the end).
     const inFlight: Promise<void>[] = [];
@@ -272,7 +275,12 @@ export async function runSyncClient(
         // Even with nothing to compare, answer BUCKETS: the server's DONE (with its settled origins) ends the session.
         await framed.send({ type: SyncFrame.Type.BUCKETS, buckets, digests });
       } else if (frame.type === SyncFrame.Type.DONE) {
-        settled = frame.digests.map(digestFromWire);
+        settled = frame.digests.map((w) => ({
+          digest: digestFromWire(w),
+          ...(w.heartbeatAgeMs === undefined || w.heartbeatAgeMs > MAX_SAFE
+            ? {}
+            : { heartbeatAgeMs: Number(w.heartbeatAgeMs) }),
+        }));
         break;
       } else {
         throw new InvalidMessageError(`unexpected sync frame ${frame.type}`);
@@ -286,13 +294,24 @@ export async function runSyncClient(
   }
 }
 
-/** DONE, with the digests of the origins this node has settled. */
+/** A digest the server advertised as settled, and how long ago (its clock) it heard the origin's heartbeat. */
+export interface SettledDigest {
+  readonly digest: OriginDigest;
+  readonly heartbeatAgeMs?: number;
+}
+
+/** DONE, with the digests of the origins this node has settled and the age of their heartbeats. */
 function doneFrame(host: SyncHost): Partial<SyncFrame> & Pick<SyncFrame, 'type'> {
-  const settled = host.settledOrigins();
+  const now = host.now();
   const digests: WireOriginDigest[] = [];
-  for (const origin of settled) {
+  for (const origin of host.settledOrigins()) {
+    if (digests.length >= MAX_DIGESTS_PER_FRAME) break;
     const d = host.state.digestOf(origin);
-    digests.push(digestToWire(d ?? { origin, count: 0, maxVersion: ZERO_HLC, hash: '' }));
+    const wire = digestToWire(d ?? { origin, count: 0, maxVersion: ZERO_HLC, hash: '' });
+    const heard = host.state.heartbeatOf(origin)?.heardAtMs;
+    digests.push(
+      heard === undefined ? wire : { ...wire, heartbeatAgeMs: BigInt(Math.max(0, Math.round(now - heard))) },
+    );
   }
   return { type: SyncFrame.Type.DONE, digests };
 }

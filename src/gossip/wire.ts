@@ -1064,6 +1064,7 @@ export interface OriginDigest {
   hash: string;
   heartbeatWallMs?: bigint;
   heartbeatLogical?: number;
+  heartbeatAgeMs?: bigint;
 }
 
 export namespace OriginDigest {
@@ -1112,6 +1113,11 @@ export namespace OriginDigest {
             w.uint32(obj.heartbeatLogical);
           }
 
+          if (obj.heartbeatAgeMs != null) {
+            w.uint32(64);
+            w.uint64(obj.heartbeatAgeMs);
+          }
+
           if (opts.lengthDelimited !== false) {
             w.ldelim();
           }
@@ -1157,6 +1163,10 @@ export namespace OriginDigest {
               }
               case 7: {
                 obj.heartbeatLogical = reader.uint32();
+                break;
+              }
+              case 8: {
+                obj.heartbeatAgeMs = reader.uint64();
                 break;
               }
               default: {
@@ -1224,6 +1234,13 @@ export namespace OriginDigest {
                 };
                 break;
               }
+              case 8: {
+                yield {
+                  field: `${prefix}.heartbeatAgeMs`,
+                  value: reader.uint64(),
+                };
+                break;
+              }
               default: {
                 reader.skipType(tag & 7);
                 break;
@@ -1272,6 +1289,11 @@ export namespace OriginDigest {
     value: number;
   }
 
+  export interface OriginDigestHeartbeatAgeMsFieldEvent {
+    field: '$.heartbeatAgeMs';
+    value: bigint;
+  }
+
   export function encode(obj: Partial<OriginDigest>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, OriginDigest.codec());
   }
@@ -1291,6 +1313,7 @@ export namespace OriginDigest {
     | OriginDigestHashFieldEvent
     | OriginDigestHeartbeatWallMsFieldEvent
     | OriginDigestHeartbeatLogicalFieldEvent
+    | OriginDigestHeartbeatAgeMsFieldEvent
   > {
     return streamMessage(buf, OriginDigest.codec(), opts);
   }
@@ -1919,6 +1942,12 @@ export namespace SyncFrame {
     index: number;
   }
 
+  export interface SyncFrameDigestsHeartbeatAgeMsFieldEvent {
+    field: '$.digests[].heartbeatAgeMs';
+    value: bigint;
+    index: number;
+  }
+
   export interface SyncFrameEnvelopesFieldEvent {
     field: '$.envelopes[]';
     index: number;
@@ -1980,6 +2009,7 @@ export namespace SyncFrame {
     | SyncFrameDigestsHashFieldEvent
     | SyncFrameDigestsHeartbeatWallMsFieldEvent
     | SyncFrameDigestsHeartbeatLogicalFieldEvent
+    | SyncFrameDigestsHeartbeatAgeMsFieldEvent
     | SyncFrameEnvelopesFieldEvent
     | SyncFrameBucketsOriginFieldEvent
     | SyncFrameBucketsBucketsIndexFieldEvent
