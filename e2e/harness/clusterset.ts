@@ -602,12 +602,16 @@ export async function stopComponent(state: ClusterSetState, cluster: string, nam
   await stopProcess(findComponent(state, cluster, name).p);
 }
 
-/** Starts a stopped component again with its original command line and waits until it is healthy. */
+/**
+ * Starts a stopped component again with its original command line and waits until it is healthy: its health URL
+ * answers, or `healthUrl` when given (e.g. a node's `/healthz` while it is meant to stay unready).
+ */
 export async function startComponent(
   state: ClusterSetState,
   cluster: string,
   name: ComponentName,
   timeoutMs = 60_000,
+  healthUrl?: string,
 ): Promise<ComponentState> {
   const { c, i, p } = findComponent(state, cluster, name);
   if (isAlive(p)) throw new Error(`${name} of ${cluster} is still running (pid ${p.pid})`);
@@ -616,8 +620,9 @@ export async function startComponent(
   const next: ComponentState = { ...p, ...processRecord(proc) };
   c.components[i] = next;
   writeStateSync(state);
+  const url = healthUrl ?? p.health;
   await waitHealthy({ cluster, name, proc }, Date.now() + timeoutMs, () =>
-    probe(p.health, p.health.startsWith('https:') ? {} : undefined),
+    probe(url, url.startsWith('https:') ? {} : undefined),
   );
   return next;
 }

@@ -15,6 +15,10 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
     load: async () => (await import('./commands/keygen.js')).keygen,
   },
   psk: { summary: 'create a ClusterSet pre-shared key', load: async () => (await import('./commands/psk.js')).psk },
+  leave: {
+    summary: 'take this cluster out of its ClusterSet (its exports are withdrawn everywhere)',
+    load: async () => (await import('./commands/leave.js')).leave,
+  },
   run: {
     summary: "run this cluster's node (watch exports, gossip, write imports)",
     load: async () => (await import('./commands/run.js')).run,

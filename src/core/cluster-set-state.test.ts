@@ -4,7 +4,8 @@ import { ClusterSetState } from './cluster-set-state.js';
 import { digestOf } from './digest.js';
 import type { ExportRecord } from './export-record.js';
 import { deltaFor } from './sync.js';
-import { exported, historiesArb, issue, ORIGINS } from './test-support/fixtures.js';
+import { compareHlc } from './hlc.js';
+import { exported, historiesArb, issue, opArb, ORIGINS } from './test-support/fixtures.js';
 
 const RUNS = { numRuns: 1000 };
 
@@ -294,5 +295,92 @@ describe('heartbeats relayed by anti-entropy', () => {
     // A newer heartbeat is heard now again.
     s.observeHeartbeat(hb(2_000), 100_000);
     expect(s.liveness(100_000, 30_000).alive).toEqual(['cluster-a']);
+  });
+});
+
+describe('floors: collected tombstones and forgotten origins never come back', () => {
+  /** What the origin itself finally holds per key: the last record it issued. */
+  const finalOf = (records: readonly ExportRecord[]) => {
+    const out = new Map<string, ExportRecord>();
+    for (const r of records) out.set(`${r.namespace}/${r.name}`, r);
+    return out;
+  };
+  const liveSet = (s: ClusterSetState, origin: string) =>
+    s
+      .recordsOf(origin)
+      .filter((r) => !r.removed)
+      .map((r) => `${r.namespace}/${r.name}=${JSON.stringify(r.service)}`)
+      .sort();
+
+  it('an origin that collects its tombstones below a floor (after re-issuing its live records above it) loses nothing and resurrects nothing, whatever the order of delivery', () => {
+    fc.assert(
+      fc.property(
+        fc.array(opArb, { maxLength: 16 }),
+        fc.nat(20),
+        fc.array(fc.nat(), { maxLength: 80 }),
+        (ops, cut, order) => {
+          const history = issue('cluster-a', ops);
+          // The origin picks a floor somewhere in its history, re-issues every live record below it above everything,
+          // and signs the floor into a heartbeat issued after those.
+          const floor = history[Math.min(cut, history.length)]?.version ?? { wallMs: 10_000, logical: 0 };
+          const final = finalOf(history);
+          let t = 100_000;
+          const reissued = [...final.values()]
+            .filter((r) => !r.removed && compareHlc(r.version, floor) < 0)
+            .map((r) => ({ ...r, version: { wallMs: ++t, logical: 0 } }));
+          const hb = { origin: 'cluster-a', incarnation: 1, version: { wallMs: ++t, logical: 0 }, floor };
+          // Every record ever issued (a stale peer may still hold any of them), in any order, some twice.
+          const all: (ExportRecord | 'hb')[] = [...history, ...reissued, 'hb'];
+          const deliveries = [...all, ...order.map((i) => all[i % all.length]!)];
+          const shuffled = deliveries
+            .map((d, i) => ({ d, k: order[i % Math.max(1, order.length)] ?? i }))
+            .sort((x, y) => x.k - y.k)
+            .map((x) => x.d);
+          const node = new ClusterSetState();
+          for (const d of shuffled) {
+            if (d === 'hb') node.observeHeartbeat(hb, 0);
+            else node.merge([d]);
+          }
+          // The origin after collection: its final records at or above the floor, plus the re-issued ones.
+          const origin = new ClusterSetState();
+          origin.merge([...final.values(), ...reissued]);
+          origin.observeHeartbeat(hb, 0);
+          expect(liveSet(node, 'cluster-a')).toEqual(liveSet(origin, 'cluster-a'));
+          // Nothing below the floor is held, and no key removed at the origin is live.
+          for (const r of node.recordsOf('cluster-a')) {
+            expect(compareHlc(r.version, floor)).toBeGreaterThanOrEqual(0);
+            if (!r.removed) expect(final.get(`${r.namespace}/${r.name}`)?.removed).toBe(false);
+          }
+          expect(node.digestOf('cluster-a')?.hash).toBe(origin.digestOf('cluster-a')?.hash);
+        },
+      ),
+      RUNS,
+    );
+  });
+
+  it('a forgotten origin is not brought back by a peer that still holds its records, but is when it issues anew', () => {
+    const old = issue('a', [
+      { key: 0, service: exported() },
+      { key: 1, service: exported() },
+    ]);
+    const s = stateOf([...old, ...issue('b', [{ key: 0, service: exported() }])]);
+    s.observeHeartbeat({ origin: 'a', incarnation: 1, version: { wallMs: 2_000, logical: 0 } }, 0);
+    expect(s.forgetOrigin('a').length).toBe(2);
+    expect(s.origins()).toEqual(['b']);
+    expect(s.merge(old).applied).toEqual([]);
+    expect(s.observeHeartbeat({ origin: 'a', incarnation: 1, version: { wallMs: 2_000, logical: 0 } }, 0)).toBe(false);
+    expect(s.recordsOf('a')).toEqual([]);
+    expect(s.digest().map((d) => d.origin)).toEqual(['b']);
+    // It comes back: a newer record is taken, and the origin is listed again.
+    const back = issue('a', [{ key: 2, service: exported() }], 50_000);
+    expect(s.merge(back).applied.length).toBe(1);
+    expect(s.origins()).toEqual(['a', 'b']);
+  });
+
+  it('a heartbeat whose floor is above its own version, or malformed, is refused', () => {
+    const s = new ClusterSetState();
+    const bad = { origin: 'a', incarnation: 1, version: { wallMs: 10, logical: 0 }, floor: { wallMs: 11, logical: 0 } };
+    expect(s.observeHeartbeat(bad, 0)).toBe(false);
+    expect(s.floorOf('a')).toEqual({ wallMs: 0, logical: 0 });
   });
 });

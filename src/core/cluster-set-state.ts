@@ -12,7 +12,7 @@ import type { ClusterId, ServiceKey } from './ids.js';
 export interface MergeResult {
   /** The records now held that changed, at most one per (origin, key), in order of first change. */
   readonly applied: readonly ExportRecord[];
-  /** Records ignored because an equal or newer version was already held. */
+  /** Records ignored because an equal or newer version was already held, or they are below their origin's floor. */
   readonly stale: number;
   /** Records rejected as malformed (bad version, removed with a service, live without one, empty names). */
   readonly invalid: number;
@@ -77,6 +77,12 @@ function setRecord(k: KeyRecords, r: ExportRecord): void {
 class OriginState {
   readonly records = new Map<ServiceKey, Entry>();
   maxVersion: Hlc = ZERO_HLC;
+  /** Records below this version are dropped and refused (see OriginHeartbeat.floor, ClusterSetState.raiseFloor). */
+  floor: Hlc = ZERO_HLC;
+  /** The heartbeat that carried the floor (signed by the origin): what anti-entropy relays so every node learns it. */
+  floorHeartbeat: OriginHeartbeat | undefined;
+  /** Forgotten here (unheard past the horizon): kept only for its floor, listed nowhere until heard again. */
+  forgotten = false;
   ha = 0;
   hb = 0;
   readonly bucketA = new Uint32Array(DIGEST_BUCKETS);
@@ -188,7 +194,13 @@ export class ClusterSetState {
         continue;
       }
       const key = serviceKey(r.namespace, r.name);
+      const known = this.#origins.get(r.origin);
+      if (known !== undefined && compareHlc(r.version, known.floor) < 0) {
+        stale++;
+        continue;
+      }
       const o = this.#origin(r.origin);
+      o.forgotten = false;
       const held = o.records.get(key);
       if (held !== undefined && !supersedes(r, held.record)) {
         stale++;
@@ -222,10 +234,60 @@ export class ClusterSetState {
   observeHeartbeat(hb: OriginHeartbeat, localNowMs: number): boolean {
     if (typeof hb.origin !== 'string' || !isClusterId(hb.origin) || !isValidHlc(hb.version)) return false;
     if (!Number.isSafeInteger(hb.incarnation)) return false;
+    if (hb.floor !== undefined && (!isValidHlc(hb.floor) || compareHlc(hb.floor, hb.version) > 0)) return false;
+    const known = this.#origins.get(hb.origin);
+    if (known !== undefined && compareHlc(hb.version, known.floor) < 0) return false;
     const o = this.#origin(hb.origin);
+    // A floor is a fact of its own: taken even from a heartbeat older than the one held (anti-entropy relays it).
+    if (hb.floor !== undefined && compareHlc(hb.floor, o.floor) >= 0) {
+      this.raiseFloor(hb.origin, hb.floor);
+      // Keep the first heartbeat that proves the floor (the origin may have raised it locally before it beat).
+      if (compareHlc(hb.floor, o.floorHeartbeat?.floor ?? ZERO_HLC) > 0) o.floorHeartbeat = hb;
+    }
     if (o.heartbeat !== undefined && compareHlc(hb.version, o.heartbeat.heartbeat.version) <= 0) return false;
     o.heartbeat = { heartbeat: hb, heardAtMs: localNowMs };
+    o.forgotten = false;
     return true;
+  }
+
+  /** The heartbeat that carried an origin's current floor, if any: relayed by anti-entropy with its records. */
+  floorHeartbeatOf(origin: ClusterId): OriginHeartbeat | undefined {
+    return this.#origins.get(origin)?.floorHeartbeat;
+  }
+
+  /**
+   * Drops every record of `origin` below `floor` and refuses such records from now on (a floor only rises). Returns
+   * the records dropped. Called with the floor an origin signs into its heartbeats, with a floor above everything
+   * when it left, and locally to forget an origin unheard past the horizon ({@link ClusterSetState.forgetOrigin}).
+   */
+  raiseFloor(origin: ClusterId, floor: Hlc): ExportRecord[] {
+    if (!isValidHlc(floor)) return [];
+    const o = this.#origin(origin);
+    if (compareHlc(floor, o.floor) <= 0) return [];
+    o.floor = floor;
+    const dropped: ExportRecord[] = [];
+    for (const [key, e] of o.records) {
+      if (compareHlc(e.record.version, floor) >= 0) continue;
+      dropped.push(e.record);
+      o.toggle(e);
+      o.bucketCount[e.bucket]!--;
+      o.records.delete(key);
+      const perKey = this.#byKey.get(key);
+      if (perKey === undefined) continue;
+      perKey.records = perKey.records.filter((r) => r.origin !== origin);
+      perKey.shared = false;
+      perKey.revision = ++this.#revision;
+      if (perKey.records.length === 0) {
+        this.#byKey.delete(key);
+        this.#sortedKeys = undefined;
+      }
+    }
+    return dropped;
+  }
+
+  /** The floor of an origin (ZERO_HLC: none). */
+  floorOf(origin: ClusterId): Hlc {
+    return this.#origins.get(origin)?.floor ?? ZERO_HLC;
   }
 
   /**
@@ -242,9 +304,11 @@ export class ClusterSetState {
     return true;
   }
 
-  /** Every origin known (by a record or a heartbeat), sorted. */
+  /** Every origin known (by a record or a heartbeat), sorted; forgotten ones are not listed. */
   origins(): ClusterId[] {
-    return [...this.#origins.keys()].sort(compareStrings);
+    const out: ClusterId[] = [];
+    for (const [origin, o] of this.#origins) if (!o.forgotten) out.push(origin);
+    return out.sort(compareStrings);
   }
 
   /** Every record of one origin, tombstones included, sorted by key. */
@@ -361,19 +425,20 @@ export class ClusterSetState {
     return { alive, withdrawn };
   }
 
-  /** Drops an origin and all its records: only for a cluster that left the ClusterSet for good. */
-  forgetOrigin(origin: ClusterId): void {
+  /**
+   * Forgets an origin (unheard past the horizon, or gone for good): drops all its records and its heartbeat, and keeps
+   * a floor just above the newest record or heartbeat ever held, so a peer that still holds them cannot bring them
+   * back. The origin is listed again as soon as it issues anything newer (it came back). Returns the records dropped.
+   */
+  forgetOrigin(origin: ClusterId): ExportRecord[] {
     const o = this.#origins.get(origin);
-    if (o === undefined) return;
-    for (const key of o.records.keys()) {
-      const perKey = this.#byKey.get(key);
-      if (perKey === undefined) continue;
-      perKey.records = perKey.records.filter((r) => r.origin !== origin);
-      perKey.shared = false;
-      perKey.revision = ++this.#revision;
-      if (perKey.records.length === 0) this.#byKey.delete(key);
-    }
-    this.#sortedKeys = undefined;
-    this.#origins.delete(origin);
+    if (o === undefined) return [];
+    let top = o.maxVersion;
+    if (o.heartbeat !== undefined && compareHlc(o.heartbeat.heartbeat.version, top) > 0)
+      top = o.heartbeat.heartbeat.version;
+    const dropped = this.raiseFloor(origin, { wallMs: top.wallMs, logical: top.logical + 1 });
+    o.heartbeat = undefined;
+    o.forgotten = true;
+    return dropped;
   }
 }

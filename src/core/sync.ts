@@ -18,6 +18,12 @@ export interface Delta {
   /** Heartbeats newer than the peer's. */
   readonly heartbeats: readonly OriginHeartbeat[];
   /**
+   * The heartbeats that carried the floors of origins the peer may hold differently: to be delivered before the
+   * records, so the peer drops (and refuses) what lies below them — also a stale peer that still holds removals
+   * collected long ago.
+   */
+  readonly floors: readonly OriginHeartbeat[];
+  /**
    * Origins held by both whose digests differ and for which no bucket digest was given: ask the peer for
    * `bucketDigest(origin)` and call {@link deltaFor} again with it. Needed when an update in the middle was lost,
    * which `maxVersion` alone cannot reveal.
@@ -43,8 +49,13 @@ export function deltaFor(local: ClusterSetState, remote: RemoteSummary): Delta {
   const records: ExportRecord[] = [];
   const heartbeats: OriginHeartbeat[] = [];
   const compareBuckets: ClusterId[] = [];
+  const floors: OriginHeartbeat[] = [];
   for (const mine of local.digest()) {
     const theirs = remoteDigests.get(mine.origin);
+    const floor = local.floorHeartbeatOf(mine.origin);
+    if (floor !== undefined && (theirs === undefined || theirs.hash !== mine.hash || theirs.count !== mine.count)) {
+      floors.push(floor);
+    }
     const hb = local.heartbeatOf(mine.origin)?.heartbeat;
     if (hb !== undefined && (theirs?.heartbeat === undefined || compareHlc(hb.version, theirs.heartbeat) > 0)) {
       heartbeats.push(hb);
@@ -68,5 +79,5 @@ export function deltaFor(local: ClusterSetState, remote: RemoteSummary): Delta {
     }
     append(records, local.recordsInBuckets(mine.origin, differing));
   }
-  return { records, heartbeats, compareBuckets };
+  return { records, heartbeats, floors, compareBuckets };
 }

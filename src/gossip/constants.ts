@@ -55,6 +55,12 @@ export const DEFAULT_DELTA_COALESCE_MS = 25;
 export const DEFAULT_REDIAL_BASE_MS = 500;
 export const DEFAULT_REDIAL_MAX_MS = 30_000;
 export const DEFAULT_TARGET_PEERS = 8;
+/** An origin unheard this long is forgotten with its imports (it left without saying so). */
+export const DEFAULT_ORIGIN_HORIZON_MS = 24 * 3_600_000;
+/** An origin collects its tombstones older than this (after re-issuing its live records older than 3/4 of it). */
+export const DEFAULT_TOMBSTONE_HORIZON_MS = 24 * 3_600_000;
+/** Housekeeping (forgetting, collecting) runs this often at most. */
+export const HOUSEKEEPING_MAX_INTERVAL_MS = 60_000;
 /** A record older than the held version by more than this is a replay, not a reordering: the sender is scored down. */
 export const REPLAY_WINDOW_MS = 60_000;
 /** Sync requests a peer may start per minute (token bucket with this burst). */

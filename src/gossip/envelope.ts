@@ -10,6 +10,7 @@ import { peerIdFromPublicKey } from '@libp2p/peer-id';
 import type { Ed25519PrivateKey, PeerId } from '@libp2p/interface';
 import type { ExportRecord } from '../core/export-record.js';
 import type { OriginHeartbeat } from '../core/heartbeat.js';
+import { compareHlc } from '../core/hlc.js';
 import type { Hlc } from '../core/hlc.js';
 import {
   EnvelopeKind,
@@ -343,11 +344,15 @@ export function signHeartbeat(
     maxLogical: info.maxVersion.logical,
     recordsHash: info.recordsHash,
     addrs: [...info.addrs],
+    ...(hb.floor === undefined ? {} : { floorWallMs: BigInt(hb.floor.wallMs), floorLogical: hb.floor.logical }),
+    ...(hb.left === true ? { left: true } : {}),
   });
   return {
     origin: hb.origin,
     incarnation: hb.incarnation,
     version: hb.version,
+    ...(hb.floor === undefined ? {} : { floor: hb.floor }),
+    ...(hb.left === true ? { left: true } : {}),
     proof: signer.seal(EnvelopeKind.heartbeat, payload),
   };
 }
@@ -362,11 +367,19 @@ export function heartbeatOf(env: OpenedEnvelope): HeartbeatInfo {
   if (p.incarnation > BigInt(Number.MAX_SAFE_INTEGER)) throw new InvalidMessageError('incarnation out of range');
   if (p.recordsHash.length > 64) throw new InvalidMessageError('bad records hash');
   for (const a of p.addrs) if (a.length > 512) throw new InvalidMessageError('bad address');
+  if ((p.floorWallMs === undefined) !== (p.floorLogical === undefined)) throw new InvalidMessageError('bad floor');
+  if (p.left === false) throw new InvalidMessageError('non-canonical left flag'); // absent when false
+  const version = hlcOf(p.wallMs, p.logical);
+  const floor = p.floorWallMs === undefined ? undefined : hlcOf(p.floorWallMs, p.floorLogical ?? 0);
+  if (floor !== undefined && compareHlc(floor, version) > 0) throw new InvalidMessageError('floor above the heartbeat');
+  if (p.left === true && floor === undefined) throw new InvalidMessageError('a leave without a floor');
   return {
     heartbeat: {
       origin: checkId(p.origin, 'origin'),
       incarnation: Number(p.incarnation),
-      version: hlcOf(p.wallMs, p.logical),
+      version,
+      ...(floor === undefined ? {} : { floor }),
+      ...(p.left === true ? { left: true } : {}),
       proof: env.bytes,
     },
     recordCount: p.recordCount,

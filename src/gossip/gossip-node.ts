@@ -24,6 +24,9 @@ import {
   DEFAULT_DELTA_COALESCE_MS,
   DEFAULT_FRAME_TIMEOUT_MS,
   DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_ORIGIN_HORIZON_MS,
+  DEFAULT_TOMBSTONE_HORIZON_MS,
+  HOUSEKEEPING_MAX_INTERVAL_MS,
   DEFAULT_REDIAL_BASE_MS,
   DEFAULT_REDIAL_MAX_MS,
   DEFAULT_SYNC_INTERVAL_MS,
@@ -120,6 +123,17 @@ export interface GossipNodeInit {
   readonly connectionGater?: ConnectionGater;
   /** Wall clock (ms). Default Date.now. */
   readonly now?: () => number;
+  /**
+   * Another origin unheard this long (by this node's clock; never heard since start counts from start) is forgotten
+   * with its imports: it left without saying so. Default 24 h. Keep it far above the endpoint TTL.
+   */
+  readonly originHorizonMs?: number;
+  /**
+   * This origin collects its own tombstones older than this: it re-issues its live records older than 3/4 of it,
+   * then signs the floor (now − horizon) into its heartbeats, and every node drops and refuses its records below the
+   * floor (so a peer partitioned longer cannot bring a removal back). Default 24 h.
+   */
+  readonly tombstoneHorizonMs?: number;
 }
 
 /** Emitted when records of other clusters were applied to the state. */
@@ -151,6 +165,8 @@ export interface PeerStatus {
 
 export interface OriginStatus {
   readonly origin: ClusterId;
+  /** The origin announced that it left the ClusterSet. */
+  readonly left?: boolean;
   readonly peerId?: string;
   readonly records: number;
   readonly maxVersion: Hlc;
@@ -267,6 +283,12 @@ export class GossipNode extends EventTarget {
   readonly #pending = new Map<string, Uint8Array>();
   #flushTimer: NodeJS.Timeout | undefined;
   #heartbeatTimer: NodeJS.Timeout | undefined;
+  #housekeepingTimer: NodeJS.Timeout | undefined;
+  /** This origin's floor, signed into its heartbeats once it collected tombstones (or left). */
+  #floor: Hlc | undefined;
+  #left = false;
+  /** The next beat goes on the topic signed (the floor rose: every node should learn it soon). */
+  #signNextBeat = false;
   #syncTimer: NodeJS.Timeout | undefined;
   readonly #syncing = new Set<string>();
   readonly #syncSoon = new Map<string, NodeJS.Timeout>();
@@ -415,6 +437,8 @@ export class GossipNode extends EventTarget {
     this.#redialer.start();
     this.#heartbeat();
     this.#syncTimer = setTimeout(() => this.#periodicSync(), jitter(this.#syncIntervalMs, 0.25));
+    this.#housekeepingTimer = setInterval(() => this.#housekeeping(), this.#housekeepingIntervalMs());
+    this.#housekeepingTimer.unref();
     this.#log.info({ peerId: node.peerId.toString(), addrs: this.#addrs(), topic: this.topic }, 'gossip node started');
   }
 
@@ -424,6 +448,7 @@ export class GossipNode extends EventTarget {
     this.#stopping = true;
     clearTimeout(this.#heartbeatTimer);
     clearTimeout(this.#syncTimer);
+    clearInterval(this.#housekeepingTimer);
     clearTimeout(this.#flushTimer);
     for (const t of this.#syncSoon.values()) clearTimeout(t);
     this.#syncSoon.clear();
@@ -518,6 +543,7 @@ export class GossipNode extends EventTarget {
           maxVersion: d.maxVersion,
           ...(hb === undefined ? {} : { incarnation: hb.heartbeat.incarnation, heartbeatAgeMs: now - hb.heardAtMs }),
           alive: alive.has(d.origin),
+          ...(hb?.heartbeat.left === true ? { left: true } : {}),
         };
       }),
     };
@@ -608,6 +634,120 @@ export class GossipNode extends EventTarget {
     if (own !== undefined) this.clock.seed(own.maxVersion);
     const hb = this.state.heartbeatOf(this.clusterId);
     if (hb !== undefined) this.clock.seed(hb.heartbeat.version);
+    // A restarted origin learns its floor back with its old heartbeat: keep signing it.
+    const floor = this.state.floorOf(this.clusterId);
+    if (floor.wallMs > 0 && (this.#floor === undefined || compareHlc(floor, this.#floor) > 0)) this.#floor = floor;
+    this.clock.seed(floor);
+  }
+
+  // ---- origin lifecycle
+
+  #housekeepingIntervalMs(): number {
+    const horizon = Math.min(this.#originHorizonMs(), this.#tombstoneHorizonMs());
+    return Math.max(100, Math.min(HOUSEKEEPING_MAX_INTERVAL_MS, Math.floor(horizon / 8)));
+  }
+
+  #originHorizonMs(): number {
+    return this.#init.originHorizonMs ?? DEFAULT_ORIGIN_HORIZON_MS;
+  }
+
+  #tombstoneHorizonMs(): number {
+    return this.#init.tombstoneHorizonMs ?? DEFAULT_TOMBSTONE_HORIZON_MS;
+  }
+
+  /** Forgets origins unheard past the horizon, and collects this origin's old tombstones. */
+  #housekeeping(): void {
+    if (this.#stopping || this.#libp2p === undefined) return;
+    try {
+      const now = this.#now();
+      const forgotten: ExportRecord[] = [];
+      for (const origin of this.state.origins()) {
+        if (origin === this.clusterId) continue;
+        const heard = this.state.heartbeatOf(origin)?.heardAtMs ?? this.#startedAtMs;
+        if (now - heard <= this.#originHorizonMs()) continue;
+        const dropped = this.state.forgetOrigin(origin);
+        forgotten.push(...dropped.slice(0, 1));
+        this.metrics.forgottenOrigins.inc();
+        this.#log.warn(
+          { origin, unheardMs: now - heard, records: dropped.length },
+          'forgot a cluster unheard past the horizon (with its imports)',
+        );
+      }
+      this.metrics.records.set(this.state.size);
+      if (forgotten.length > 0) this.dispatchEvent(new CustomEvent('state:change', { detail: { records: forgotten } }));
+      if (!this.#left) this.#collectOwnTombstones(now);
+    } catch (err) {
+      this.#log.error({ err: (err as Error).message }, 'housekeeping failed');
+    }
+  }
+
+  /**
+   * Re-issues own live records older than 3/4 of the tombstone horizon (so every node holds them above the floor long
+   * before it rises past their old versions), then raises the own floor to now − horizon: tombstones below go here,
+   * and everywhere once the floor reaches a node with a signed heartbeat.
+   */
+  #collectOwnTombstones(now: number): void {
+    if (this.#desired === undefined) return; // not published from listed caches yet: nothing is known to be current
+    const horizon = this.#tombstoneHorizonMs();
+    const refreshBefore = now - Math.floor((horizon * 3) / 4);
+    const floor: Hlc = { wallMs: now - horizon, logical: 0 };
+    const stale = this.state
+      .recordsOf(this.clusterId)
+      .filter((r) => !r.removed && r.version.wallMs < refreshBefore && r.service !== undefined);
+    if (stale.length > 0) {
+      this.#seedClockFromState();
+      this.publishLocal(
+        stale.map((r) => ({
+          origin: r.origin,
+          namespace: r.namespace,
+          name: r.name,
+          removed: false as const,
+          service: r.service!,
+          version: this.clock.tick(now),
+        })),
+      );
+      this.#log.info({ records: stale.length }, 're-issued own records ahead of the tombstone floor');
+    }
+    if (this.#floor !== undefined && compareHlc(floor, this.#floor) <= 0) return;
+    const below = this.state.recordsOf(this.clusterId).filter((r) => compareHlc(r.version, floor) < 0);
+    if (below.some((r) => !r.removed)) return; // a live record below the floor: wait for its re-issue
+    this.state.raiseFloor(this.clusterId, floor);
+    this.#floor = floor;
+    this.#signNextBeat = true;
+    this.metrics.records.set(this.state.size);
+    if (below.length > 0) this.#log.info({ tombstones: below.length, floor }, 'collected own tombstones');
+  }
+
+  /**
+   * Leaves the ClusterSet: tombstones every export and signs a heartbeat whose floor is above all of this origin's
+   * records, so every node drops them (and with them this cluster's part of every import) and never takes them back
+   * from a stale peer. Published on the topic a few times; peers relay it by anti-entropy. The node keeps running
+   * until stopped, exporting nothing.
+   */
+  async leave(): Promise<void> {
+    if (this.#libp2p === undefined) return;
+    this.setLocalExports(new Map());
+    const now = this.#now();
+    this.#seedClockFromState();
+    const floor = this.clock.tick(now);
+    const version = this.clock.tick(now);
+    const own = this.state.digestOf(this.clusterId);
+    const hb = signHeartbeat(this.#signer, {
+      heartbeat: { origin: this.clusterId, incarnation: this.#incarnation, version, floor, left: true },
+      recordCount: 0,
+      maxVersion: own?.maxVersion ?? { wallMs: 0, logical: 0 },
+      recordsHash: '',
+      addrs: [],
+    });
+    this.#left = true;
+    this.#floor = floor;
+    this.state.observeHeartbeat(hb, now);
+    this.metrics.records.set(this.state.size);
+    for (let i = 0; i < 3; i++) {
+      await this.#publish([hb.proof ?? new Uint8Array()], 'heartbeat');
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    this.#log.warn({ clusterId: this.clusterId }, 'left the ClusterSet');
   }
 
   #reconcileOwn(): ExportRecord[] {
@@ -687,11 +827,20 @@ export class GossipNode extends EventTarget {
       const publish = this.#libp2p.services.pubsub.getSubscribers(this.topic).length > 0;
       // The signed heartbeat (with our addresses) goes on the topic for the first beats after start, then rarely:
       // liveness itself relays hop by hop (LivenessExchange), at a fraction of the cost.
-      const signedOnTopic = publish && (this.#heartbeats < 3 || this.#beats % SIGNED_HEARTBEAT_EVERY === 0);
+      const signedOnTopic =
+        publish && (this.#signNextBeat || this.#heartbeats < 3 || this.#beats % SIGNED_HEARTBEAT_EVERY === 0);
+      if (signedOnTopic) this.#signNextBeat = false;
       const version = this.clock.tick(now);
       const maxVersion = own?.maxVersion ?? { wallMs: 0, logical: 0 };
+      const floor = this.#floor;
       const hb = signHeartbeat(this.#signer, {
-        heartbeat: { origin: this.clusterId, incarnation: this.#incarnation, version },
+        heartbeat: {
+          origin: this.clusterId,
+          incarnation: this.#incarnation,
+          version,
+          ...(floor === undefined ? {} : { floor }),
+          ...(this.#left ? { left: true } : {}),
+        },
         recordCount: own?.count ?? 0,
         maxVersion,
         recordsHash: own?.hash ?? '',
@@ -853,6 +1002,8 @@ export class GossipNode extends EventTarget {
       if (held !== undefined && held.version.wallMs - r.version.wallMs > REPLAY_WINDOW_MS) replays++;
     }
     for (const info of heartbeats) {
+      // Anti-entropy relays the heartbeat that carried an origin's floor, however old: not a replay there.
+      if (publisher === undefined && info.heartbeat.floor !== undefined) continue;
       const held = this.state.heartbeatOf(info.heartbeat.origin)?.heartbeat.version;
       if (held !== undefined && held.wallMs - info.heartbeat.version.wallMs > REPLAY_WINDOW_MS) replays++;
     }
@@ -862,6 +1013,7 @@ export class GossipNode extends EventTarget {
       if (publisher !== undefined) return { reject: 'replayed message', replays, applied: 0, recordBytes };
     }
     const merged = this.state.merge(records);
+    const sizeBeforeBeats = this.state.size;
     this.metrics.envelopes.inc({ kind: 'record', result: 'accepted' }, merged.applied.length);
     this.metrics.envelopes.inc({ kind: 'record', result: 'stale' }, merged.stale);
     if (merged.invalid > 0) this.metrics.envelopes.inc({ kind: 'record', result: 'invalid' }, merged.invalid);
@@ -903,8 +1055,12 @@ export class GossipNode extends EventTarget {
       this.#seedClockFromState();
       this.#reconcileOwn();
     }
+    // A heartbeat's floor (collected tombstones, or a leave) may have dropped records.
+    const floorDropped = this.state.size < sizeBeforeBeats;
     this.metrics.records.set(this.state.size);
-    if (remote.length > 0) this.dispatchEvent(new CustomEvent('state:change', { detail: { records: remote } }));
+    if (remote.length > 0 || floorDropped) {
+      this.dispatchEvent(new CustomEvent('state:change', { detail: { records: remote } }));
+    }
     if (gapFrom && from !== undefined) this.#gapSync(from);
     return { replays, applied: merged.applied.length, recordBytes };
   }

@@ -9,6 +9,8 @@ export class GossipMetrics {
   readonly topicMessages: Counter<'result'>;
   readonly bindingConflicts: Counter<'cluster_id'>;
   readonly replays: Counter;
+  /** Origins forgotten after being unheard past the horizon. */
+  readonly forgottenOrigins: Counter;
   /** Topic messages that failed inside ingest (a bug of ours): ignored, the relay not scored down. */
   readonly ingestErrors: Counter;
   readonly published: Counter<'kind'>;
@@ -57,6 +59,11 @@ export class GossipMetrics {
       name: 'mcs_gossip_binding_conflicts_total',
       help: 'Claims of a bound cluster id by another PeerId, refused',
       labelNames: ['cluster_id'],
+      registers,
+    });
+    this.forgottenOrigins = new Counter({
+      name: 'mcs_gossip_forgotten_origins_total',
+      help: 'Clusters forgotten with their imports after being unheard past the origin horizon',
       registers,
     });
     this.ingestErrors = new Counter({

@@ -327,12 +327,20 @@ export async function serveSync(host: SyncHost, stream: Stream, peer: PeerId, op
 
   const envelopes: Uint8Array[] = [];
   const bindingsSent = new Set<string>();
+  const binding = (origin: string) => {
+    if (known.has(origin) || bindingsSent.has(origin)) return;
+    bindingsSent.add(origin);
+    const proof = host.bindingProof(origin);
+    if (proof !== undefined) envelopes.push(proof);
+  };
+  // Floors first: the client drops what lies below them before it weighs the records.
+  for (const hb of delta.floors) {
+    if (hb.proof === undefined) continue;
+    binding(hb.origin);
+    envelopes.push(hb.proof);
+  }
   for (const r of delta.records) {
-    if (!known.has(r.origin) && !bindingsSent.has(r.origin)) {
-      bindingsSent.add(r.origin);
-      const proof = host.bindingProof(r.origin);
-      if (proof !== undefined) envelopes.push(proof);
-    }
+    binding(r.origin);
     if (r.proof !== undefined) envelopes.push(r.proof);
   }
   const theirHeartbeats = new Map(theirs.map((d) => [d.origin, d.heartbeat]));

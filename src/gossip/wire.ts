@@ -475,6 +475,9 @@ export interface HeartbeatPayload {
   maxLogical: number;
   recordsHash: string;
   addrs: string[];
+  floorWallMs?: bigint;
+  floorLogical?: number;
+  left?: boolean;
 }
 
 export namespace HeartbeatPayload {
@@ -533,6 +536,21 @@ export namespace HeartbeatPayload {
               w.uint32(74);
               w.string(value);
             }
+          }
+
+          if (obj.floorWallMs != null) {
+            w.uint32(80);
+            w.uint64(obj.floorWallMs);
+          }
+
+          if (obj.floorLogical != null) {
+            w.uint32(88);
+            w.uint32(obj.floorLogical);
+          }
+
+          if (obj.left != null) {
+            w.uint32(96);
+            w.bool(obj.left);
           }
 
           if (opts.lengthDelimited !== false) {
@@ -596,6 +614,18 @@ export namespace HeartbeatPayload {
                 }
 
                 obj.addrs.push(reader.string());
+                break;
+              }
+              case 10: {
+                obj.floorWallMs = reader.uint64();
+                break;
+              }
+              case 11: {
+                obj.floorLogical = reader.uint32();
+                break;
+              }
+              case 12: {
+                obj.left = reader.bool();
                 break;
               }
               default: {
@@ -689,6 +719,27 @@ export namespace HeartbeatPayload {
 
                 break;
               }
+              case 10: {
+                yield {
+                  field: `${prefix}.floorWallMs`,
+                  value: reader.uint64(),
+                };
+                break;
+              }
+              case 11: {
+                yield {
+                  field: `${prefix}.floorLogical`,
+                  value: reader.uint32(),
+                };
+                break;
+              }
+              case 12: {
+                yield {
+                  field: `${prefix}.left`,
+                  value: reader.bool(),
+                };
+                break;
+              }
               default: {
                 reader.skipType(tag & 7);
                 break;
@@ -748,6 +799,21 @@ export namespace HeartbeatPayload {
     value: string;
   }
 
+  export interface HeartbeatPayloadFloorWallMsFieldEvent {
+    field: '$.floorWallMs';
+    value: bigint;
+  }
+
+  export interface HeartbeatPayloadFloorLogicalFieldEvent {
+    field: '$.floorLogical';
+    value: number;
+  }
+
+  export interface HeartbeatPayloadLeftFieldEvent {
+    field: '$.left';
+    value: boolean;
+  }
+
   export function encode(obj: Partial<HeartbeatPayload>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, HeartbeatPayload.codec());
   }
@@ -769,6 +835,9 @@ export namespace HeartbeatPayload {
     | HeartbeatPayloadMaxLogicalFieldEvent
     | HeartbeatPayloadRecordsHashFieldEvent
     | HeartbeatPayloadAddrsFieldEvent
+    | HeartbeatPayloadFloorWallMsFieldEvent
+    | HeartbeatPayloadFloorLogicalFieldEvent
+    | HeartbeatPayloadLeftFieldEvent
   > {
     return streamMessage(buf, HeartbeatPayload.codec(), opts);
   }

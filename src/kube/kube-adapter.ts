@@ -30,6 +30,7 @@ import {
   DEFAULT_RETRY_MAX_MS,
   FIELD_MANAGER,
   MCS_GROUP,
+  LEFT_ANNOTATION,
   MCS_VERSION,
   PEER_PROPERTY,
 } from './constants.js';
@@ -419,7 +420,7 @@ export class KubeAdapter extends EventTarget {
   async publishPeer(value: string): Promise<void> {
     if (!this.#leader || !this.#identity.ok) return;
     const current = this.clusterPropertiesCache.get(PEER_PROPERTY);
-    if (current?.spec?.value === value) return;
+    if (current?.spec?.value === value && current.metadata.annotations?.[LEFT_ANNOTATION] === undefined) return;
     const body: ClusterProperty = {
       apiVersion: `${ABOUT_GROUP}/${ABOUT_VERSION}`,
       kind: 'ClusterProperty',
@@ -451,6 +452,35 @@ export class KubeAdapter extends EventTarget {
         result: 'error',
       });
       this.#log.warn({ err: describeError(err) }, `writing ClusterProperty ${PEER_PROPERTY} failed`);
+    }
+  }
+
+  /**
+   * Marks the peer ClusterProperty as left (`mcs-gossip leave` waits for it): the node has announced to the
+   * ClusterSet that this cluster left. Errors are logged.
+   */
+  async recordLeave(clusterSetName: string): Promise<void> {
+    const current = this.clusterPropertiesCache.get(PEER_PROPERTY);
+    if (!this.#leader || current === undefined) return;
+    const annotations = {
+      ...current.metadata.annotations,
+      [LEFT_ANNOTATION]: `${clusterSetName} ${new Date().toISOString()}`,
+    };
+    const body: ClusterProperty = { ...current, metadata: { ...current.metadata, annotations } };
+    try {
+      const replaced = (await this.#custom.replaceClusterCustomObject({
+        group: ABOUT_GROUP,
+        version: ABOUT_VERSION,
+        plural: 'clusterproperties',
+        name: PEER_PROPERTY,
+        body,
+        fieldManager: FIELD_MANAGER,
+      })) as ClusterProperty;
+      this.clusterPropertiesCache.wrote(replaced);
+      this.metrics.apiWrites.inc({ resource: 'clusterproperties', verb: 'update', result: 'ok' });
+    } catch (err) {
+      this.metrics.apiWrites.inc({ resource: 'clusterproperties', verb: 'update', result: 'error' });
+      this.#log.warn({ err: describeError(err) }, `marking ClusterProperty ${PEER_PROPERTY} as left failed`);
     }
   }
 

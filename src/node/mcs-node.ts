@@ -39,6 +39,10 @@ export interface McsNodeInit {
   readonly heartbeatIntervalMs?: number;
   /** Anti-entropy period (ms). Default: the gossip layer's. */
   readonly syncIntervalMs?: number;
+  /** Another cluster unheard this long is forgotten with its imports. Default: the gossip layer's (24 h). */
+  readonly originHorizonMs?: number;
+  /** This cluster's tombstones older than this are collected. Default: the gossip layer's (24 h). */
+  readonly tombstoneHorizonMs?: number;
   /** Elect one active replica with a Lease. Default: none (this replica is active). */
   readonly leaderElection?: LeaderElectionInit;
   readonly logger?: Logger;
@@ -185,10 +189,14 @@ export class McsNode {
         wanted.clusterId === running.identity.clusterId &&
         wanted.clusterSetName === running.identity.clusterSetName;
       if (same && running.bootstrap === bootstrapKey) return;
-      // A change of cluster id (or ClusterSet) is a leave: tombstone our exports under the old id first.
-      const leaving = wanted !== undefined && !same;
-      if (leaving) this.#log.warn({ from: running.identity, to: wanted }, 'cluster identity changed: leave + join');
-      await this.#stopGossip(leaving);
+      // A change of cluster id (or ClusterSet) is a leave followed by a join; so is the removal of the ClusterSet
+      // ClusterProperty (KEP-2149: it exists only while the cluster is a member) — a leave without a join.
+      const moved = wanted !== undefined && !same;
+      const removed = !id.ok && id.reason === 'ClusterSetMissing' && this.kube.isLeader();
+      if (moved) this.#log.warn({ from: running.identity, to: wanted }, 'cluster identity changed: leave + join');
+      if (removed) this.#log.warn({ ...running.identity }, `${id.message}: leaving the ClusterSet`);
+      await this.#stopGossip(moved || removed);
+      if (removed) await this.kube.recordLeave(running.identity.clusterSetName);
     }
     if (wanted === undefined) return;
     if (this.#state?.clusterId !== wanted.clusterId)
@@ -208,6 +216,8 @@ export class McsNode {
       ...(this.#init.announce === undefined ? {} : { announce: this.#init.announce }),
       ...(this.#init.heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs: this.#init.heartbeatIntervalMs }),
       ...(this.#init.syncIntervalMs === undefined ? {} : { syncIntervalMs: this.#init.syncIntervalMs }),
+      ...(this.#init.originHorizonMs === undefined ? {} : { originHorizonMs: this.#init.originHorizonMs }),
+      ...(this.#init.tombstoneHorizonMs === undefined ? {} : { tombstoneHorizonMs: this.#init.tombstoneHorizonMs }),
     });
     gossip.on('state:change', () => this.#scheduleResolve());
     gossip.on('settled', () => this.#scheduleResolve());
@@ -229,8 +239,8 @@ export class McsNode {
     this.#running = undefined;
     if (gossip === undefined) return;
     if (leave) {
-      gossip.setLocalExports(new Map());
-      await sleep(1000); // lets the tombstones reach the mesh (the gossip layer coalesces for a moment)
+      await gossip.leave();
+      await sleep(500); // lets the last messages reach the mesh
     }
     await gossip.stop();
   }

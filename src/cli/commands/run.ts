@@ -28,6 +28,8 @@ const ENV: Record<string, string> = {
   'endpoint-ttl': 'MCS_GOSSIP_ENDPOINT_TTL',
   'heartbeat-interval': 'MCS_GOSSIP_HEARTBEAT_INTERVAL',
   'sync-interval': 'MCS_GOSSIP_SYNC_INTERVAL',
+  'origin-horizon': 'MCS_GOSSIP_ORIGIN_HORIZON',
+  'tombstone-horizon': 'MCS_GOSSIP_TOMBSTONE_HORIZON',
   'log-level': 'MCS_GOSSIP_LOG_LEVEL',
   'leader-elect': 'MCS_GOSSIP_LEADER_ELECT',
   'lease-namespace': 'POD_NAMESPACE',
@@ -58,6 +60,10 @@ Gossip:
   --endpoint-ttl DURATION   withdraw a cluster's endpoints when unheard this long [MCS_GOSSIP_ENDPOINT_TTL]; default 30s
   --heartbeat-interval DUR  heartbeat period [MCS_GOSSIP_HEARTBEAT_INTERVAL]; default 10s (keep well below the TTL)
   --sync-interval DURATION  background anti-entropy period [MCS_GOSSIP_SYNC_INTERVAL]; default 60s
+  --origin-horizon DURATION forget a cluster unheard this long, with its imports [MCS_GOSSIP_ORIGIN_HORIZON];
+                            default 24h (keep it far above the endpoint TTL)
+  --tombstone-horizon DUR   collect this cluster's removals older than this [MCS_GOSSIP_TOMBSTONE_HORIZON];
+                            default 24h
 Operations:
   --metrics-addr HOST:PORT  /metrics, /healthz, /readyz, /status [MCS_GOSSIP_METRICS_ADDR]; default 0.0.0.0:9464
   --log-level LEVEL         trace|debug|info|warn|error|fatal|silent [MCS_GOSSIP_LOG_LEVEL]; default info
@@ -98,6 +104,8 @@ export interface RunOptions {
   endpointTtlMs?: number;
   heartbeatIntervalMs?: number;
   syncIntervalMs?: number;
+  originHorizonMs?: number;
+  tombstoneHorizonMs?: number;
   logLevel: string;
   leaderElect: boolean;
   leaseNamespace: string;
@@ -167,6 +175,11 @@ export function parseRunFlags(argv: readonly string[], env: NodeJS.ProcessEnv = 
   const endpointTtlMs = duration('endpoint-ttl');
   const heartbeatIntervalMs = duration('heartbeat-interval');
   const syncIntervalMs = duration('sync-interval');
+  const originHorizonMs = duration('origin-horizon');
+  const tombstoneHorizonMs = duration('tombstone-horizon');
+  if (originHorizonMs !== undefined && originHorizonMs <= (endpointTtlMs ?? 30_000)) {
+    throw new UsageError('--origin-horizon must be longer than --endpoint-ttl');
+  }
   const kubeconfig = str('kubeconfig');
   const context = str('context');
   const leaseDurationMs = duration('lease-duration') ?? DEFAULT_LEASE_DURATION_MS;
@@ -190,6 +203,8 @@ export function parseRunFlags(argv: readonly string[], env: NodeJS.ProcessEnv = 
     ...(endpointTtlMs === undefined ? {} : { endpointTtlMs }),
     ...(heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs }),
     ...(syncIntervalMs === undefined ? {} : { syncIntervalMs }),
+    ...(originHorizonMs === undefined ? {} : { originHorizonMs }),
+    ...(tombstoneHorizonMs === undefined ? {} : { tombstoneHorizonMs }),
     logLevel,
     leaderElect,
     leaseNamespace: str('lease-namespace') ?? 'mcs-gossip-system',
@@ -241,6 +256,8 @@ export const run: Command = {
       ...(o.endpointTtlMs === undefined ? {} : { endpointTtlMs: o.endpointTtlMs }),
       ...(o.heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs: o.heartbeatIntervalMs }),
       ...(o.syncIntervalMs === undefined ? {} : { syncIntervalMs: o.syncIntervalMs }),
+      ...(o.originHorizonMs === undefined ? {} : { originHorizonMs: o.originHorizonMs }),
+      ...(o.tombstoneHorizonMs === undefined ? {} : { tombstoneHorizonMs: o.tombstoneHorizonMs }),
       ...(o.leaderElect
         ? {
             leaderElection: {
