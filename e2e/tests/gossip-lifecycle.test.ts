@@ -1,7 +1,7 @@
 // The lifecycle of an origin on real libp2p nodes over 127.0.0.1: an explicit leave withdraws it everywhere, an origin
 // unheard past the horizon is forgotten, and collected tombstones never come back from a stale peer.
 import { afterEach, describe, expect, it } from 'vitest';
-import { generatePsk, syntheticService } from '../../src/gossip/index.js';
+import { generateIdentityKey, generatePsk, syntheticService } from '../../src/gossip/index.js';
 import { addrOf, Partition, startNode, stopAll, waitFor } from './gossip-helpers.js';
 import type { TestNode } from './gossip-helpers.js';
 
@@ -51,6 +51,57 @@ describe('origin lifecycle', () => {
     await waitFor(() => late.node.isSettled('c') || late.node.isSettled('b'), 15_000, 'late synced');
     await waitFor(() => live(late, 'a').length === 1, 15_000, 'late has a');
     expect(late.node.state.recordsOf('c')).toEqual([]);
+  });
+
+  it('a cluster that rotates its identity key is followed by every peer without a restart', async () => {
+    const psk = generatePsk();
+    const a = await startNode('a', [], { psk });
+    const b = await startNode('b', [addrOf(a)], { psk });
+    const c = await startNode('c', [addrOf(a), addrOf(b)], { psk });
+    nodes.push(a, b, c);
+    c.cluster.upsert('default', 'web', syntheticService(1, 2));
+    c.cluster.upsert('default', 'old', syntheticService(2, 1));
+    await waitFor(() => [a, b].every((n) => live(n, 'c').length === 2), 15_000, 'c everywhere');
+    const oldProofs = c.node.state.recordsOf('c').map((r) => r.proof!);
+    const oldKey = c.init.privateKey;
+    await c.node.stop();
+    nodes.splice(nodes.indexOf(c), 1);
+    // The same cluster id with a new key, the old one configured as previous; it now exports only `web`.
+    const newKey = await generateIdentityKey();
+    const rotated = await startNode('c', [addrOf(a)], { psk, overrides: { previousKey: oldKey } }, newKey);
+    nodes.push(rotated);
+    await waitFor(() => live(rotated, 'c').length === 2, 15_000, 'own old records learned back');
+    rotated.cluster.upsert('default', 'web', syntheticService(3, 1));
+    rotated.cluster.remove('default', 'old');
+    const newId = rotated.node.peerId.toString();
+    await waitFor(
+      () =>
+        [a, b].every(
+          (n) =>
+            n.node.status().origins.find((o) => o.origin === 'c')?.peerId === newId &&
+            live(n, 'c').join() === 'default/web' &&
+            n.node.state.record('c', 'default/web')?.service?.endpointGroups[0]?.endpoints.length === 1,
+        ),
+      20_000,
+      'peers follow the rotation and take the new key’s records',
+    );
+    // Every record of c is now signed by the new key, so anti-entropy relays all of them.
+    await waitFor(
+      () => rotated.node.state.recordsOf('c').every((r) => !oldProofs.some((p) => Buffer.compare(p, r.proof!) === 0)),
+      10_000,
+      'records re-issued under the new key',
+    );
+    // A stale relay's old-key copies are skipped quietly; the old key itself can no longer publish for c.
+    const result = await a.node.ingestFrame(oldProofs, b.node.peerId);
+    expect(result.reject).toBeUndefined();
+    expect(live(a, 'c')).toEqual(['default/web']);
+    const conflicts = (await a.node.metrics.bindingConflicts.get()).values.find((v) => v.labels.cluster_id === 'c');
+    expect(conflicts?.value ?? 0).toBe(0);
+    // A node that joins later binds the new key through a peer.
+    const late = await startNode('late', [addrOf(b)], { psk });
+    nodes.push(late);
+    await waitFor(() => live(late, 'c').join() === 'default/web', 15_000, 'late node has c under the new key');
+    expect(late.node.status().origins.find((o) => o.origin === 'c')?.peerId).toBe(newId);
   });
 
   it('forgets a cluster unheard past the horizon, and a peer that still holds its records cannot bring them back', async () => {

@@ -1,9 +1,11 @@
 // The node's safety contract under restarts (docs/reliability.md), on a three-cluster ClusterSet with real nodes:
 // a restarted node changes no import before the origins it names are settled, and publishes nothing from a cache
 // that has not listed. Each test reproduces a failure that deleted imports before the contract existed.
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { derivedServiceName } from '../../src/core/index.js';
@@ -15,7 +17,9 @@ import {
   type ClusterSetState as Harness,
   type ComponentState,
 } from '../harness/clusterset.js';
+import { repoRoot } from '../harness/paths.js';
 import { isAlive, tail } from '../harness/process.js';
+import { diffState, expectedState, readGroundTruth } from '../chaos/oracle.js';
 import {
   admin,
   deployWeb,
@@ -29,6 +33,7 @@ import {
 } from './kube-helpers.js';
 
 const CLUSTERS = ['cluster-1', 'cluster-2', 'cluster-3'] as const;
+const run = promisify(execFile);
 
 describe('restart safety on a three-cluster ClusterSet', () => {
   let dir: string;
@@ -85,6 +90,18 @@ describe('restart safety on a three-cluster ClusterSet', () => {
       : undefined;
   };
 
+  /** The oracle: every cluster holds exactly what the core computes from every cluster's objects. */
+  const settled = () =>
+    eventually(
+      'no differences from the oracle',
+      async () => {
+        const truth = await readGroundTruth(harness.clusters.map((c) => ({ name: c.name, kubeconfig: c.kubeconfig })));
+        const differences = diffState(expectedState(truth), truth);
+        return differences.length === 0 ? true : undefined;
+      },
+      45_000,
+    );
+
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'mcs-gossip-restart-'));
     harness = await up({
@@ -138,6 +155,7 @@ describe('restart safety on a three-cluster ClusterSet', () => {
     await eventually('cluster-3 settles and still imports ri/web', () => importedFrom('cluster-3', 'ri', 'cluster-1'));
     await ready('cluster-3');
     expect(await importView('cluster-3', 'ri')).toEqual(before);
+    await settled();
   });
 
   it('a node restarted while ServiceExports cannot be listed withdraws nothing from the ClusterSet', async () => {
@@ -180,5 +198,60 @@ describe('restart safety on a three-cluster ClusterSet', () => {
     await sleep(5000);
     expect(await importView('cluster-2', 'pl')).toEqual(before);
     expect(await importedFrom('cluster-2', 'pl', 'cluster-1')).toBe(true);
+    await settled();
+  });
+
+  it('`mcs-gossip leave` withdraws the cluster’s exports everywhere; re-created membership brings them back', async () => {
+    for (const c of CLUSTERS) await ensureNamespace(a(c).core, 'lv');
+    await deployWeb(a('cluster-2'), 'lv', 'web', 1);
+    await exportService(a('cluster-2'), 'lv', 'web');
+    for (const c of ['cluster-1', 'cluster-3'])
+      await eventually(`lv/web imported in ${c}`, () => importedFrom(c, 'lv', 'cluster-2'));
+    const two = harness.clusters.find((c) => c.name === 'cluster-2')!;
+    const cli = join(repoRoot, 'src', 'cli', 'main.ts');
+    const { stdout } = await run(process.execPath, [
+      '--import',
+      'tsx',
+      cli,
+      'leave',
+      `--kubeconfig=${two.kubeconfig}`,
+      '--wait=30s',
+    ]);
+    expect(stdout).toContain('cluster-2 left ClusterSet');
+    for (const c of ['cluster-1', 'cluster-3']) {
+      await eventually(`lv/web gone from ${c}`, async () => ((await getImport(a(c), 'lv', 'web')) ? undefined : true));
+      const status = JSON.parse((await http(c, '/status')).body) as {
+        gossip?: { origins: { origin: string; left?: boolean }[] };
+      };
+      expect(status.gossip?.origins.find((o) => o.origin === 'cluster-2')?.left).toBe(true);
+      // The others' exports are untouched.
+      expect(await importedFrom(c, 'pl', 'cluster-1')).toBe(true);
+    }
+    // Leaving twice: one line, exit 1.
+    const again = await run(process.execPath, [
+      '--import',
+      'tsx',
+      cli,
+      'leave',
+      `--kubeconfig=${two.kubeconfig}`,
+    ]).catch((err: { code: number; stderr: string }) => err);
+    expect((again as { code: number }).code).toBe(1);
+    expect((again as { stderr: string }).stderr.trim().split('\n')).toHaveLength(1);
+    // Back in the ClusterSet: the export returns (newer than the leave).
+    await a('cluster-2').custom.createClusterCustomObject({
+      group: 'about.k8s.io',
+      version: 'v1beta1',
+      plural: 'clusterproperties',
+      body: {
+        apiVersion: 'about.k8s.io/v1beta1',
+        kind: 'ClusterProperty',
+        metadata: { name: 'clusterset.k8s.io' },
+        spec: { value: harness.clusterSetName },
+      },
+    });
+    for (const c of ['cluster-1', 'cluster-3'])
+      await eventually(`lv/web back in ${c}`, () => importedFrom(c, 'lv', 'cluster-2'), 45_000);
+    await ready('cluster-2');
+    await settled();
   });
 });

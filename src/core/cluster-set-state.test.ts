@@ -384,3 +384,16 @@ describe('floors: collected tombstones and forgotten origins never come back', (
     expect(s.floorOf('a')).toEqual({ wallMs: 0, logical: 0 });
   });
 });
+
+describe('heartbeats heard unsigned first', () => {
+  it('keep the signed statement of the same beat when it arrives later (a leave is not lost)', () => {
+    const s = new ClusterSetState();
+    const version = { wallMs: 5_000, logical: 0 };
+    expect(s.observeHeartbeat({ origin: 'a', incarnation: 1, version }, 100)).toBe(true);
+    const signed = { origin: 'a', incarnation: 1, version, floor: version, left: true, proof: new Uint8Array([1]) };
+    expect(s.observeHeartbeat(signed, 200)).toBe(false); // not newer…
+    expect(s.heartbeatOf('a')?.heartbeat.left).toBe(true); // …but kept
+    expect(s.heartbeatOf('a')?.heardAtMs).toBe(100);
+    expect(s.floorOf('a')).toEqual(version);
+  });
+});

@@ -244,7 +244,16 @@ export class ClusterSetState {
       // Keep the first heartbeat that proves the floor (the origin may have raised it locally before it beat).
       if (compareHlc(hb.floor, o.floorHeartbeat?.floor ?? ZERO_HLC) > 0) o.floorHeartbeat = hb;
     }
-    if (o.heartbeat !== undefined && compareHlc(hb.version, o.heartbeat.heartbeat.version) <= 0) return false;
+    if (o.heartbeat !== undefined) {
+      const held = o.heartbeat;
+      const cmp = compareHlc(hb.version, held.heartbeat.version);
+      // The signed statement of a beat already heard unsigned (liveness relays outrun the topic) replaces it, so
+      // what it says (a leave) and its proof (relayed by anti-entropy) are kept; it was not heard any later.
+      if (cmp === 0 && hb.proof !== undefined && held.heartbeat.proof === undefined) {
+        o.heartbeat = { heartbeat: hb, heardAtMs: held.heardAtMs };
+      }
+      if (cmp <= 0) return false;
+    }
     o.heartbeat = { heartbeat: hb, heardAtMs: localNowMs };
     o.forgotten = false;
     return true;

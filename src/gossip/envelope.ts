@@ -397,7 +397,33 @@ export interface Binding {
   readonly clusterSet: string;
   readonly issuedAtMs: number;
   readonly publicKey: Uint8Array;
+  /** A key rotation: signed by the old key (`publicKey`), the cluster id's key is now this one. */
+  readonly rotatesTo?: Uint8Array;
   readonly proof: Uint8Array;
+}
+
+/** A rotation: the cluster's old key (the signer) hands its cluster id to `newKey` (raw Ed25519 public key). */
+export function signRotation(
+  oldSigner: EnvelopeSigner,
+  clusterId: string,
+  clusterSet: string,
+  newKey: Uint8Array,
+  issuedAtMs: number,
+): Binding {
+  const payload = BindingPayload.encode({
+    clusterId,
+    clusterSet,
+    issuedAtMs: BigInt(issuedAtMs),
+    rotatesTo: new Uint8Array(newKey),
+  });
+  return {
+    clusterId,
+    clusterSet,
+    issuedAtMs,
+    publicKey: oldSigner.publicKey,
+    rotatesTo: newKey,
+    proof: oldSigner.seal(EnvelopeKind.binding, payload),
+  };
 }
 
 export function signBinding(
@@ -423,11 +449,17 @@ export function bindingOf(env: OpenedEnvelope): Binding {
   } catch (err) {
     throw new InvalidMessageError(`binding does not decode: ${(err as Error).message}`);
   }
+  const rotatesTo = p.rotatesTo;
+  if (rotatesTo !== undefined) {
+    if (rotatesTo.length !== ED25519_PUBLIC_KEY_BYTES) throw new InvalidMessageError('bad rotation key');
+    if (Buffer.compare(rotatesTo, env.publicKey) === 0) throw new InvalidMessageError('a rotation to the same key');
+  }
   return {
     clusterId: checkId(p.clusterId, 'cluster id'),
     clusterSet: checkId(p.clusterSet, 'cluster set'),
     issuedAtMs: hlcOf(p.issuedAtMs, 0).wallMs,
     publicKey: env.publicKey,
+    ...(rotatesTo === undefined ? {} : { rotatesTo }),
     proof: env.bytes,
   };
 }

@@ -56,9 +56,10 @@ import {
   recordOf,
   signBinding,
   signHeartbeat,
+  signRotation,
   signRecords,
 } from './envelope.js';
-import type { DecodedEnvelope, HeartbeatInfo, OpenedEnvelope } from './envelope.js';
+import type { Binding, DecodedEnvelope, HeartbeatInfo, OpenedEnvelope } from './envelope.js';
 import { GossipConfigError, InvalidMessageError, InvalidSignatureError, NotStartedError } from './errors.js';
 import { connectedPeers, createGossipLibp2p } from './libp2p-node.js';
 import type { GossipLibp2p } from './libp2p-node.js';
@@ -87,6 +88,12 @@ export interface GossipNodeInit {
   readonly clusterSetName: string;
   /** The persistent identity: its PeerId is this cluster's PeerId. */
   readonly privateKey: Ed25519PrivateKey;
+  /**
+   * The identity key this cluster used before (a key rotation): it signs a rotation to `privateKey` that every peer
+   * follows without a restart, and this node re-issues its records signed by it. Keep it configured until the
+   * ClusterSet has converged (docs/reliability.md), then drop it.
+   */
+  readonly previousKey?: Ed25519PrivateKey;
   /** The ClusterSet key (pnet format). Required: without it the node does not start. */
   readonly psk: Uint8Array | undefined;
   /** Listen multiaddrs. Default `/ip4/0.0.0.0/tcp/7946`. */
@@ -299,6 +306,9 @@ export class GossipNode extends EventTarget {
   #lastSyncAt = -Infinity;
   /** See {@link GossipNode.isSettled}. */
   readonly #settled = new Set<ClusterId>();
+  /** A key rotation from the previous identity key (GossipNodeInit.previousKey), and that key. */
+  #rotation: Binding | undefined;
+  #previousKeyId: string | undefined;
   /** Peers a sync completed with since start. */
   readonly #syncedPeers = new Set<string>();
   #startedAtMs = 0;
@@ -322,11 +332,22 @@ export class GossipNode extends EventTarget {
     for (const b of this.#bootstrap) if (b.clusterId !== undefined) pins.set(b.clusterId, b.peerId);
     this.#bindings = new BindingRegistry(pins);
     const peerId = this.#signer.publicKey;
+    const previous = init.previousKey === undefined ? undefined : new EnvelopeSigner(init.previousKey);
+    if (previous !== undefined && keyId(previous.publicKey) === keyId(peerId)) {
+      throw new GossipConfigError('the previous identity key is the identity key itself');
+    }
     const ownPin = pins.get(init.clusterId);
-    if (ownPin !== undefined && keyId(ownPin.publicKey?.raw ?? new Uint8Array()) !== keyId(peerId)) {
+    const pinnedTo = keyId(ownPin?.publicKey?.raw ?? new Uint8Array());
+    if (ownPin !== undefined && pinnedTo !== keyId(peerId) && pinnedTo !== keyId(previous?.publicKey ?? peerId)) {
       throw new GossipConfigError(`cluster id "${init.clusterId}" is pinned to ${ownPin.toString()}, not to this key`);
     }
     this.#bindings.pin(init.clusterId, peerId);
+    this.#bindings.setSelf(init.clusterId);
+    if (previous !== undefined) {
+      this.#rotation = signRotation(previous, init.clusterId, init.clusterSetName, peerId, this.#now());
+      this.#previousKeyId = keyId(previous.publicKey);
+      this.#bindings.rotate(this.#rotation);
+    }
     this.#heartbeatIntervalMs = init.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
     this.#syncIntervalMs = init.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS;
     this.#endpointTtlMs = init.endpointTtlMs ?? DEFAULT_ENDPOINT_TTL_MS;
@@ -420,6 +441,8 @@ export class GossipNode extends EventTarget {
     this.#incarnation = this.clock.tick(nowMs).wallMs;
     const binding = signBinding(this.#signer, this.clusterId, this.clusterSetName, nowMs);
     this.#bindings.remember(binding);
+    // The rotation goes first, so a peer bound to the previous key follows it before it weighs the new binding.
+    if (this.#rotation !== undefined) this.#pending.set('\u0000rotation', this.#rotation.proof);
     this.#pending.set('\u0000binding', binding.proof);
 
     this.#redialer = new Redialer(
@@ -740,6 +763,7 @@ export class GossipNode extends EventTarget {
       addrs: [],
     });
     this.#left = true;
+    clearTimeout(this.#heartbeatTimer);
     this.#floor = floor;
     this.state.observeHeartbeat(hb, now);
     this.metrics.records.set(this.state.size);
@@ -753,10 +777,29 @@ export class GossipNode extends EventTarget {
   #reconcileOwn(): ExportRecord[] {
     if (this.#desired === undefined) return [];
     this.#seedClockFromState();
-    const plan = planOwnRecords(this.clusterId, this.state.recordsOf(this.clusterId), this.#desired, () =>
-      this.clock.tick(this.#now()),
-    );
+    const tick = () => this.clock.tick(this.#now());
+    const own = this.state.recordsOf(this.clusterId);
+    const plan = planOwnRecords(this.clusterId, own, this.#desired, tick);
+    // After a key rotation, every record still signed by the previous key is issued again under the new one (same
+    // content, newer version), so no peer keeps a statement it will not relay once it follows the rotation.
+    if (this.#previousKeyId !== undefined) {
+      const planned = new Set(plan.map((r) => serviceKey(r.namespace, r.name)));
+      for (const r of own) {
+        if (planned.has(serviceKey(r.namespace, r.name)) || !this.#signedByPrevious(r)) continue;
+        const { proof: _proof, version: _version, ...content } = r;
+        plan.push({ ...content, version: tick() } as ExportRecord);
+      }
+    }
     return plan.length === 0 ? [] : this.publishLocal(plan);
+  }
+
+  #signedByPrevious(r: ExportRecord): boolean {
+    if (r.proof === undefined) return false;
+    try {
+      return keyId(this.#verifier.decode(r.proof).publicKey) === this.#previousKeyId;
+    } catch {
+      return false;
+    }
   }
 
   // ---- publishing
@@ -820,7 +863,8 @@ export class GossipNode extends EventTarget {
   }
 
   #heartbeat(): void {
-    if (this.#stopping || this.#libp2p === undefined) return;
+    // After a leave the signed leave is this origin's last word: a later (unsigned) beat would hide it.
+    if (this.#stopping || this.#libp2p === undefined || this.#left) return;
     const now = this.#now();
     try {
       const own = this.state.digestOf(this.clusterId);
@@ -944,6 +988,18 @@ export class GossipNode extends EventTarget {
         if (pre instanceof Error) throw pre;
         const env = pre ?? this.#verifier.open(bytes);
         kind = KIND_NAME[env.kind] ?? 'record';
+        // A key rotation is signed by the key it hands over from: on the topic it rides with its new key's messages.
+        const rotation = env.kind === EnvelopeKind.binding ? bindingOf(env) : undefined;
+        if (rotation?.rotatesTo !== undefined) {
+          if (rotation.clusterSet !== this.clusterSetName) {
+            return this.#rejectBatch(kind, 'invalid', 'rotation for another ClusterSet');
+          }
+          if (publisher !== undefined && keyId(rotation.rotatesTo) !== publisher) {
+            return this.#rejectBatch(kind, 'invalid', 'rotation to a key other than the publisher');
+          }
+          this.#applyRotation(rotation, from);
+          continue;
+        }
         if (publisher !== undefined && keyId(env.publicKey) !== publisher) {
           return this.#rejectBatch(kind, 'invalid', 'envelope not signed by the publisher');
         }
@@ -964,6 +1020,11 @@ export class GossipNode extends EventTarget {
           origin = b.clusterId;
         }
         const check = this.#bindings.check(origin, env.publicKey);
+        if (!check.ok && check.superseded && publisher === undefined) {
+          // Signed by a key the cluster rotated away from: a relay's old copy, replaced by what the new key issues.
+          this.metrics.envelopes.inc({ kind, result: 'superseded_key' });
+          continue;
+        }
         if (!check.ok) {
           this.metrics.bindingConflicts.inc({ cluster_id: origin });
           this.#log.warn(
@@ -1094,6 +1155,28 @@ export class GossipNode extends EventTarget {
     return applied;
   }
 
+  #applyRotation(rotation: Binding, from: PeerId | undefined): void {
+    const result = this.#bindings.rotate(rotation);
+    this.metrics.envelopes.inc({ kind: 'binding', result: `rotation_${result}` });
+    if (result === 'rotated') {
+      this.#log.warn(
+        {
+          clusterId: rotation.clusterId,
+          from: peerIdOfKey(rotation.publicKey).toString(),
+          to: peerIdOfKey(rotation.rotatesTo!).toString(),
+          peer: from?.toString(),
+        },
+        'a cluster rotated its identity key',
+      );
+    } else if (result === 'refused') {
+      this.metrics.bindingConflicts.inc({ cluster_id: rotation.clusterId });
+      this.#log.warn(
+        { clusterId: rotation.clusterId, signedBy: peerIdOfKey(rotation.publicKey).toString(), peer: from?.toString() },
+        'refused a key rotation signed by a key that does not speak for the cluster id',
+      );
+    }
+  }
+
   #rejectBatch(kind: Kind, result: string, reason: string): IngestResult {
     this.metrics.envelopes.inc({ kind, result });
     return { reject: reason, replays: 0, applied: 0, recordBytes: 0 };
@@ -1136,6 +1219,7 @@ export class GossipNode extends EventTarget {
       state: this.state,
       ingest: (envelopes, from) => this.ingestFrame(envelopes, from),
       bindingProof: (origin) => this.#bindings.proofOf(origin),
+      rotationProofs: (origin) => this.#bindings.rotationsOf(origin),
       pullFrom: (peer) => this.#scheduleSync(peer, 200),
       settledOrigins: () => this.#settled,
       now: this.#now,

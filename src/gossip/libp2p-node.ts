@@ -13,6 +13,7 @@ import type { ConnectionGater, Ed25519PrivateKey, Libp2p, PeerId } from '@libp2p
 import { ping } from '@libp2p/ping';
 import type { Ping } from '@libp2p/ping';
 import { tcp } from '@libp2p/tcp';
+import type { TCPSocketOptions } from '@libp2p/tcp';
 import { createLibp2p } from 'libp2p';
 import { MAX_TOPIC_MESSAGE_BYTES } from './constants.js';
 import { GossipConfigError } from './errors.js';
@@ -71,6 +72,23 @@ function fastMessageId(msg: RPC.Message): string {
 }
 
 /** Creates (does not start) the libp2p node; throws GossipConfigError without a valid ClusterSet key. */
+/**
+ * Dials leave from the node's own address when it listens on exactly one specific IPv4 address, so a peer (and a
+ * firewall rule) sees one address per node, in and out; with a wildcard or several addresses the kernel picks.
+ */
+export function dialOptsFor(listen: readonly string[]): TCPSocketOptions {
+  const ips = new Set<string>();
+  for (const l of listen) {
+    const m = /^\/ip4\/(\d{1,3}(?:\.\d{1,3}){3})\/tcp\/\d+$/.exec(l);
+    if (m === null) return {};
+    ips.add(m[1]!);
+  }
+  const [only] = ips;
+  if (ips.size !== 1 || only === undefined || only === '0.0.0.0') return {};
+  // net.connect's localAddress: @libp2p/tcp passes dialOpts through to it (its type names only a subset).
+  return { localAddress: only } as TCPSocketOptions;
+}
+
 export async function createGossipLibp2p(init: GossipLibp2pInit): Promise<GossipLibp2p> {
   if (init.psk === undefined || init.psk.length === 0) {
     throw new GossipConfigError('a ClusterSet key (pre-shared key) is required: create one with `mcs-gossip psk`');
@@ -81,7 +99,7 @@ export async function createGossipLibp2p(init: GossipLibp2pInit): Promise<Gossip
     start: false,
     privateKey: init.privateKey,
     addresses: { listen: [...init.listen], announce: [...(init.announce ?? [])] },
-    transports: [tcp()],
+    transports: [tcp({ dialOpts: dialOptsFor(init.listen) })],
     connectionProtector: pnetProtector({ key }),
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],

@@ -42,6 +42,8 @@ export interface SyncHost {
   ): Promise<{ readonly reject?: string; readonly recordBytes: number }>;
   /** The signed binding of an origin, if held (sent along with an origin the client does not know yet). */
   bindingProof(origin: string): Uint8Array | undefined;
+  /** The key rotations of an origin, oldest first: sent before anything of it, so a client bound to an old key follows. */
+  rotationProofs(origin: string): readonly Uint8Array[];
   /** The client holds something we lack: pull from it soon. */
   pullFrom(peer: PeerId): void;
   /** Origins this node has settled: advertised in DONE, so a client that completes the session settles them too. */
@@ -328,8 +330,10 @@ export async function serveSync(host: SyncHost, stream: Stream, peer: PeerId, op
   const envelopes: Uint8Array[] = [];
   const bindingsSent = new Set<string>();
   const binding = (origin: string) => {
-    if (known.has(origin) || bindingsSent.has(origin)) return;
+    if (bindingsSent.has(origin)) return;
     bindingsSent.add(origin);
+    for (const rotation of host.rotationProofs(origin)) envelopes.push(rotation);
+    if (known.has(origin)) return;
     const proof = host.bindingProof(origin);
     if (proof !== undefined) envelopes.push(proof);
   };

@@ -847,6 +847,7 @@ export interface BindingPayload {
   clusterId: string;
   clusterSet: string;
   issuedAtMs: bigint;
+  rotatesTo?: Uint8Array<ArrayBuffer>;
 }
 
 export namespace BindingPayload {
@@ -873,6 +874,11 @@ export namespace BindingPayload {
           if (obj.issuedAtMs != null && obj.issuedAtMs !== 0n) {
             w.uint32(24);
             w.uint64(obj.issuedAtMs);
+          }
+
+          if (obj.rotatesTo != null) {
+            w.uint32(34);
+            w.bytes(obj.rotatesTo);
           }
 
           if (opts.lengthDelimited !== false) {
@@ -902,6 +908,10 @@ export namespace BindingPayload {
               }
               case 3: {
                 obj.issuedAtMs = reader.uint64();
+                break;
+              }
+              case 4: {
+                obj.rotatesTo = reader.bytes();
                 break;
               }
               default: {
@@ -941,6 +951,13 @@ export namespace BindingPayload {
                 };
                 break;
               }
+              case 4: {
+                yield {
+                  field: `${prefix}.rotatesTo`,
+                  value: reader.bytes(),
+                };
+                break;
+              }
               default: {
                 reader.skipType(tag & 7);
                 break;
@@ -969,6 +986,11 @@ export namespace BindingPayload {
     value: bigint;
   }
 
+  export interface BindingPayloadRotatesToFieldEvent {
+    field: '$.rotatesTo';
+    value: Uint8Array<ArrayBuffer>;
+  }
+
   export function encode(obj: Partial<BindingPayload>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, BindingPayload.codec());
   }
@@ -981,7 +1003,10 @@ export namespace BindingPayload {
     buf: Uint8Array | Uint8ArrayList,
     opts?: DecodeOptions<BindingPayload>,
   ): Generator<
-    BindingPayloadClusterIdFieldEvent | BindingPayloadClusterSetFieldEvent | BindingPayloadIssuedAtMsFieldEvent
+    | BindingPayloadClusterIdFieldEvent
+    | BindingPayloadClusterSetFieldEvent
+    | BindingPayloadIssuedAtMsFieldEvent
+    | BindingPayloadRotatesToFieldEvent
   > {
     return streamMessage(buf, BindingPayload.codec(), opts);
   }

@@ -21,5 +21,5 @@ export function withSignal(signal: AbortSignal, base?: k8s.ConfigurationOptions)
 
 /** `base` with a request that is aborted after `ms`. */
 export function withTimeout(ms: number, base?: k8s.ConfigurationOptions): k8s.ConfigurationOptions {
-  return withSignal(AbortSignal.timeout(ms), base);
+  return withSignal(AbortSignal.timeout(Math.max(1, Math.ceil(ms))), base);
 }

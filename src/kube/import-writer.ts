@@ -26,6 +26,7 @@ import {
 import { canonical, derivedServiceProjection, importProjection, ownedBy, sliceProjection } from './compare.js';
 import { EVENT_COMPONENT, FIELD_MANAGER, LABEL_OWNED_BY, MCS_GROUP, MCS_VERSION, OWNED_BY } from './constants.js';
 import { derivedService, ownerReference, serviceImportBody, sliceBody, type DesiredService } from './desired.js';
+import { DEFAULT_API_TIMEOUT_MS, withTimeout } from './api-options.js';
 import { describeError } from './errors.js';
 import type { ResilientInformer } from './informer.js';
 import type { KubeMetrics } from './metrics.js';
@@ -145,13 +146,16 @@ export class ImportWriter {
     if (caches.serviceImports.get(name, namespace) !== undefined) {
       await this.#write('serviceimports', 'delete', async () => {
         try {
-          await this.#custom.deleteNamespacedCustomObject({
-            group: MCS_GROUP,
-            version: MCS_VERSION,
-            plural: 'serviceimports',
-            namespace,
-            name,
-          });
+          await this.#custom.deleteNamespacedCustomObject(
+            {
+              group: MCS_GROUP,
+              version: MCS_VERSION,
+              plural: 'serviceimports',
+              namespace,
+              name,
+            },
+            withTimeout(DEFAULT_API_TIMEOUT_MS),
+          );
         } catch (err) {
           if (!isGone(err)) throw err;
         }
@@ -186,14 +190,17 @@ export class ImportWriter {
     const body = serviceImportBody(want, clusterSetIp ? ipsOf(derived) : []);
     if (current === undefined) {
       current = await this.#write('serviceimports', 'create', async () => {
-        const created = (await this.#custom.createNamespacedCustomObject({
-          group: MCS_GROUP,
-          version: MCS_VERSION,
-          plural: 'serviceimports',
-          namespace,
-          body,
-          fieldManager: FIELD_MANAGER,
-        })) as ServiceImport;
+        const created = (await this.#custom.createNamespacedCustomObject(
+          {
+            group: MCS_GROUP,
+            version: MCS_VERSION,
+            plural: 'serviceimports',
+            namespace,
+            body,
+            fieldManager: FIELD_MANAGER,
+          },
+          withTimeout(DEFAULT_API_TIMEOUT_MS),
+        )) as ServiceImport;
         caches.serviceImports.wrote(created);
         return created;
       });
@@ -215,7 +222,7 @@ export class ImportWriter {
             body: { status: { clusters } },
             fieldManager: FIELD_MANAGER,
           },
-          mergePatch,
+          withTimeout(DEFAULT_API_TIMEOUT_MS, mergePatch),
         )) as ServiceImport;
         caches.serviceImports.wrote(patched);
         return patched;
@@ -231,11 +238,14 @@ export class ImportWriter {
       }
       if (derived === undefined) {
         derived = await this.#write('services', 'create', async () => {
-          const created = await this.#core.createNamespacedService({
-            namespace,
-            body: wantSvc,
-            fieldManager: FIELD_MANAGER,
-          });
+          const created = await this.#core.createNamespacedService(
+            {
+              namespace,
+              body: wantSvc,
+              fieldManager: FIELD_MANAGER,
+            },
+            withTimeout(DEFAULT_API_TIMEOUT_MS),
+          );
           caches.services.wrote(created);
           return created;
         });
@@ -252,12 +262,15 @@ export class ImportWriter {
         next.spec = { ...next.spec, ...wantSvc.spec };
         if (wantSvc.spec?.sessionAffinityConfig === undefined) delete next.spec.sessionAffinityConfig;
         derived = await this.#write('services', 'update', async () => {
-          const updated = await this.#core.replaceNamespacedService({
-            namespace,
-            name: derivedName,
-            body: next,
-            fieldManager: FIELD_MANAGER,
-          });
+          const updated = await this.#core.replaceNamespacedService(
+            {
+              namespace,
+              name: derivedName,
+              body: next,
+              fieldManager: FIELD_MANAGER,
+            },
+            withTimeout(DEFAULT_API_TIMEOUT_MS),
+          );
           caches.services.wrote(updated);
           return updated;
         });
@@ -281,11 +294,14 @@ export class ImportWriter {
       const wantBody = sliceBody(w, current);
       if (actual === undefined) {
         await this.#write('endpointslices', 'create', async () => {
-          const created = await this.#discovery.createNamespacedEndpointSlice({
-            namespace,
-            body: wantBody,
-            fieldManager: FIELD_MANAGER,
-          });
+          const created = await this.#discovery.createNamespacedEndpointSlice(
+            {
+              namespace,
+              body: wantBody,
+              fieldManager: FIELD_MANAGER,
+            },
+            withTimeout(DEFAULT_API_TIMEOUT_MS),
+          );
           caches.endpointSlices.wrote(created);
         });
       } else if (!isImportedSlice(actual)) {
@@ -305,12 +321,15 @@ export class ImportWriter {
           metadata: { ...wantBody.metadata, resourceVersion: actual.metadata?.resourceVersion },
         };
         await this.#write('endpointslices', 'update', async () => {
-          const updated = await this.#discovery.replaceNamespacedEndpointSlice({
-            namespace,
-            name: sliceName,
-            body: next,
-            fieldManager: FIELD_MANAGER,
-          });
+          const updated = await this.#discovery.replaceNamespacedEndpointSlice(
+            {
+              namespace,
+              name: sliceName,
+              body: next,
+              fieldManager: FIELD_MANAGER,
+            },
+            withTimeout(DEFAULT_API_TIMEOUT_MS),
+          );
           caches.endpointSlices.wrote(updated);
         });
       }
@@ -328,15 +347,18 @@ export class ImportWriter {
       metadata: { ...body.metadata, resourceVersion: current.metadata.resourceVersion },
     };
     return this.#write('serviceimports', 'update', async () => {
-      const updated = (await this.#custom.replaceNamespacedCustomObject({
-        group: MCS_GROUP,
-        version: MCS_VERSION,
-        plural: 'serviceimports',
-        namespace,
-        name,
-        body: next,
-        fieldManager: FIELD_MANAGER,
-      })) as ServiceImport;
+      const updated = (await this.#custom.replaceNamespacedCustomObject(
+        {
+          group: MCS_GROUP,
+          version: MCS_VERSION,
+          plural: 'serviceimports',
+          namespace,
+          name,
+          body: next,
+          fieldManager: FIELD_MANAGER,
+        },
+        withTimeout(DEFAULT_API_TIMEOUT_MS),
+      )) as ServiceImport;
       this.#init.caches.serviceImports.wrote(updated);
       return updated;
     });
@@ -345,7 +367,7 @@ export class ImportWriter {
   async #deleteSlice(namespace: string, name: string): Promise<void> {
     await this.#write('endpointslices', 'delete', async () => {
       try {
-        await this.#discovery.deleteNamespacedEndpointSlice({ namespace, name });
+        await this.#discovery.deleteNamespacedEndpointSlice({ namespace, name }, withTimeout(DEFAULT_API_TIMEOUT_MS));
       } catch (err) {
         if (!isGone(err)) throw err;
       }
@@ -356,7 +378,7 @@ export class ImportWriter {
   async #deleteService(namespace: string, name: string): Promise<void> {
     await this.#write('services', 'delete', async () => {
       try {
-        await this.#core.deleteNamespacedService({ namespace, name });
+        await this.#core.deleteNamespacedService({ namespace, name }, withTimeout(DEFAULT_API_TIMEOUT_MS));
       } catch (err) {
         if (!isGone(err)) throw err;
       }
@@ -392,7 +414,7 @@ export class ImportWriter {
             body: { status: { conditions } },
             fieldManager: FIELD_MANAGER,
           },
-          mergePatch,
+          withTimeout(DEFAULT_API_TIMEOUT_MS, mergePatch),
         )) as ServiceExport;
       } catch (err) {
         if (isGone(err)) return undefined;
@@ -439,7 +461,9 @@ export class ImportWriter {
       count: 1,
     };
     try {
-      await this.#write('events', 'create', () => this.#core.createNamespacedEvent({ namespace, body: event }));
+      await this.#write('events', 'create', () =>
+        this.#core.createNamespacedEvent({ namespace, body: event }, withTimeout(DEFAULT_API_TIMEOUT_MS)),
+      );
     } catch (err) {
       this.#log.debug({ err: describeError(err) }, 'recording an Event failed');
     }

@@ -36,6 +36,7 @@ import {
 } from './constants.js';
 import { indexResolution, type DesiredService } from './desired.js';
 import { parseBootstrapProperty, validateIdentity, type IdentityStatus } from './identity.js';
+import { DEFAULT_API_TIMEOUT_MS, withTimeout } from './api-options.js';
 import { describeError } from './errors.js';
 import { ImportWriter, isDerivedService, isImportedSlice } from './import-writer.js';
 import { ResilientInformer, type KubeObject } from './informer.js';
@@ -436,12 +437,18 @@ export class KubeAdapter extends EventTarget {
     try {
       if (current === undefined) {
         this.clusterPropertiesCache.wrote(
-          (await this.#custom.createClusterCustomObject({ ...params, body })) as ClusterProperty,
+          (await this.#custom.createClusterCustomObject(
+            { ...params, body },
+            withTimeout(DEFAULT_API_TIMEOUT_MS),
+          )) as ClusterProperty,
         );
       } else {
         body.metadata.resourceVersion = current.metadata.resourceVersion;
         this.clusterPropertiesCache.wrote(
-          (await this.#custom.replaceClusterCustomObject({ ...params, name: PEER_PROPERTY, body })) as ClusterProperty,
+          (await this.#custom.replaceClusterCustomObject(
+            { ...params, name: PEER_PROPERTY, body },
+            withTimeout(DEFAULT_API_TIMEOUT_MS),
+          )) as ClusterProperty,
         );
       }
       this.metrics.apiWrites.inc({ resource: 'clusterproperties', verb: current ? 'update' : 'create', result: 'ok' });
@@ -468,14 +475,17 @@ export class KubeAdapter extends EventTarget {
     };
     const body: ClusterProperty = { ...current, metadata: { ...current.metadata, annotations } };
     try {
-      const replaced = (await this.#custom.replaceClusterCustomObject({
-        group: ABOUT_GROUP,
-        version: ABOUT_VERSION,
-        plural: 'clusterproperties',
-        name: PEER_PROPERTY,
-        body,
-        fieldManager: FIELD_MANAGER,
-      })) as ClusterProperty;
+      const replaced = (await this.#custom.replaceClusterCustomObject(
+        {
+          group: ABOUT_GROUP,
+          version: ABOUT_VERSION,
+          plural: 'clusterproperties',
+          name: PEER_PROPERTY,
+          body,
+          fieldManager: FIELD_MANAGER,
+        },
+        withTimeout(DEFAULT_API_TIMEOUT_MS),
+      )) as ClusterProperty;
       this.clusterPropertiesCache.wrote(replaced);
       this.metrics.apiWrites.inc({ resource: 'clusterproperties', verb: 'update', result: 'ok' });
     } catch (err) {

@@ -11,7 +11,7 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { withSignal } from './api-options.js';
+import { withSignal, withTimeout } from './api-options.js';
 import { describeError } from './errors.js';
 
 export interface LeaderElectorInit {
@@ -85,7 +85,7 @@ export class LeaderElector {
     await this.#inflight; // a renewal in flight must not make us leader again after stop
     if (!wasLeader) return;
     const { name, namespace, identity } = this.#init;
-    const options = () => withSignal(AbortSignal.timeout(this.#init.retryPeriodMs));
+    const options = () => withTimeout(this.#init.retryPeriodMs);
     try {
       const lease = await this.#api.readNamespacedLease({ name, namespace }, options());
       if (lease.spec?.holderIdentity === identity) {
@@ -136,8 +136,8 @@ export class LeaderElector {
     this.#attempt = attempt;
     // A leader's calls may take no longer than what is left to its deadline; a candidate's no longer than a period.
     const budget = this.#leader
-      ? Math.max(1, this.#lastRenewOkMs + this.#init.renewDeadlineMs - this.#now())
-      : this.#init.retryPeriodMs;
+      ? Math.max(1, Math.ceil(this.#lastRenewOkMs + this.#init.renewDeadlineMs - this.#now()))
+      : Math.ceil(this.#init.retryPeriodMs);
     const signal = AbortSignal.any([attempt.signal, AbortSignal.timeout(budget)]);
     try {
       await this.#tryAcquireOrRenew(signal);

@@ -25,6 +25,8 @@ export interface McsNodeInit {
   readonly kubeConfig: k8s.KubeConfig;
   /** The persistent identity key (its PeerId is this cluster's PeerId). */
   readonly privateKey: Ed25519PrivateKey;
+  /** The identity key this cluster used before a key rotation (see GossipNodeInit.previousKey). */
+  readonly previousKey?: Ed25519PrivateKey;
   /** The ClusterSet key (pnet). */
   readonly psk: Uint8Array;
   /** Listen multiaddrs. Default `/ip4/0.0.0.0/tcp/7946`. */
@@ -206,6 +208,7 @@ export class McsNode {
       clusterId: wanted.clusterId,
       clusterSetName: wanted.clusterSetName,
       privateKey: this.#init.privateKey,
+      ...(this.#init.previousKey === undefined ? {} : { previousKey: this.#init.previousKey }),
       psk: this.#init.psk,
       state: this.#state.state,
       bootstrap,

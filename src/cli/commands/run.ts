@@ -22,6 +22,7 @@ const ENV: Record<string, string> = {
   listen: 'MCS_GOSSIP_LISTEN',
   announce: 'MCS_GOSSIP_ANNOUNCE',
   'identity-key': 'MCS_GOSSIP_IDENTITY_KEY',
+  'previous-identity-key': 'MCS_GOSSIP_PREVIOUS_IDENTITY_KEY',
   'clusterset-key': 'MCS_GOSSIP_CLUSTERSET_KEY',
   bootstrap: 'MCS_GOSSIP_BOOTSTRAP',
   'metrics-addr': 'MCS_GOSSIP_METRICS_ADDR',
@@ -52,6 +53,9 @@ Kubernetes:
 Gossip:
   --identity-key FILE       Ed25519 identity key from \`mcs-gossip keygen\` [MCS_GOSSIP_IDENTITY_KEY] (required)
   --clusterset-key FILE     ClusterSet key from \`mcs-gossip psk\` [MCS_GOSSIP_CLUSTERSET_KEY] (required)
+  --previous-identity-key FILE  the identity key this cluster used before a key rotation
+                            [MCS_GOSSIP_PREVIOUS_IDENTITY_KEY]: it signs the hand-over to --identity-key, which every
+                            peer follows without a restart (docs/reliability.md)
   --listen MULTIADDR        listen address, repeatable [MCS_GOSSIP_LISTEN]; default /ip4/0.0.0.0/tcp/7946
   --announce MULTIADDR      address announced to peers, repeatable [MCS_GOSSIP_ANNOUNCE]; default: the listen addresses
   --bootstrap ENTRY         bootstrap peer, repeatable [MCS_GOSSIP_BOOTSTRAP]: MULTIADDR/p2p/PEERID or
@@ -95,6 +99,7 @@ export interface RunOptions {
   kubeconfig?: string;
   context?: string;
   identityKey: string;
+  previousIdentityKey?: string;
   clustersetKey: string;
   listen: string[];
   announce: string[];
@@ -158,6 +163,7 @@ export function parseRunFlags(argv: readonly string[], env: NodeJS.ProcessEnv = 
   };
   const identityKey = str('identity-key');
   const clustersetKey = str('clusterset-key');
+  const previousIdentityKey = str('previous-identity-key');
   if (identityKey === undefined)
     throw new UsageError('--identity-key FILE is required (create one with `mcs-gossip keygen`)');
   if (clustersetKey === undefined)
@@ -194,6 +200,7 @@ export function parseRunFlags(argv: readonly string[], env: NodeJS.ProcessEnv = 
     ...(kubeconfig === undefined ? {} : { kubeconfig }),
     ...(context === undefined ? {} : { context }),
     identityKey,
+    ...(previousIdentityKey === undefined ? {} : { previousIdentityKey }),
     clustersetKey,
     listen: list('listen'),
     announce: list('announce'),
@@ -235,9 +242,11 @@ export const run: Command = {
     const logger = pino({ level: o.logLevel, base: { pid: process.pid } });
     const kubeConfig = loadKubeConfig(o);
     let privateKey;
+    let previousKey;
     let psk;
     try {
       privateKey = await loadIdentityKey(o.identityKey);
+      if (o.previousIdentityKey !== undefined) previousKey = await loadIdentityKey(o.previousIdentityKey);
       psk = await loadPsk(o.clustersetKey);
     } catch (err) {
       if (err instanceof GossipConfigError || (err as NodeJS.ErrnoException).code === 'ENOENT') {
@@ -248,6 +257,7 @@ export const run: Command = {
     const node = createMcsNode({
       kubeConfig,
       privateKey,
+      ...(previousKey === undefined ? {} : { previousKey }),
       psk,
       logger,
       ...(o.listen.length > 0 ? { listen: o.listen } : {}),
