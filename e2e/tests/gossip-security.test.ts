@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGossipLibp2p, generateIdentityKey, SYNC_PROTOCOL, syntheticService } from '../../src/gossip/index.js';
 import type { GossipLibp2p } from '../../src/gossip/index.js';
 import { EnvelopeSigner, signRecord, signRecords } from '../../src/gossip/envelope.js';
+import { LIVENESS_PROTOCOL } from '../../src/gossip/constants.js';
 import { SyncFrame, TopicMessage } from '../../src/gossip/wire.js';
 import { addrOf, converged, fingerprint, startMesh, startNode, stopAll, waitFor } from './gossip-helpers.js';
 import type { TestNode } from './gossip-helpers.js';
@@ -252,6 +253,44 @@ describe('gossip under hostile input', () => {
     expect(await counter(nodes[0]!.node.metrics.syncSessions, { role: 'server', result: 'error' })).toBeGreaterThan(
       errors0,
     );
+    expect(snapshot()).toEqual(before);
+  });
+
+  it('under a flood of junk messages and streams that never write, heartbeats keep flowing and nothing changes', async () => {
+    const before = snapshot();
+    const node = nodes[0]!.node;
+    let maxAgeMs = 0;
+    let flooding = true;
+    const sampler = (async () => {
+      while (flooding) {
+        const age = node.status().origins.find((o) => o.origin === 'cluster-2')?.heartbeatAgeMs ?? Infinity;
+        maxAgeMs = Math.max(maxAgeMs, age);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    })();
+    const silent: Stream[] = [];
+    const deadline = Date.now() + 6000;
+    let published = 0;
+    while (Date.now() < deadline) {
+      for (let i = 0; i < 50; i++) {
+        await rogue.services.pubsub.publish(node.topic, randomBytes(100 + (i % 400))).catch(() => undefined);
+        published++;
+      }
+      for (const protocol of [SYNC_PROTOCOL, LIVENESS_PROTOCOL]) {
+        // Opened, never written: each must time out or be refused without holding anything up.
+        const s = await rogue
+          .dialProtocol(node.peerId, protocol, { signal: AbortSignal.timeout(1000) })
+          .catch(() => undefined);
+        if (s !== undefined) silent.push(s);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    flooding = false;
+    await sampler;
+    for (const s of silent) s.abort(new Error('test over'));
+    expect(published).toBeGreaterThan(1000);
+    // One beat a second (FAST); relayed hop by hop, a beat is at most a few periods old.
+    expect(maxAgeMs).toBeLessThan(4000);
     expect(snapshot()).toEqual(before);
   });
 
