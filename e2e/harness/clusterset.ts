@@ -602,25 +602,31 @@ export async function stopComponent(state: ClusterSetState, cluster: string, nam
   await stopProcess(findComponent(state, cluster, name).p);
 }
 
-/**
- * Starts a stopped component again with its original command line and waits until it is healthy: its health URL
- * answers, or `healthUrl` when given (e.g. a node's `/healthz` while it is meant to stay unready).
- */
+/** How {@link startComponent} starts a component again. */
+export interface StartOptions {
+  /** Probe this URL instead of the component's health URL (e.g. a node's `/healthz` while it stays unready). */
+  readonly healthUrl?: string;
+  /** Extra environment of the process (e.g. libfaketime's, for a clock that is off). */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/** Starts a stopped component again with its original command line and waits until it is healthy. */
 export async function startComponent(
   state: ClusterSetState,
   cluster: string,
   name: ComponentName,
   timeoutMs = 60_000,
-  healthUrl?: string,
+  options: StartOptions | string = {},
 ): Promise<ComponentState> {
+  if (typeof options === 'string') options = { healthUrl: options }; // the health URL alone
   const { c, i, p } = findComponent(state, cluster, name);
   if (isAlive(p)) throw new Error(`${name} of ${cluster} is still running (pid ${p.pid})`);
   const [program, ...args] = p.argv;
-  const proc = startDetached(program as string, args, p.log, repoRoot);
+  const proc = startDetached(program as string, args, p.log, repoRoot, options.env);
   const next: ComponentState = { ...p, ...processRecord(proc) };
   c.components[i] = next;
   writeStateSync(state);
-  const url = healthUrl ?? p.health;
+  const url = options.healthUrl ?? p.health;
   await waitHealthy({ cluster, name, proc }, Date.now() + timeoutMs, () =>
     probe(url, url.startsWith('https:') ? {} : undefined),
   );

@@ -28,10 +28,21 @@ function startTicksOf(pid: number): string | undefined {
   }
 }
 
-export function startDetached(command: string, args: readonly string[], log: string, cwd?: string): StartedProcess {
+export function startDetached(
+  command: string,
+  args: readonly string[],
+  log: string,
+  cwd?: string,
+  env?: Readonly<Record<string, string>>,
+): StartedProcess {
   const fd = openSync(log, 'a');
   try {
-    const child = spawn(command, args, { detached: true, stdio: ['ignore', fd, fd], cwd });
+    const child = spawn(command, args, {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      cwd,
+      ...(env === undefined ? {} : { env: { ...process.env, ...env } }),
+    });
     const pid = child.pid;
     if (pid === undefined) throw new Error(`could not start ${command} (see ${log})`);
     const exited = new Promise<string>((resolve) => {

@@ -62,7 +62,9 @@ describe('restart safety on a three-cluster ClusterSet', () => {
   /** Restarts a node and waits until it serves (`/healthz`; it may well not be ready). */
   const restart = async (c: string) => {
     await stopComponent(harness, c, 'mcs-gossip');
-    await startComponent(harness, c, 'mcs-gossip', 60_000, new URL('/healthz', node(c).health).toString());
+    await startComponent(harness, c, 'mcs-gossip', 60_000, {
+      healthUrl: new URL('/healthz', node(c).health).toString(),
+    });
   };
   /** What a user sees of an import: the ServiceImport's uid and ips, the derived Service's uid and IP. */
   const importView = async (c: string, ns: string) => {
@@ -253,5 +255,74 @@ describe('restart safety on a three-cluster ClusterSet', () => {
       await eventually(`lv/web back in ${c}`, () => importedFrom(c, 'lv', 'cluster-2'), 45_000);
     await ready('cluster-2');
     await settled();
+  });
+
+  it('nodes whose clocks are 5 s ahead and 5 s behind converge, and withdraw or resurrect nothing', async () => {
+    // libfaketime (Debian `faketime`, installed by .ci/run): the whole node process sees a wall clock that is off;
+    // monotonic time (timers) is left alone, as on a machine whose NTP is off.
+    const skewed = (offset: string) => ({
+      LD_PRELOAD: '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1',
+      FAKETIME: offset,
+      FAKETIME_DONT_FAKE_MONOTONIC: '1',
+    });
+    const restartWith = async (c: string, env: Record<string, string>) => {
+      await stopComponent(harness, c, 'mcs-gossip');
+      await startComponent(harness, c, 'mcs-gossip', 60_000, { env });
+    };
+    await restartWith('cluster-2', skewed('+5s'));
+    await restartWith('cluster-3', skewed('-5s'));
+    try {
+      let withdrawn = 0;
+      let sampling = true;
+      const sampler = (async () => {
+        while (sampling) {
+          for (const c of CLUSTERS) {
+            const st = JSON.parse((await http(c, '/status')).body) as { withdrawnOrigins: string[] };
+            withdrawn += st.withdrawnOrigins.length;
+          }
+          await sleep(1000);
+        }
+      })();
+      for (const c of CLUSTERS) await ensureNamespace(a(c).core, 'sk');
+      // Exported by the skewed clusters, changed and removed by the one behind: its removal must stick.
+      await deployWeb(a('cluster-2'), 'sk', 'web', 1);
+      await deployWeb(a('cluster-3'), 'sk', 'web', 2);
+      await exportService(a('cluster-2'), 'sk', 'web');
+      await exportService(a('cluster-3'), 'sk', 'web');
+      for (const c of CLUSTERS) {
+        await eventually(`sk/web from both in ${c}`, async () => {
+          const si = await getImport(a(c), 'sk', 'web');
+          return (si?.status?.clusters ?? []).length === 2 ? true : undefined;
+        });
+      }
+      await settled();
+      await a('cluster-3').custom.deleteNamespacedCustomObject({
+        group: 'multicluster.x-k8s.io',
+        version: 'v1beta1',
+        plural: 'serviceexports',
+        namespace: 'sk',
+        name: 'web',
+      });
+      for (const c of CLUSTERS) {
+        await eventually(`sk/web only from cluster-2 in ${c}`, async () => {
+          const si = await getImport(a(c), 'sk', 'web');
+          return (si?.status?.clusters ?? []).map((x) => x.cluster).join() === 'cluster-2' ? true : undefined;
+        });
+      }
+      await sleep(10_000); // several syncs: the removal does not come back
+      for (const c of CLUSTERS) {
+        const si = await getImport(a(c), 'sk', 'web');
+        expect((si?.status?.clusters ?? []).map((x) => x.cluster)).toEqual(['cluster-2']);
+      }
+      await settled();
+      sampling = false;
+      await sampler;
+      expect(withdrawn, 'origins withdrawn while every node was up').toBe(0);
+    } finally {
+      for (const c of ['cluster-2', 'cluster-3']) {
+        await stopComponent(harness, c, 'mcs-gossip');
+        await startComponent(harness, c, 'mcs-gossip');
+      }
+    }
   });
 });

@@ -399,6 +399,7 @@ export class GossipNode extends EventTarget {
       isMember: (peer) => peer.publicKey !== undefined && this.#bindings.isMemberKey(peer.publicKey.raw),
       isBound: (origin) => this.#bindings.isBound(origin),
       onBeat: (beat, from) => this.#onBeat(beat, from),
+      onOwnBeat: (version) => this.clock.seed(version),
       metrics: this.metrics,
       log: this.#log,
     });
@@ -590,6 +591,7 @@ export class GossipNode extends EventTarget {
       this.metrics.syncSessions.inc({ role: 'client', result: 'ok' });
       this.#lastSyncAt = performance.now();
       this.#backdateHeartbeats(advertised);
+      this.#seedFromAdvertised(advertised);
       this.#settle(this.#matchingDigests(advertised, key));
       this.#syncedPeers.add(key);
       this.#pursueUnsettled();
@@ -612,6 +614,18 @@ export class GossipNode extends EventTarget {
     if (this.state.origins().every((o) => o === this.clusterId || this.#settled.has(o))) return;
     const next = connectedPeers(node).find((p) => !this.#syncedPeers.has(p.toString()));
     if (next !== undefined) this.#scheduleSync(next, 200);
+  }
+
+  /**
+   * A restarted node whose clock is behind the one it ran with before continues above what its peers hold of it
+   * (its own digest in DONE), so its beats and records are fresher than theirs at once; never beyond the tolerated
+   * skew ahead of our clock.
+   */
+  #seedFromAdvertised(advertised: readonly SettledDigest[]): void {
+    const own = advertised.find((a) => a.digest.origin === this.clusterId)?.digest;
+    if (own === undefined) return;
+    const limit = this.#now() + MAX_FUTURE_MS;
+    for (const v of [own.maxVersion, own.heartbeat]) if (v !== undefined && v.wallMs <= limit) this.clock.seed(v);
   }
 
   /** Heartbeats the sync relayed count as heard when the peer heard them, not now. */

@@ -59,6 +59,11 @@ export interface LivenessHost {
   isBound(origin: ClusterId): boolean;
   /** A fresher beat of another origin arrived from `from`. */
   onBeat(beat: Beat, from: PeerId): void;
+  /**
+   * A peer relayed a beat of this node itself (at most MAX_FUTURE_MS ahead of our clock): after a restart with a clock
+   * behind the last one, the node continues above it, so its beats are fresher than those peers hold.
+   */
+  onOwnBeat?(version: Hlc): void;
   readonly metrics: GossipMetrics;
   readonly log: Logger;
 }
@@ -322,12 +327,16 @@ export class LivenessExchange {
     }
     let fresher = 0;
     for (const b of beats) {
-      if (b.origin === this.#host.self || !this.#host.isBound(b.origin)) continue;
       // A beat from the future would shadow every real one of its origin (withdrawing it everywhere): refused.
       if (b.version.wallMs > now + MAX_FUTURE_MS) {
         this.#host.metrics.livenessFrames.inc({ direction: 'future_entry' });
         continue;
       }
+      if (b.origin === this.#host.self) {
+        this.#host.onOwnBeat?.(b.version);
+        continue;
+      }
+      if (!this.#host.isBound(b.origin)) continue;
       const theirs = has.get(b.origin);
       if (theirs === undefined || compareHlc(b.version, theirs) > 0) has.set(b.origin, b.version);
       if (b.addrs !== undefined && b.addrs.length > 0) this.#addrsSent.get(key)?.add(b.origin);

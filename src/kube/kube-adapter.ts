@@ -87,7 +87,12 @@ export interface OriginGate {
   /** This cluster: its exports come from the (listed) caches, so it is always settled. */
   readonly localCluster: string;
   isSettled(origin: string): boolean;
+  /** Changes whenever an origin became settled: held keys are checked again only then. */
+  readonly revision: number;
 }
+
+/** A list (the first step of every cache) may take this long; then it fails and is retried with backoff. */
+const LIST_TIMEOUT_MS = 60_000;
 
 /** Readiness as `/readyz` reports it. */
 export interface KubeReadiness {
@@ -142,6 +147,7 @@ export class KubeAdapter extends EventTarget {
   #gate: OriginGate | undefined;
   /** Keys left as they are because their objects name an origin that is not settled: key → those origins. */
   readonly #held = new Map<ServiceKey, readonly string[]>();
+  #heldRevision: number | undefined;
   readonly #desiredText = new Map<ServiceKey, string>();
   #local: LocalExports | undefined;
   #localTimer: NodeJS.Timeout | undefined;
@@ -176,22 +182,21 @@ export class KubeAdapter extends EventTarget {
     const listCustom =
       <T extends KubeObject>(group: string, version: string, plural: string) =>
       async () =>
-        (await custom.listCustomObjectForAllNamespaces({
-          group,
-          version,
-          resourcePlural: plural,
-        })) as k8s.KubernetesListObject<T>;
+        (await custom.listCustomObjectForAllNamespaces(
+          { group, version, resourcePlural: plural },
+          withTimeout(LIST_TIMEOUT_MS),
+        )) as k8s.KubernetesListObject<T>;
 
     this.namespacesCache = informer(
       'namespaces',
       '/api/v1/namespaces',
-      () => core.listNamespace(),
+      () => core.listNamespace({}, withTimeout(LIST_TIMEOUT_MS)),
       () => this.#localChanged(),
     );
     this.servicesCache = informer(
       'services',
       '/api/v1/services',
-      () => core.listServiceForAllNamespaces(),
+      () => core.listServiceForAllNamespaces({}, withTimeout(LIST_TIMEOUT_MS)),
       (s) => {
         if (isDerivedService(s)) this.#enqueue(`${s.metadata?.namespace}/${s.metadata?.labels?.[LABEL_SERVICE_NAME]}`);
         else this.#localChanged();
@@ -200,7 +205,7 @@ export class KubeAdapter extends EventTarget {
     this.endpointSlicesCache = informer(
       'endpointslices',
       '/apis/discovery.k8s.io/v1/endpointslices',
-      () => discovery.listEndpointSliceForAllNamespaces(),
+      () => discovery.listEndpointSliceForAllNamespaces({}, withTimeout(LIST_TIMEOUT_MS)),
       (s) => {
         if (isImportedSlice(s)) this.#enqueue(`${s.metadata?.namespace}/${s.metadata?.labels?.[LABEL_SERVICE_NAME]}`);
         else if (s.metadata?.labels?.['kubernetes.io/service-name'] !== undefined) this.#localChanged();
@@ -225,11 +230,10 @@ export class KubeAdapter extends EventTarget {
       'clusterproperties',
       `/apis/${ABOUT_GROUP}/${ABOUT_VERSION}/clusterproperties`,
       async () =>
-        (await custom.listClusterCustomObject({
-          group: ABOUT_GROUP,
-          version: ABOUT_VERSION,
-          plural: 'clusterproperties',
-        })) as k8s.KubernetesListObject<ClusterProperty>,
+        (await custom.listClusterCustomObject(
+          { group: ABOUT_GROUP, version: ABOUT_VERSION, plural: 'clusterproperties' },
+          withTimeout(LIST_TIMEOUT_MS),
+        )) as k8s.KubernetesListObject<ClusterProperty>,
       () => {
         // During a (re)list the cache fills one object at a time: judge the identity once it is complete.
         if (this.clusterPropertiesCache.synced) this.#evaluateIdentity();
@@ -404,7 +408,10 @@ export class KubeAdapter extends EventTarget {
         changed.push(key);
       }
     }
-    for (const key of this.#held.keys()) changed.push(key);
+    if (gate?.revision !== this.#heldRevision) {
+      this.#heldRevision = gate?.revision;
+      for (const key of this.#held.keys()) changed.push(key);
+    }
     for (const key of changed) this.#enqueue(key);
     this.#maybeStartQueue();
   }

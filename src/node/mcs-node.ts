@@ -84,6 +84,8 @@ export class McsNode {
   #running: { identity: ClusterIdentity; bootstrap: string } | undefined;
   #state: { clusterId: string; state: ClusterSetState } | undefined;
   #membership: Promise<void> = Promise.resolve();
+  /** Counts origins becoming settled (across gossip restarts): held keys are re-checked when it changes. */
+  #settledEvents = 0;
   #resolveTimer: NodeJS.Timeout | undefined;
   #livenessTimer: NodeJS.Timeout | undefined;
   #withdrawn = '';
@@ -223,7 +225,10 @@ export class McsNode {
       ...(this.#init.tombstoneHorizonMs === undefined ? {} : { tombstoneHorizonMs: this.#init.tombstoneHorizonMs }),
     });
     gossip.on('state:change', () => this.#scheduleResolve());
-    gossip.on('settled', () => this.#scheduleResolve());
+    gossip.on('settled', () => {
+      this.#settledEvents++;
+      this.#scheduleResolve();
+    });
     gossip.on('heartbeat', () => this.#checkLiveness());
     await gossip.start();
     this.#gossip = gossip;
@@ -302,6 +307,7 @@ export class McsNode {
     this.kube.apply(resolution, {
       localCluster: running.identity.clusterId,
       isSettled: (origin) => gossip.isSettled(origin),
+      revision: this.#settledEvents,
     });
   }
 }
