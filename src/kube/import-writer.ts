@@ -26,7 +26,7 @@ import {
 import { canonical, derivedServiceProjection, importProjection, ownedBy, sliceProjection } from './compare.js';
 import { EVENT_COMPONENT, FIELD_MANAGER, LABEL_OWNED_BY, MCS_GROUP, MCS_VERSION, OWNED_BY } from './constants.js';
 import { derivedService, ownerReference, serviceImportBody, sliceBody, type DesiredService } from './desired.js';
-import { DEFAULT_API_TIMEOUT_MS, withTimeout } from './api-options.js';
+import { DEFAULT_API_TIMEOUT_MS, withSignal } from './api-options.js';
 import { describeError } from './errors.js';
 import type { ResilientInformer } from './informer.js';
 import type { KubeMetrics } from './metrics.js';
@@ -48,6 +48,8 @@ export interface ImportWriterInit {
   readonly metrics: KubeMetrics;
   /** Wall clock for condition transition times and Events. Default `() => new Date()`. */
   readonly now?: () => Date;
+  /** Aborts the writes in flight when it fires (leadership lost): a replica that steps down stops writing at once. */
+  readonly signal?: () => AbortSignal;
 }
 
 const OUR_CONDITIONS = new Set([CONDITION_VALID, CONDITION_READY, CONDITION_CONFLICT]);
@@ -154,7 +156,7 @@ export class ImportWriter {
               namespace,
               name,
             },
-            withTimeout(DEFAULT_API_TIMEOUT_MS),
+            this.#options(),
           );
         } catch (err) {
           if (!isGone(err)) throw err;
@@ -199,7 +201,7 @@ export class ImportWriter {
             body,
             fieldManager: FIELD_MANAGER,
           },
-          withTimeout(DEFAULT_API_TIMEOUT_MS),
+          this.#options(),
         )) as ServiceImport;
         caches.serviceImports.wrote(created);
         return created;
@@ -222,7 +224,7 @@ export class ImportWriter {
             body: { status: { clusters } },
             fieldManager: FIELD_MANAGER,
           },
-          withTimeout(DEFAULT_API_TIMEOUT_MS, mergePatch),
+          this.#options(mergePatch),
         )) as ServiceImport;
         caches.serviceImports.wrote(patched);
         return patched;
@@ -244,7 +246,7 @@ export class ImportWriter {
               body: wantSvc,
               fieldManager: FIELD_MANAGER,
             },
-            withTimeout(DEFAULT_API_TIMEOUT_MS),
+            this.#options(),
           );
           caches.services.wrote(created);
           return created;
@@ -269,7 +271,7 @@ export class ImportWriter {
               body: next,
               fieldManager: FIELD_MANAGER,
             },
-            withTimeout(DEFAULT_API_TIMEOUT_MS),
+            this.#options(),
           );
           caches.services.wrote(updated);
           return updated;
@@ -300,7 +302,7 @@ export class ImportWriter {
               body: wantBody,
               fieldManager: FIELD_MANAGER,
             },
-            withTimeout(DEFAULT_API_TIMEOUT_MS),
+            this.#options(),
           );
           caches.endpointSlices.wrote(created);
         });
@@ -328,7 +330,7 @@ export class ImportWriter {
               body: next,
               fieldManager: FIELD_MANAGER,
             },
-            withTimeout(DEFAULT_API_TIMEOUT_MS),
+            this.#options(),
           );
           caches.endpointSlices.wrote(updated);
         });
@@ -357,7 +359,7 @@ export class ImportWriter {
           body: next,
           fieldManager: FIELD_MANAGER,
         },
-        withTimeout(DEFAULT_API_TIMEOUT_MS),
+        this.#options(),
       )) as ServiceImport;
       this.#init.caches.serviceImports.wrote(updated);
       return updated;
@@ -367,7 +369,7 @@ export class ImportWriter {
   async #deleteSlice(namespace: string, name: string): Promise<void> {
     await this.#write('endpointslices', 'delete', async () => {
       try {
-        await this.#discovery.deleteNamespacedEndpointSlice({ namespace, name }, withTimeout(DEFAULT_API_TIMEOUT_MS));
+        await this.#discovery.deleteNamespacedEndpointSlice({ namespace, name }, this.#options());
       } catch (err) {
         if (!isGone(err)) throw err;
       }
@@ -378,7 +380,7 @@ export class ImportWriter {
   async #deleteService(namespace: string, name: string): Promise<void> {
     await this.#write('services', 'delete', async () => {
       try {
-        await this.#core.deleteNamespacedService({ namespace, name }, withTimeout(DEFAULT_API_TIMEOUT_MS));
+        await this.#core.deleteNamespacedService({ namespace, name }, this.#options());
       } catch (err) {
         if (!isGone(err)) throw err;
       }
@@ -414,7 +416,7 @@ export class ImportWriter {
             body: { status: { conditions } },
             fieldManager: FIELD_MANAGER,
           },
-          withTimeout(DEFAULT_API_TIMEOUT_MS, mergePatch),
+          this.#options(mergePatch),
         )) as ServiceExport;
       } catch (err) {
         if (isGone(err)) return undefined;
@@ -462,11 +464,18 @@ export class ImportWriter {
     };
     try {
       await this.#write('events', 'create', () =>
-        this.#core.createNamespacedEvent({ namespace, body: event }, withTimeout(DEFAULT_API_TIMEOUT_MS)),
+        this.#core.createNamespacedEvent({ namespace, body: event }, this.#options()),
       );
     } catch (err) {
       this.#log.debug({ err: describeError(err) }, 'recording an Event failed');
     }
+  }
+
+  /** Per-request options: a timeout, and the abort of the current leadership. */
+  #options(base?: k8s.ConfigurationOptions): k8s.ConfigurationOptions {
+    const timeout = AbortSignal.timeout(DEFAULT_API_TIMEOUT_MS);
+    const lead = this.#init.signal?.();
+    return withSignal(lead === undefined ? timeout : AbortSignal.any([timeout, lead]), base);
   }
 
   // ---- instrumentation

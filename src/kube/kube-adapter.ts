@@ -148,6 +148,8 @@ export class KubeAdapter extends EventTarget {
   /** Keys left as they are because their objects name an origin that is not settled: key → those origins. */
   readonly #held = new Map<ServiceKey, readonly string[]>();
   #heldRevision: number | undefined;
+  /** Aborted when writing stops, so writes in flight end at once. */
+  #writing = new AbortController();
   readonly #desiredText = new Map<ServiceKey, string>();
   #local: LocalExports | undefined;
   #localTimer: NodeJS.Timeout | undefined;
@@ -252,6 +254,7 @@ export class KubeAdapter extends EventTarget {
       kubeConfig: this.#kc,
       logger: this.#log,
       metrics: this.metrics,
+      signal: () => this.#writing.signal,
       caches: {
         namespaces: this.namespacesCache,
         services: this.servicesCache,
@@ -575,6 +578,8 @@ export class KubeAdapter extends EventTarget {
   }
 
   #stopWriting(): void {
+    this.#writing.abort(new Error('writing stopped (leadership or identity lost)'));
+    this.#writing = new AbortController();
     this.#queue.stop();
     this.#desired = undefined;
     this.#desiredText.clear();
