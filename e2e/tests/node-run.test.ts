@@ -5,15 +5,8 @@ import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { derivedServiceName } from '../../src/core/index.js';
-import {
-  down,
-  startComponent,
-  stopComponent,
-  up,
-  type ClusterSetState as Harness,
-  type ComponentState,
-} from '../harness/clusterset.js';
-import { isAlive, tail } from '../harness/process.js';
+import { down, startComponent, stopComponent, up, type ClusterSetState as Harness } from '../harness/clusterset.js';
+import { nodeHttp, nodeOf, nodeReady } from './node-helpers.js';
 import {
   ABOUT,
   admin,
@@ -39,27 +32,9 @@ describe('mcs-gossip run on a three-cluster ClusterSet', () => {
   let dir: string;
   let harness: Harness;
   const a = (c: string) => admin(harness, c);
-  /** The cluster's mcs-gossip node as the harness started it (pid, PeerId, listen address, health URL). */
-  const node = (c: string): ComponentState => {
-    const n = harness.clusters.find((x) => x.name === c)?.components.find((p) => p.name === 'mcs-gossip');
-    if (n === undefined) throw new Error(`no mcs-gossip node in ${c}`);
-    return n;
-  };
-  const http = async (c: string, path: string) => {
-    const res = await fetch(new URL(path, node(c).health));
-    return { code: res.status, body: await res.text() };
-  };
-  const ready = (c: string) =>
-    eventually(
-      `${c} node ready`,
-      async () => {
-        const n = node(c);
-        if (!isAlive(n)) throw new Error(`node exited:\n${await tail(n.log, 20)}`);
-        const r = await http(c, '/readyz');
-        return r.code === 200 && !r.body.includes('waiting') ? true : undefined;
-      },
-      60_000,
-    );
+  const node = (c: string) => nodeOf(harness, c);
+  const http = (c: string, path: string) => nodeHttp(harness, c, path);
+  const ready = (c: string) => nodeReady(harness, c);
   const stop = (c: string) => stopComponent(harness, c, 'mcs-gossip');
   const start = async (c: string) => {
     await startComponent(harness, c, 'mcs-gossip');

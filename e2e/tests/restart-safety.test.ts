@@ -9,16 +9,10 @@ import { promisify } from 'node:util';
 import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { derivedServiceName } from '../../src/core/index.js';
-import {
-  down,
-  startComponent,
-  stopComponent,
-  up,
-  type ClusterSetState as Harness,
-  type ComponentState,
-} from '../harness/clusterset.js';
+import { down, startComponent, stopComponent, up, type ClusterSetState as Harness } from '../harness/clusterset.js';
 import { repoRoot } from '../harness/paths.js';
-import { isAlive, tail } from '../harness/process.js';
+import { isAlive } from '../harness/process.js';
+import { nodeHttp, nodeOf, nodeReady } from './node-helpers.js';
 import { diffState, expectedState, readGroundTruth } from '../chaos/oracle.js';
 import {
   admin,
@@ -39,26 +33,9 @@ describe('restart safety on a three-cluster ClusterSet', () => {
   let dir: string;
   let harness: Harness;
   const a = (c: string) => admin(harness, c);
-  const node = (c: string): ComponentState => {
-    const n = harness.clusters.find((x) => x.name === c)?.components.find((p) => p.name === 'mcs-gossip');
-    if (n === undefined) throw new Error(`no mcs-gossip node in ${c}`);
-    return n;
-  };
-  const http = async (c: string, path: string) => {
-    const res = await fetch(new URL(path, node(c).health));
-    return { code: res.status, body: await res.text() };
-  };
-  const ready = (c: string) =>
-    eventually(
-      `${c} node ready`,
-      async () => {
-        const n = node(c);
-        if (!isAlive(n)) throw new Error(`node exited:\n${await tail(n.log, 20)}`);
-        const r = await http(c, '/readyz');
-        return r.code === 200 && !r.body.includes('holding') ? true : undefined;
-      },
-      60_000,
-    );
+  const node = (c: string) => nodeOf(harness, c);
+  const http = (c: string, path: string) => nodeHttp(harness, c, path);
+  const ready = (c: string) => nodeReady(harness, c);
   /** Restarts a node and waits until it serves (`/healthz`; it may well not be ready). */
   const restart = async (c: string) => {
     await stopComponent(harness, c, 'mcs-gossip');
@@ -229,6 +206,15 @@ describe('restart safety on a three-cluster ClusterSet', () => {
       // The others' exports are untouched.
       expect(await importedFrom(c, 'pl', 'cluster-1')).toBe(true);
     }
+    // Out of the ClusterSet, cluster-2 imports nothing any more (its own exports' imports included).
+    await eventually('no imports left in cluster-2', async () => {
+      const list = (await a('cluster-2').custom.listClusterCustomObject({
+        group: 'multicluster.x-k8s.io',
+        version: 'v1beta1',
+        plural: 'serviceimports',
+      })) as { items: unknown[] };
+      return list.items.length === 0 ? true : undefined;
+    });
     // Leaving twice: one line, exit 1.
     const again = await run(process.execPath, [
       '--import',

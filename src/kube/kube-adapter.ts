@@ -473,6 +473,26 @@ export class KubeAdapter extends EventTarget {
   }
 
   /**
+   * After this cluster left its ClusterSet (an explicit leave): removes every ServiceImport, derived Service and
+   * imported slice the node wrote, since a cluster outside a ClusterSet imports nothing, and its imports would
+   * otherwise go stale for ever. Export conditions stay. Only the leader, and only from caches that listed. Errors
+   * are logged; what failed stays (a later leave or a re-join converges it).
+   */
+  async withdrawImports(): Promise<void> {
+    if (!this.#leader || !this.#listed(this.#writerSources)) return;
+    let removed = 0;
+    for (const key of this.#writer.actualKeys()) {
+      try {
+        await this.#writer.reconcile(key, undefined);
+        removed++;
+      } catch (err) {
+        this.#log.warn({ key, err: describeError(err) }, 'removing an import after the leave failed');
+      }
+    }
+    this.#log.info({ keys: removed }, 'removed the imports of the ClusterSet this cluster left');
+  }
+
+  /**
    * Marks the peer ClusterProperty as left (`mcs-gossip leave` waits for it): the node has announced to the
    * ClusterSet that this cluster left. Errors are logged.
    */

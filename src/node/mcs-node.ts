@@ -200,7 +200,10 @@ export class McsNode {
       if (moved) this.#log.warn({ from: running.identity, to: wanted }, 'cluster identity changed: leave + join');
       if (removed) this.#log.warn({ ...running.identity }, `${id.message}: leaving the ClusterSet`);
       await this.#stopGossip(moved || removed);
-      if (removed) await this.kube.recordLeave(running.identity.clusterSetName);
+      if (removed) {
+        await this.kube.withdrawImports();
+        await this.kube.recordLeave(running.identity.clusterSetName);
+      }
     }
     if (wanted === undefined) return;
     if (this.#state?.clusterId !== wanted.clusterId)
