@@ -294,6 +294,31 @@ describe('gossip under hostile input', () => {
     expect(snapshot()).toEqual(before);
   });
 
+  it('a message that fails inside the node (our bug, not the sender’s) is ignored, not rejected: the relay is not scored down', async () => {
+    const node = nodes[0]!.node;
+    const validator = node.libp2p.services.pubsub.topicValidators.get(node.topic)!;
+    const errors0 = await counter(node.metrics.ingestErrors, {});
+    const ingest = node.ingest.bind(node);
+    node.ingest = () => {
+      throw new TypeError('a bug in ingest');
+    };
+    try {
+      const msg: Message = {
+        type: 'signed',
+        from: rogue.peerId,
+        topic: node.topic,
+        data: TopicMessage.encode({ version: 1, envelopes: [randomBytes(64)] }),
+        sequenceNumber: 1n,
+        signature: randomBytes(64),
+        key: rogue.peerId.publicKey!,
+      };
+      expect(await validator(rogue.peerId, msg)).toBe(TopicValidatorResult.Ignore);
+      expect(await counter(node.metrics.ingestErrors, {})).toBe(errors0 + 1);
+    } finally {
+      node.ingest = ingest;
+    }
+  });
+
   it('rejects 10,000 random byte strings (validator, envelopes, sync frames) without a crash or a state change', async () => {
     const before = snapshot();
     const node = nodes[0]!.node;
