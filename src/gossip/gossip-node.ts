@@ -758,11 +758,12 @@ export class GossipNode extends EventTarget {
   /**
    * Leaves the ClusterSet: tombstones every export and signs a heartbeat whose floor is above all of this origin's
    * records, so every node drops them (and with them this cluster's part of every import) and never takes them back
-   * from a stale peer. Published on the topic a few times; peers relay it by anti-entropy. The node keeps running
-   * until stopped, exporting nothing.
+   * from a stale peer. Published on the topic a few times (waiting up to 10 s for a subscriber); peers relay it by
+   * anti-entropy. Resolves with whether at least one peer took it: if none did, the others only forget this
+   * cluster after the origin horizon. The node keeps running until stopped, exporting nothing.
    */
-  async leave(): Promise<void> {
-    if (this.#libp2p === undefined) return;
+  async leave(): Promise<boolean> {
+    if (this.#libp2p === undefined) return false;
     this.setLocalExports(new Map());
     const now = this.#now();
     this.#seedClockFromState();
@@ -781,11 +782,20 @@ export class GossipNode extends EventTarget {
     this.#floor = floor;
     this.state.observeHeartbeat(hb, now);
     this.metrics.records.set(this.state.size);
-    for (let i = 0; i < 3; i++) {
-      await this.#publish([hb.proof ?? new Uint8Array()], 'heartbeat');
+    let delivered = 0;
+    const deadline = performance.now() + 10_000;
+    while (delivered < 3) {
+      if (await this.#publish([hb.proof ?? new Uint8Array()], 'heartbeat')) delivered++;
+      else if (performance.now() >= deadline) break;
       await new Promise((r) => setTimeout(r, 300));
     }
-    this.#log.warn({ clusterId: this.clusterId }, 'left the ClusterSet');
+    if (delivered > 0) this.#log.warn({ clusterId: this.clusterId }, 'left the ClusterSet');
+    else
+      this.#log.error(
+        { clusterId: this.clusterId },
+        'left the ClusterSet, but no peer could be told: the others forget this cluster only after the origin horizon',
+      );
+    return delivered > 0;
   }
 
   #reconcileOwn(): ExportRecord[] {

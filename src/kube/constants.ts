@@ -9,7 +9,10 @@ export const PROPERTY_SUFFIX = 'mcs-gossip.x-k8s.io';
 export const BOOTSTRAP_PROPERTY = `bootstrap.${PROPERTY_SUFFIX}`;
 /** ClusterProperty the node writes: `<PeerId> <announce multiaddr>…`, to paste into other clusters' bootstrap lists. */
 export const PEER_PROPERTY = `peer.${PROPERTY_SUFFIX}`;
-/** Annotation the node puts on the peer ClusterProperty once it has left a ClusterSet: `<ClusterSet> <RFC 3339 time>`. */
+/**
+ * Annotation the node puts on the peer ClusterProperty once it has left a ClusterSet: `<ClusterSet> <RFC 3339 time>`,
+ * followed by ` undelivered` when no peer could be told.
+ */
 export const LEFT_ANNOTATION = `${PROPERTY_SUFFIX}/left`;
 
 export const ABOUT_GROUP = 'about.k8s.io';

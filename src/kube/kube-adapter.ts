@@ -496,12 +496,12 @@ export class KubeAdapter extends EventTarget {
    * Marks the peer ClusterProperty as left (`mcs-gossip leave` waits for it): the node has announced to the
    * ClusterSet that this cluster left. Errors are logged.
    */
-  async recordLeave(clusterSetName: string): Promise<void> {
+  async recordLeave(clusterSetName: string, delivered: boolean): Promise<void> {
     const current = this.clusterPropertiesCache.get(PEER_PROPERTY);
     if (!this.#leader || current === undefined) return;
     const annotations = {
       ...current.metadata.annotations,
-      [LEFT_ANNOTATION]: `${clusterSetName} ${new Date().toISOString()}`,
+      [LEFT_ANNOTATION]: `${clusterSetName} ${new Date().toISOString()}${delivered ? '' : ' undelivered'}`,
     };
     const body: ClusterProperty = { ...current, metadata: { ...current.metadata, annotations } };
     try {

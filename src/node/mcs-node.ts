@@ -202,7 +202,7 @@ export class McsNode {
       await this.#stopGossip(moved || removed);
       if (removed) {
         await this.kube.withdrawImports();
-        await this.kube.recordLeave(running.identity.clusterSetName);
+        await this.kube.recordLeave(running.identity.clusterSetName, this.#leaveDelivered);
       }
     }
     if (wanted === undefined) return;
@@ -244,13 +244,16 @@ export class McsNode {
     this.#log.info({ ...wanted, peerId: status.peerId, addrs: status.addrs }, 'joined the ClusterSet');
   }
 
+  /** Whether the last leave reached a peer (see GossipNode.leave). */
+  #leaveDelivered = false;
+
   async #stopGossip(leave: boolean): Promise<void> {
     const gossip = this.#gossip;
     this.#gossip = undefined;
     this.#running = undefined;
     if (gossip === undefined) return;
     if (leave) {
-      await gossip.leave();
+      this.#leaveDelivered = await gossip.leave();
       await sleep(500); // lets the last messages reach the mesh
     }
     await gossip.stop();

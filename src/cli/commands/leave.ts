@@ -99,8 +99,14 @@ export const leave: Command = {
           .catch((err: unknown) => (isNotFound(err) ? undefined : Promise.reject(err)));
         const mark = (peer as { metadata?: { annotations?: Record<string, string> } } | undefined)?.metadata
           ?.annotations?.[LEFT_ANNOTATION];
-        const [set, at] = (mark ?? '').split(' ');
+        const [set, at, how] = (mark ?? '').split(' ');
         if (set === clusterSet && at !== undefined && Date.parse(at) >= since - 5_000) {
+          if (how === 'undelivered') {
+            process.stderr.write(
+              `mcs-gossip leave: ${clusterId} left ClusterSet ${clusterSet}, but its node could reach no peer: the others withdraw its exports only when they forget it (--origin-horizon)\n`,
+            );
+            return 1;
+          }
           process.stdout.write(`${clusterId} left ClusterSet ${clusterSet}: its exports are withdrawn everywhere\n`);
           return 0;
         }
