@@ -95,8 +95,10 @@ describe('origin lifecycle', () => {
     const result = await a.node.ingestFrame(oldProofs, b.node.peerId);
     expect(result.reject).toBeUndefined();
     expect(live(a, 'c')).toEqual(['default/web']);
-    const conflicts = (await a.node.metrics.bindingConflicts.get()).values.find((v) => v.labels.cluster_id === 'c');
-    expect(conflicts?.value ?? 0).toBe(0);
+    for (const n of [a, b]) {
+      const conflicts = (await n.node.metrics.bindingConflicts.get()).values.find((v) => v.labels.cluster_id === 'c');
+      expect(conflicts?.value ?? 0, `binding conflicts at ${n.init.clusterId}`).toBe(0);
+    }
     // A node that joins later binds the new key through a peer.
     const late = await startNode('late', [addrOf(b)], { psk });
     nodes.push(late);

@@ -927,7 +927,10 @@ export class GossipNode extends EventTarget {
       });
       if (signedOnTopic) {
         this.#heartbeats++;
-        void this.#publish([hb.proof ?? new Uint8Array()], 'heartbeat');
+        // After a key rotation the hand-over rides ahead of every signed beat: a peer still bound to the previous
+        // key must follow it before it weighs a statement of the new one.
+        const rotation = this.#rotation?.proof;
+        void this.#publish(rotation === undefined ? [hb.proof!] : [rotation, hb.proof!], 'heartbeat');
       }
     } catch (err) {
       this.#log.warn({ err: (err as Error).message }, 'heartbeat failed');

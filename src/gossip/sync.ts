@@ -353,6 +353,7 @@ export async function serveSync(host: SyncHost, stream: Stream, peer: PeerId, op
     const their = theirHeartbeats.get(hb.origin);
     if (hb.proof === undefined) continue;
     if (their !== undefined && hb.version.wallMs - their.wallMs < staleBefore) continue;
+    binding(hb.origin);
     envelopes.push(hb.proof);
   }
   await framed.sendEnvelopes(envelopes);
