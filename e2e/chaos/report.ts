@@ -114,7 +114,7 @@ export function textReport(report: RunReport): string {
       for (const l of log) lines.push(`  log     ${cluster} ${l}`);
   }
   lines.push('');
-  lines.push(`not yet: ${report.notYet.join(', ')}`);
+  if (report.notYet.length > 0) lines.push(`not yet: ${report.notYet.join(', ')}`);
   if (report.aborted !== undefined) lines.push(`ABORTED: ${report.aborted}`);
   return lines.join('\n');
 }
@@ -217,8 +217,7 @@ export function markdownSection(report: RunReport): string {
     '',
     markdownTable(rows),
     ...(failures.length > 0 ? ['', 'Failures:', '', ...failures] : []),
-    '',
-    wrap(`Not yet: ${report.notYet.join(', ')}.`),
+    ...(report.notYet.length > 0 ? ['', wrap(`Not yet: ${report.notYet.join(', ')}.`)] : []),
     ...(report.aborted !== undefined ? ['', `The run was aborted: ${report.aborted}.`] : []),
     '',
     END,

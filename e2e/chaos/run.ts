@@ -80,6 +80,13 @@ async function outside(argv: readonly string[]): Promise<number> {
   process.on('SIGINT', mark);
   process.on('SIGTERM', mark);
   await ensureIptables(log);
+  // libfaketime, for the clock-skew scenario (the nodes it restarts preload it).
+  const ft = await exec('bash', [join(repoRoot, 'e2e', 'tools', 'debian.sh'), 'faketime'], {
+    allowFail: true,
+    timeoutMs: 300_000,
+  });
+  if (ft.stdout.trim() !== '') log(ft.stdout.trim());
+  if (ft.code !== 0) log(`could not install faketime (clock-skew will fail): ${ft.stderr.trim()}`);
   const ns = namespaceName();
   await createNamespace(ns);
   log(`network namespace ${ns} created; running inside it`);

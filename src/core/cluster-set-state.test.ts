@@ -397,3 +397,17 @@ describe('heartbeats heard unsigned first', () => {
     expect(s.floorOf('a')).toEqual(version);
   });
 });
+
+describe('a forgotten origin that comes back', () => {
+  it('is taken again with its unchanged records once heard with a newer heartbeat', () => {
+    const old = issue('a', [{ key: 0, service: exported() }]);
+    const s = stateOf(old);
+    s.observeHeartbeat({ origin: 'a', incarnation: 1, version: { wallMs: 2_000, logical: 0 } }, 0);
+    s.forgetOrigin('a');
+    expect(s.isForgotten('a')).toBe(true);
+    expect(s.merge(old).applied).toEqual([]); // a stale relay: refused
+    expect(s.observeHeartbeat({ origin: 'a', incarnation: 2, version: { wallMs: 9_000, logical: 0 } }, 10)).toBe(true);
+    expect(s.isForgotten('a')).toBe(false);
+    expect(s.merge(old).applied.length).toBe(1); // its unchanged export, as anti-entropy brings it
+  });
+});

@@ -81,8 +81,13 @@ class OriginState {
   floor: Hlc = ZERO_HLC;
   /** The heartbeat that carried the floor (signed by the origin): what anti-entropy relays so every node learns it. */
   floorHeartbeat: OriginHeartbeat | undefined;
-  /** Forgotten here (unheard past the horizon): kept only for its floor, listed nowhere until heard again. */
+  /** Forgotten here (unheard past the horizon): listed nowhere until heard again. */
   forgotten = false;
+  /**
+   * While forgotten: records below this (just above the newest ever held) are refused, so a peer with a longer memory
+   * cannot bring them back. Cleared when the origin is heard again, so its unchanged records are taken again.
+   */
+  forgottenBelow: Hlc | undefined;
   ha = 0;
   hb = 0;
   readonly bucketA = new Uint32Array(DIGEST_BUCKETS);
@@ -195,12 +200,16 @@ export class ClusterSetState {
       }
       const key = serviceKey(r.namespace, r.name);
       const known = this.#origins.get(r.origin);
-      if (known !== undefined && compareHlc(r.version, known.floor) < 0) {
+      if (
+        known !== undefined &&
+        (compareHlc(r.version, known.floor) < 0 ||
+          (known.forgottenBelow !== undefined && compareHlc(r.version, known.forgottenBelow) < 0))
+      ) {
         stale++;
         continue;
       }
       const o = this.#origin(r.origin);
-      o.forgotten = false;
+      if (o.forgotten) this.#remember(o);
       const held = o.records.get(key);
       if (held !== undefined && !supersedes(r, held.record)) {
         stale++;
@@ -237,6 +246,7 @@ export class ClusterSetState {
     if (hb.floor !== undefined && (!isValidHlc(hb.floor) || compareHlc(hb.floor, hb.version) > 0)) return false;
     const known = this.#origins.get(hb.origin);
     if (known !== undefined && compareHlc(hb.version, known.floor) < 0) return false;
+    if (known?.forgottenBelow !== undefined && compareHlc(hb.version, known.forgottenBelow) < 0) return false;
     const o = this.#origin(hb.origin);
     // A floor is a fact of its own: taken even from a heartbeat older than the one held (anti-entropy relays it).
     if (hb.floor !== undefined && compareHlc(hb.floor, o.floor) >= 0) {
@@ -255,8 +265,19 @@ export class ClusterSetState {
       if (cmp <= 0) return false;
     }
     o.heartbeat = { heartbeat: hb, heardAtMs: localNowMs };
-    o.forgotten = false;
+    if (o.forgotten) this.#remember(o);
     return true;
+  }
+
+  /** A forgotten origin was heard again: listed again, and its records (the unchanged ones too) taken again. */
+  #remember(o: OriginState): void {
+    o.forgotten = false;
+    o.forgottenBelow = undefined;
+  }
+
+  /** Whether this node forgot the origin (unheard past the horizon) and has not heard it since. */
+  isForgotten(origin: ClusterId): boolean {
+    return this.#origins.get(origin)?.forgotten === true;
   }
 
   /** The heartbeat that carried an origin's current floor, if any: relayed by anti-entropy with its records. */
@@ -274,6 +295,10 @@ export class ClusterSetState {
     const o = this.#origin(origin);
     if (compareHlc(floor, o.floor) <= 0) return [];
     o.floor = floor;
+    return this.#dropBelow(origin, o, floor);
+  }
+
+  #dropBelow(origin: ClusterId, o: OriginState, floor: Hlc): ExportRecord[] {
     const dropped: ExportRecord[] = [];
     for (const [key, e] of o.records) {
       if (compareHlc(e.record.version, floor) >= 0) continue;
@@ -435,19 +460,23 @@ export class ClusterSetState {
   }
 
   /**
-   * Forgets an origin (unheard past the horizon, or gone for good): drops all its records and its heartbeat, and keeps
-   * a floor just above the newest record or heartbeat ever held, so a peer that still holds them cannot bring them
-   * back. The origin is listed again as soon as it issues anything newer (it came back). Returns the records dropped.
+   * Forgets an origin (unheard past the horizon, or gone for good): drops all its records and its heartbeat, and
+   * refuses records below the newest one ever held, so a peer that still holds them cannot bring them back. The
+   * origin is taken again, with all its records, as soon as it is heard with a newer heartbeat or record (it came
+   * back). Returns the records dropped.
    */
   forgetOrigin(origin: ClusterId): ExportRecord[] {
     const o = this.#origins.get(origin);
     if (o === undefined) return [];
     let top = o.maxVersion;
-    if (o.heartbeat !== undefined && compareHlc(o.heartbeat.heartbeat.version, top) > 0)
-      top = o.heartbeat.heartbeat.version;
-    const dropped = this.raiseFloor(origin, { wallMs: top.wallMs, logical: top.logical + 1 });
+    // The newest heartbeat held counts too, so a relay of that old beat does not bring the origin back at once (an
+    // unsigned one is at most MAX_FUTURE_MS ahead: it can delay a return by that much, no more).
+    const beat = o.heartbeat?.heartbeat.version;
+    if (beat !== undefined && compareHlc(beat, top) > 0) top = beat;
+    const below = { wallMs: top.wallMs, logical: top.logical + 1 };
+    o.forgottenBelow = below;
     o.heartbeat = undefined;
     o.forgotten = true;
-    return dropped;
+    return this.#dropBelow(origin, o, below);
   }
 }

@@ -85,8 +85,11 @@ export class BindingRegistry {
       return 'rotated';
     }
     if (b.keyId === next) {
+      // Relayed only when it hands over from a key this id was bound to, or as the first one learned (a node that met
+      // the new key first): anyone can sign "M → current", and must not push the real hand-over out of the list.
+      const trusted = b.superseded.has(from) || b.rotations.length === 0;
       b.superseded.add(from);
-      if (!b.rotations.some((p) => Buffer.compare(p, rotation.proof) === 0)) this.#keep(b, rotation.proof);
+      if (trusted && !b.rotations.some((p) => Buffer.compare(p, rotation.proof) === 0)) this.#keep(b, rotation.proof);
       return 'known';
     }
     if (b.keyId !== from) return b.superseded.has(next) ? 'known' : 'refused';

@@ -341,9 +341,12 @@ export class GossipNode extends EventTarget {
     if (ownPin !== undefined && pinnedTo !== keyId(peerId) && pinnedTo !== keyId(previous?.publicKey ?? peerId)) {
       throw new GossipConfigError(`cluster id "${init.clusterId}" is pinned to ${ownPin.toString()}, not to this key`);
     }
-    this.#bindings.pin(init.clusterId, peerId);
     this.#bindings.setSelf(init.clusterId);
-    if (previous !== undefined) {
+    if (previous === undefined) {
+      this.#bindings.pin(init.clusterId, peerId);
+    } else {
+      // Bound to the previous key, then handed over: the previous key is superseded, the hand-over kept to relay.
+      this.#bindings.pin(init.clusterId, previous.publicKey);
       this.#rotation = signRotation(previous, init.clusterId, init.clusterSetName, peerId, this.#now());
       this.#previousKeyId = keyId(previous.publicKey);
       this.#bindings.rotate(this.#rotation);
@@ -504,7 +507,10 @@ export class GossipNode extends EventTarget {
    * after a restart, a few deltas heard on the topic) and must not be read as "the origin exports nothing else".
    */
   isSettled(origin: ClusterId): boolean {
-    return this.#settled.has(origin);
+    if (this.#settled.has(origin) || this.state.isForgotten(origin)) return true;
+    // Unheard for a whole horizon since this node started: no peer will ever settle it (it is gone for good).
+    const started = this.#startedAtMs > 0 && this.#now() - this.#startedAtMs > this.#originHorizonMs();
+    return started && this.state.heartbeatOf(origin) === undefined;
   }
 
   #settle(origins: readonly ClusterId[]): void {
@@ -633,7 +639,9 @@ export class GossipNode extends EventTarget {
     const now = this.#now();
     for (const { digest, heartbeatAgeMs } of advertised) {
       if (digest.heartbeat === undefined || heartbeatAgeMs === undefined || digest.origin === this.clusterId) continue;
-      if (this.state.backdateHeartbeat(digest.origin, digest.heartbeat, now - heartbeatAgeMs)) {
+      // No relay can date a beat further back than "withdrawn": ages beyond the TTL tell nothing more.
+      const age = Math.min(heartbeatAgeMs, this.#endpointTtlMs + 1);
+      if (this.state.backdateHeartbeat(digest.origin, digest.heartbeat, now - age)) {
         this.#log.debug({ origin: digest.origin, heartbeatAgeMs }, 'relayed heartbeat dated by the relay');
       }
     }
@@ -700,8 +708,11 @@ export class GossipNode extends EventTarget {
       const forgotten: ExportRecord[] = [];
       for (const origin of this.state.origins()) {
         if (origin === this.clusterId) continue;
-        const heard = this.state.heartbeatOf(origin)?.heardAtMs ?? this.#startedAtMs;
+        const hb = this.state.heartbeatOf(origin);
+        const heard = hb?.heardAtMs ?? this.#startedAtMs;
         if (now - heard <= this.#originHorizonMs()) continue;
+        // Also by the origin's own clock: a relay cannot make a live origin look forgotten with an inflated age.
+        if (hb !== undefined && now - hb.heartbeat.version.wallMs <= this.#originHorizonMs()) continue;
         const dropped = this.state.forgetOrigin(origin);
         forgotten.push(...dropped.slice(0, 1));
         this.metrics.forgottenOrigins.inc();
@@ -945,7 +956,9 @@ export class GossipNode extends EventTarget {
   #onBeat(beat: Beat, from: PeerId): void {
     if (beat.addrs !== undefined) this.#learnAddrs(beat.origin, beat.addrs);
     const hb: OriginHeartbeat = { origin: beat.origin, incarnation: beat.incarnation, version: beat.version };
-    if (!this.state.observeHeartbeat(hb, beat.beatAtMs)) return;
+    // A relayed age dates a beat back at most to "withdrawn" (see #backdateHeartbeats).
+    const heardAt = Math.max(beat.beatAtMs, this.#now() - this.#endpointTtlMs - 1);
+    if (!this.state.observeHeartbeat(hb, heardAt)) return;
     this.metrics.envelopes.inc({ kind: 'heartbeat', result: 'relayed' });
     this.dispatchEvent(
       new CustomEvent('heartbeat', { detail: { origin: beat.origin, incarnation: beat.incarnation } }),

@@ -308,6 +308,8 @@ function doneFrame(host: SyncHost): Partial<SyncFrame> & Pick<SyncFrame, 'type'>
   const digests: WireOriginDigest[] = [];
   for (const origin of host.settledOrigins()) {
     if (digests.length >= MAX_DIGESTS_PER_FRAME) break;
+    // Forgotten here is no knowledge of the origin to vouch for: a client must settle it elsewhere.
+    if (host.state.isForgotten(origin)) continue;
     const d = host.state.digestOf(origin);
     const wire = digestToWire(d ?? { origin, count: 0, maxVersion: ZERO_HLC, hash: '' });
     const heard = host.state.heartbeatOf(origin)?.heardAtMs;

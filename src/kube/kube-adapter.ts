@@ -480,8 +480,10 @@ export class KubeAdapter extends EventTarget {
    */
   async withdrawImports(): Promise<void> {
     if (!this.#leader || !this.#listed(this.#writerSources)) return;
+    this.#writing = new AbortController(); // the queue is stopped (no identity): these are the only writes
     let removed = 0;
     for (const key of this.#writer.actualKeys()) {
+      if (!this.#leader) break;
       try {
         await this.#writer.reconcile(key, undefined);
         removed++;
@@ -598,8 +600,8 @@ export class KubeAdapter extends EventTarget {
   }
 
   #stopWriting(): void {
+    // Stays aborted until writing starts again: every later request of a reconcile in flight fails at once.
     this.#writing.abort(new Error('writing stopped (leadership or identity lost)'));
-    this.#writing = new AbortController();
     this.#queue.stop();
     this.#desired = undefined;
     this.#desiredText.clear();
@@ -614,6 +616,7 @@ export class KubeAdapter extends EventTarget {
   #maybeStartQueue(): void {
     if (!this.#started || !this.#leader || !this.#identity.ok || this.#desired === undefined) return;
     if (this.#queue.isStarted() || !this.#listed(this.#writerSources)) return;
+    if (this.#writing.signal.aborted) this.#writing = new AbortController();
     this.#queue.start();
     this.#resync();
   }

@@ -134,10 +134,11 @@ export class LeaderElector {
     if (!this.#started) return;
     const attempt = new AbortController();
     this.#attempt = attempt;
-    // A leader's calls may take no longer than what is left to its deadline; a candidate's no longer than a period.
+    // A leader's calls may take no longer than what is left to its deadline; a candidate's no longer than a renew
+    // deadline (an acquisition that comes back later than that is refused by #renewed anyway).
     const budget = this.#leader
       ? Math.max(1, Math.ceil(this.#lastRenewOkMs + this.#init.renewDeadlineMs - this.#now()))
-      : Math.ceil(this.#init.retryPeriodMs);
+      : Math.ceil(this.#init.renewDeadlineMs);
     const signal = AbortSignal.any([attempt.signal, AbortSignal.timeout(budget)]);
     try {
       await this.#tryAcquireOrRenew(signal);

@@ -114,7 +114,12 @@ export class McsNode {
     this.#stopped = false;
     this.#unsubscribe.push(
       this.kube.on('identity', () => this.#membershipChanged()),
-      this.kube.on('leader', () => this.#membershipChanged()),
+      this.kube.on('leader', (evt) => {
+        // A replica that lost the lease stops gossiping at once, not when the membership chain gets to it (a step
+        // in it may wait on the API): the new leader must be the only one speaking for this origin.
+        if (!evt.detail) this.#haltGossip();
+        this.#membershipChanged();
+      }),
       this.kube.on('bootstrap', () => this.#membershipChanged()),
       this.kube.on('local:change', () => this.#localChanged()),
     );
@@ -246,6 +251,14 @@ export class McsNode {
 
   /** Whether the last leave reached a peer (see GossipNode.leave). */
   #leaveDelivered = false;
+
+  #haltGossip(): void {
+    const gossip = this.#gossip;
+    if (gossip === undefined) return;
+    this.#gossip = undefined;
+    this.#running = undefined;
+    gossip.stop().catch((err: unknown) => this.#log.warn({ err: (err as Error).message }, 'stopping gossip failed'));
+  }
 
   async #stopGossip(leave: boolean): Promise<void> {
     const gossip = this.#gossip;
