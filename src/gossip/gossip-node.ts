@@ -959,6 +959,7 @@ export class GossipNode extends EventTarget {
     // A relayed age dates a beat back at most to "withdrawn" (see #backdateHeartbeats).
     const heardAt = Math.max(beat.beatAtMs, this.#now() - this.#endpointTtlMs - 1);
     if (!this.state.observeHeartbeat(hb, heardAt)) return;
+    this.#settleIfComplete(beat.origin, beat.recordCount, beat.maxVersion);
     this.metrics.envelopes.inc({ kind: 'heartbeat', result: 'relayed' });
     this.dispatchEvent(
       new CustomEvent('heartbeat', { detail: { origin: beat.origin, incarnation: beat.incarnation } }),
@@ -1147,6 +1148,7 @@ export class GossipNode extends EventTarget {
           new CustomEvent('heartbeat', { detail: { origin: hb.origin, incarnation: hb.incarnation } }),
         );
         if (this.#hasGap(hb.origin, info.recordCount, info.maxVersion, info.recordsHash)) gapFrom = true;
+        else this.#settleIfComplete(hb.origin, info.recordCount, info.maxVersion, info.recordsHash);
       } else {
         this.metrics.envelopes.inc({ kind: 'heartbeat', result: 'stale' });
       }
@@ -1220,6 +1222,19 @@ export class GossipNode extends EventTarget {
   #rejectBatch(kind: Kind, result: string, reason: string): IngestResult {
     this.metrics.envelopes.inc({ kind, result });
     return { reject: reason, replays: 0, applied: 0, recordBytes: 0 };
+  }
+
+  /**
+   * The origin's own beat says it holds exactly what we hold of it (count and newest version, and the hash when the
+   * beat is signed): we know it as completely as it does, so it is settled. A restarted node holds less than the
+   * beat says, so it still waits for a sync.
+   */
+  #settleIfComplete(origin: ClusterId, recordCount: number, maxVersion: Hlc, recordsHash?: string): void {
+    if (this.#settled.has(origin) || this.#libp2p === undefined) return;
+    if (this.#hasGap(origin, recordCount, maxVersion, recordsHash)) return;
+    const mine = this.state.digestOf(origin);
+    if ((mine?.count ?? 0) !== recordCount) return; // we hold more than it says: not the same set either
+    this.#settle([origin]);
   }
 
   /** Whether a heartbeat says its origin holds records we do not: then we pull from the peer that relayed it. */
