@@ -75,10 +75,25 @@ export {
   sameConditions,
   withTransitionTimes,
 } from './conditions.js';
-export type { ExportConditions, Resolution, ResolveOptions, ServiceResolution } from './resolve.js';
+export type { ExportConditions, Resolution, ResolveOptions, ServiceResolution, UnimportableRecord } from './resolve.js';
 export { resolve, resolveService } from './resolve.js';
 export { mergePorts, samePorts, sortPorts } from './port-merge.js';
 export { derivedServiceName, derivedServiceNameOfKey } from './derived-name.js';
+export type { ImportProblem, ImportProblemReason } from './importability.js';
+export {
+  dns1123LabelError,
+  dns1123SubdomainError,
+  importProblem,
+  isIPv4,
+  canonicalIPv6Of,
+  isIPv6,
+  labelValueError,
+  MAX_ANNOTATIONS_BYTES,
+  MAX_EXPORTED_MAP_ENTRIES,
+  MAX_IMPORT_PORTS,
+  MAX_SERVICE_JSON_BYTES,
+  qualifiedNameError,
+} from './importability.js';
 export type { ClusterInput } from './input-validation.js';
 export { InvalidInputError, parseClusterSetInput } from './input-validation.js';
 export {

@@ -49,14 +49,14 @@ describe('localExports', () => {
   it('copies defaulted values exactly and maps types', () => {
     const svc = service(NS, 'web', {
       type: 'LoadBalancer',
-      ports: [{ name: 'h', port: 80, appProtocol: '' }],
+      ports: [{ name: 'h', port: 80, appProtocol: 'http' }],
       sessionAffinity: 'ClientIP',
       sessionAffinityConfig: { clientIP: { timeoutSeconds: 30 } },
       trafficDistribution: 'PreferClose',
     });
     const s = localExports(objects({ services: [svc] })).desired.get(`${NS}/web`)!;
     expect(s.type).toBe('ClusterSetIP');
-    expect(s.ports).toEqual([{ name: 'h', protocol: 'TCP', port: 80, appProtocol: '' }]);
+    expect(s.ports).toEqual([{ name: 'h', protocol: 'TCP', port: 80, appProtocol: 'http' }]);
     expect(s.sessionAffinityConfig).toEqual({ clientIP: { timeoutSeconds: 30 } });
     expect(s.trafficDistribution).toBe('PreferClose');
     expect(s.exportCreatedMs).toBe(Date.parse('2026-01-01T00:00:00Z'));

@@ -14,13 +14,17 @@ import type {
 import type { Hlc } from './hlc.js';
 import { compareStrings, serviceKey } from './ids.js';
 import type { ClusterId, ServiceKey } from './ids.js';
+import { importProblem, type ImportProblem } from './importability.js';
 import type { EndpointSliceObject, LocalObjects, ServiceExportObject, ServiceObject } from './kube-objects.js';
 
 /** One local ServiceExport and what this cluster decided about it before any peer is involved. */
 export interface LocalExport {
   readonly namespace: string;
   readonly name: string;
-  /** The `Valid` condition: True `Valid`, or False `NoService` / `InvalidServiceType`. */
+  /**
+   * The `Valid` condition: True `Valid`, or False `NoService` / `InvalidServiceType`, or False with an
+   * {@link ImportProblem} reason when importers could not write what it exports.
+   */
   readonly valid: ConditionData;
   /** What is exported, when valid. */
   readonly service?: ExportedService;
@@ -153,9 +157,26 @@ function validCondition(status: 'True' | 'False', reason: string, message: strin
   return { type: CONDITION_VALID, status, reason, message };
 }
 
+/** The objects a problem's field belongs to, as the message names them. */
+function objectOf(key: ServiceKey, p: ImportProblem): string {
+  if (p.reason === 'UnimportableService') return `Service "${key}"`;
+  if (p.reason === 'UnimportableEndpoints') return `the EndpointSlices of Service "${key}":`;
+  return `ServiceExport "${key}"`;
+}
+
+/** `Valid=False`: an export whose content importers could not write is not published at all. */
+function unimportable(key: ServiceKey, p: ImportProblem): ConditionData {
+  return validCondition(
+    'False',
+    p.reason,
+    `${objectOf(key, p)} ${p.message}; it cannot be imported, so it is not exported`,
+  );
+}
+
 /**
  * What this cluster exports, from its own objects alone: each ServiceExport (not being deleted) is valid when a
- * Service of the same namespace/name exists and is not ExternalName. NodePort and LoadBalancer export as ClusterSetIP,
+ * Service of the same namespace/name exists, is not ExternalName, and what it exports passes the importers' API
+ * validation ({@link importProblem}). NodePort and LoadBalancer export as ClusterSetIP,
  * `clusterIP: None` as Headless. Endpoints come from the Service's own slices (label `kubernetes.io/service-name`),
  * never from imported ones.
  */
@@ -189,6 +210,11 @@ export function localExports(objects: LocalObjects): LocalExports {
       exports.push({ namespace, name, valid: validCondition('False', 'InvalidServiceType', message) });
     } else {
       const service = exportedService(svc, se, slicesByService.get(key) ?? []);
+      const problem = importProblem(service);
+      if (problem !== undefined) {
+        exports.push({ namespace, name, valid: unimportable(key, problem) });
+        continue;
+      }
       desired.set(key, service);
       const valid = validCondition('True', 'Valid', `Service "${key}" is exported`);
       exports.push({ namespace, name, valid, service });

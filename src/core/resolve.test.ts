@@ -116,7 +116,7 @@ describe('resolve: the ServiceImport specs of the MCS conformance suite', () => 
     const ports = [
       { name: 'tcp', protocol: 'TCP', port: 42, appProtocol: 'kubernetes.io/h2c' },
       { name: 'http', protocol: 'TCP', port: 80 },
-      { name: 'udp', protocol: 'UDP', port: 53, appProtocol: '' },
+      { name: 'udp', protocol: 'UDP', port: 53, appProtocol: 'dns' },
     ];
     const si = importOf(resolveClusterSet({ a: hello({ ports }) })['a']!)!;
     expect(si.spec.ports).toEqual([ports[1], ports[0], ports[2]]);

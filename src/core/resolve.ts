@@ -5,6 +5,7 @@ import { MANAGED_BY, MAX_ENDPOINTS_PER_SLICE, MCS_API_VERSION } from './constant
 import { derivedServiceNameOfKey } from './derived-name.js';
 import type { ExportedService, ExportRecord } from './export-record.js';
 import { compareStrings, serviceKey } from './ids.js';
+import { importProblem, type ImportProblem } from './importability.js';
 import type { ClusterId, ServiceKey } from './ids.js';
 import type { ImportedEndpointSliceObject, ServiceImportObject } from './kube-objects.js';
 import type { LocalExport } from './local-exports.js';
@@ -33,11 +34,21 @@ export interface ExportConditions {
   readonly conditions: readonly ConditionData[];
 }
 
+/** A record left out of resolution because importers could not write it (see importability.ts). */
+export interface UnimportableRecord {
+  readonly origin: ClusterId;
+  readonly namespace: string;
+  readonly name: string;
+  readonly problem: ImportProblem;
+}
+
 /** Everything one cluster should hold, sorted by namespace/name (slices also by source cluster). */
 export interface Resolution {
   readonly serviceImports: readonly ServiceImportObject[];
   readonly endpointSlices: readonly ImportedEndpointSliceObject[];
   readonly exportConditions: readonly ExportConditions[];
+  /** Live records no import is made of, by namespace/name and origin: reported, never written. */
+  readonly unimportable: readonly UnimportableRecord[];
 }
 
 /** The cluster-independent outcome for one service key. */
@@ -51,6 +62,12 @@ export interface ServiceResolution {
   readonly endpointSlices: readonly ImportedEndpointSliceObject[];
   /** The `Conflict` condition every constituent ServiceExport carries, in every cluster. */
   readonly conflict: ConditionData;
+}
+
+/** One key's resolution and the live records of it that resolution skipped (not importable), by source cluster. */
+interface KeyResolution {
+  readonly result: ServiceResolution | undefined;
+  readonly unimportable: readonly UnimportableRecord[];
 }
 
 /** A live record: the record itself, so resolution allocates nothing per exporter. */
@@ -215,11 +232,29 @@ function importedSlices(
   return out;
 }
 
-/** Live exporters of one key, in source order (cluster id, as `recordsFor` returns them) and in precedence order. */
-function liveExporters(records: readonly ExportRecord[]): { bySource: Exporter[]; byPrecedence: Exporter[] } {
+const NONE: readonly UnimportableRecord[] = Object.freeze([]);
+
+/**
+ * Live importable exporters of one key, in source order (cluster id, as `recordsFor` returns them) and in precedence
+ * order, and the live records left out because they are not importable.
+ */
+function liveExporters(records: readonly ExportRecord[]): {
+  bySource: Exporter[];
+  byPrecedence: Exporter[];
+  unimportable: readonly UnimportableRecord[];
+} {
   const bySource: Exporter[] = [];
-  for (const r of records) if (!r.removed && r.service !== undefined) bySource.push(r as Exporter);
-  if (bySource.length < 2) return { bySource, byPrecedence: bySource };
+  let unimportable = NONE;
+  for (const r of records) {
+    if (r.removed || r.service === undefined) continue;
+    const problem = importProblem(r.service);
+    if (problem === undefined) bySource.push(r as Exporter);
+    else {
+      if (unimportable === NONE) unimportable = [];
+      (unimportable as UnimportableRecord[]).push({ origin: r.origin, namespace: r.namespace, name: r.name, problem });
+    }
+  }
+  if (bySource.length < 2) return { bySource, byPrecedence: bySource, unimportable };
   // Insertion sort: a handful of exporters per key.
   const sorted: Exporter[] = [];
   for (const e of bySource) {
@@ -231,7 +266,7 @@ function liveExporters(records: readonly ExportRecord[]): { bySource: Exporter[]
     }
     sorted[i] = e;
   }
-  return { bySource, byPrecedence: sorted };
+  return { bySource, byPrecedence: sorted, unimportable };
 }
 
 /**
@@ -243,8 +278,12 @@ export function resolveService(
   key: ServiceKey,
   withdrawn: ReadonlySet<ClusterId> = new Set(),
 ): ServiceResolution | undefined {
-  const { bySource, byPrecedence: exporters } = liveExporters(state.recordsFor(key));
-  if (exporters.length === 0) return undefined;
+  return resolveKey(state, key, withdrawn).result;
+}
+
+function resolveKey(state: ClusterSetState, key: ServiceKey, withdrawn: ReadonlySet<ClusterId>): KeyResolution {
+  const { bySource, byPrecedence: exporters, unimportable } = liveExporters(state.recordsFor(key));
+  if (exporters.length === 0) return { result: undefined, unimportable };
   const { namespace, name } = exporters[0]!;
   const winner = exporters[0]!.service;
   let portsDisagree = 0;
@@ -269,7 +308,7 @@ export function resolveService(
   if (winner.sessionAffinityConfig !== undefined) spec.sessionAffinityConfig = winner.sessionAffinityConfig;
   if (winner.internalTrafficPolicy !== undefined) spec.internalTrafficPolicy = winner.internalTrafficPolicy;
   if (winner.trafficDistribution !== undefined) spec.trafficDistribution = winner.trafficDistribution;
-  return {
+  const result: ServiceResolution = {
     namespace,
     name,
     exporters: exporters.map((e) => e.origin),
@@ -283,6 +322,7 @@ export function resolveService(
     endpointSlices: importedSlices(namespace, name, derivedServiceNameOfKey(key), bySource, withdrawn),
     conflict: conflictCondition(exporters, portsDisagree),
   };
+  return { result, unimportable };
 }
 
 /** `{ cluster }` entries of `status.clusters`, shared (they are immutable): one per cluster id, not per import. */
@@ -311,7 +351,7 @@ const IMPLICIT_VALID: ConditionData = {
  */
 const memo = new WeakMap<
   ClusterSetState,
-  Map<ServiceKey, { revision: number; withdrawnSig: string; result: ServiceResolution | undefined }>
+  Map<ServiceKey, { revision: number; withdrawnSig: string; entry: KeyResolution }>
 >();
 
 /**
@@ -355,16 +395,19 @@ export function resolve(state: ClusterSetState, options: ResolveOptions): Resolu
   }
   const serviceImports: ServiceImportObject[] = [];
   const endpointSlices: ImportedEndpointSliceObject[] = [];
+  const unimportable: UnimportableRecord[] = [];
   for (const key of state.keys()) {
     const revision = state.revisionOf(key);
     const hit = cache.get(key);
-    let r: ServiceResolution | undefined;
+    let entry: KeyResolution;
     if (hit !== undefined && hit.revision === revision && hit.withdrawnSig === withdrawnSig) {
-      r = hit.result;
+      entry = hit.entry;
     } else {
-      r = resolveService(state, key, withdrawn);
-      cache.set(key, { revision, withdrawnSig, result: r });
+      entry = resolveKey(state, key, withdrawn);
+      cache.set(key, { revision, withdrawnSig, entry });
     }
+    for (const u of entry.unimportable) unimportable.push(u);
+    const r = entry.result;
     if (r === undefined || !namespaces.has(r.namespace)) continue;
     serviceImports.push(r.serviceImport);
     for (const s of r.endpointSlices) endpointSlices.push(s);
@@ -388,9 +431,9 @@ export function resolve(state: ClusterSetState, options: ResolveOptions): Resolu
     const published = mine !== undefined && !mine.removed;
     const conditions: ConditionData[] = [e.valid, readyCondition(e.valid, published)];
     // Every key of the state was just resolved into the cache; a published export's key is one of them.
-    const r = published ? cache.get(key)?.result : undefined;
+    const r = published ? cache.get(key)?.entry.result : undefined;
     if (e.valid.status === 'True' && r !== undefined) conditions.push(r.conflict);
     return { namespace: e.namespace, name: e.name, conditions };
   });
-  return { serviceImports, endpointSlices, exportConditions };
+  return { serviceImports, endpointSlices, exportConditions, unimportable };
 }

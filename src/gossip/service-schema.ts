@@ -7,11 +7,11 @@
 // a second copy of every one, and a path string for every field checked, was a large share of its time and garbage.
 // The path of the value being checked is a stack of segments, rendered only when a check fails.
 import type { ExportedService } from '../core/export-record.js';
+import { MAX_ANNOTATIONS_BYTES, MAX_EXPORTED_MAP_ENTRIES } from '../core/importability.js';
 import { InvalidMessageError } from './errors.js';
 
 const MAX_STRING = 1024;
 const MAX_LIST = 100_000;
-const MAX_MAP_ENTRIES = 256;
 
 type Json = Record<string, unknown>;
 
@@ -71,15 +71,24 @@ function list(item: (x: unknown) => void): (v: unknown) => void {
   };
 }
 
-function strMap(v: unknown): void {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail('not a map');
-  let n = 0;
-  for (const k in v) {
-    if (++n > MAX_MAP_ENTRIES) fail('too many entries');
-    str(k);
-    field(v as Json, k, str);
-  }
+/** An annotation value may be long (Kubernetes bounds the total, which the importability check applies). */
+function annotationValue(v: unknown): void {
+  if (typeof v !== 'string' || v.length > MAX_ANNOTATIONS_BYTES) fail('not a string (or too long)');
 }
+
+function strMapOf(value: (v: unknown) => void): (v: unknown) => void {
+  return (v) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) fail('not a map');
+    let n = 0;
+    for (const k in v) {
+      if (++n > MAX_EXPORTED_MAP_ENTRIES) fail('too many entries');
+      str(k);
+      field(v as Json, k, value);
+    }
+  };
+}
+const labelMap = strMapOf(str);
+const annotationMap = strMapOf(annotationValue);
 
 const SERVICE_PORT = new Set(['name', 'protocol', 'port', 'appProtocol']);
 function servicePort(v: unknown): void {
@@ -181,8 +190,8 @@ export function parseExportedService(json: string): ExportedService {
   field(o, 'internalTrafficPolicy', optStr);
   field(o, 'trafficDistribution', optStr);
   field(o, 'ipFamilies', ipFamilies);
-  field(o, 'exportedLabels', strMap);
-  field(o, 'exportedAnnotations', strMap);
+  field(o, 'exportedLabels', labelMap);
+  field(o, 'exportedAnnotations', annotationMap);
   field(o, 'endpointGroups', endpointGroups);
   return o as unknown as ExportedService;
 }

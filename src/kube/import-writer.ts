@@ -21,6 +21,7 @@ import {
   withTransitionTimes,
   type Condition,
   type ConditionData,
+  type ServiceImportObject,
   type ServiceKey,
 } from '../core/index.js';
 import { canonical, derivedServiceProjection, importProjection, ownedBy, sliceProjection } from './compare.js';
@@ -65,6 +66,13 @@ export function isImportedSlice(s: k8s.V1EndpointSlice): boolean {
 export function isDerivedService(s: k8s.V1Service): boolean {
   const l = s.metadata?.labels ?? {};
   return l[LABEL_OWNED_BY] === OWNED_BY && l[LABEL_SERVICE_NAME] !== undefined;
+}
+
+/** The cluster IPs of our derived Service when `si` owns it (a Service of an earlier ServiceImport has none yet). */
+function ipsOf(svc: k8s.V1Service | undefined, si: ServiceImport): string[] {
+  return svc !== undefined && ownedBy(svc.metadata?.ownerReferences, si.metadata.uid)
+    ? (svc.spec?.clusterIPs ?? []).filter((ip) => ip !== 'None' && ip !== '')
+    : [];
 }
 
 function isGone(err: unknown): boolean {
@@ -122,19 +130,33 @@ export class ImportWriter {
     return out;
   }
 
-  /** Converges `key` to `desired` (undefined: nothing of ours should exist for it). */
+  /**
+   * Converges `key` to `desired` (undefined: nothing of ours should exist for it). The import side (ServiceImport,
+   * then its status, derived Service and slices) and the export side (the ServiceExport's conditions) are written
+   * independently: a refused write on one never keeps the other from being written. Throws a {@link ReconcileError}
+   * listing every write that failed.
+   */
   async reconcile(key: ServiceKey, desired: DesiredService | undefined): Promise<void> {
     const { namespace, name } = splitServiceKey(key);
     const ns = this.#init.caches.namespaces.get(namespace);
     const nsLive = ns !== undefined && ns.metadata?.deletionTimestamp === undefined;
     const wantImport = nsLive ? desired?.serviceImport : undefined;
-    if (wantImport === undefined) {
-      await this.#removeImport(namespace, name);
-    } else {
-      await this.#ensureImport(namespace, name, desired!);
+    const failures: WriteError[] = [];
+    const step = async (fn: () => Promise<unknown>): Promise<void> => {
+      try {
+        await fn();
+      } catch (err) {
+        if (err instanceof ReconcileError) failures.push(...err.failures);
+        else failures.push(err instanceof WriteError ? err : new WriteError('reconcile', 'run', key, err));
+      }
+    };
+    if (wantImport === undefined) await step(() => this.#removeImport(namespace, name));
+    else await step(() => this.#ensureImport(namespace, name, desired!));
+    if (desired?.exportConditions !== undefined) {
+      const conditions = desired.exportConditions;
+      await step(() => this.#ensureConditions(namespace, name, conditions));
     }
-    if (desired?.exportConditions !== undefined)
-      await this.#ensureConditions(namespace, name, desired.exportConditions);
+    if (failures.length > 0) throw new ReconcileError(key, failures);
   }
 
   // ---- imports
@@ -146,7 +168,7 @@ export class ImportWriter {
     if (derived !== undefined && isDerivedService(derived))
       await this.#deleteService(namespace, derived.metadata?.name ?? '');
     if (caches.serviceImports.get(name, namespace) !== undefined) {
-      await this.#write('serviceimports', 'delete', async () => {
+      await this.#write('serviceimports', 'delete', `${namespace}/${name}`, async () => {
         try {
           await this.#custom.deleteNamespacedCustomObject(
             {
@@ -175,23 +197,17 @@ export class ImportWriter {
   async #ensureImport(namespace: string, name: string, desired: DesiredService): Promise<void> {
     const { caches } = this.#init;
     const want = desired.serviceImport!;
-    let current = caches.serviceImports.get(name, namespace);
+    const object = `${namespace}/${name}`;
+    const cached = caches.serviceImports.get(name, namespace);
     const derivedName = derivedServiceName(namespace, name);
-    let derived = caches.services.get(derivedName, namespace);
-    if (derived !== undefined && !isDerivedService(derived)) {
-      this.#log.warn({ namespace, service: derivedName }, 'a Service we do not own holds the derived name: left alone');
-      derived = undefined;
-    }
+    const derived = this.#derivedOf(namespace, derivedName);
     const clusterSetIp = want.spec.type === 'ClusterSetIP';
-    const ipsOf = (svc: k8s.V1Service | undefined) =>
-      svc !== undefined && current !== undefined && ownedBy(svc.metadata?.ownerReferences, current.metadata.uid)
-        ? (svc.spec?.clusterIPs ?? []).filter((ip) => ip !== 'None' && ip !== '')
-        : [];
 
-    // 1. The ServiceImport (spec.ips from the derived Service once it exists).
-    const body = serviceImportBody(want, clusterSetIp ? ipsOf(derived) : []);
-    if (current === undefined) {
-      current = await this.#write('serviceimports', 'create', async () => {
+    // 1. The ServiceImport (spec.ips from the derived Service once it exists). The rest is owned by its uid.
+    let si: ServiceImport;
+    const body = serviceImportBody(want, clusterSetIp && cached !== undefined ? ipsOf(derived, cached) : []);
+    if (cached === undefined) {
+      si = await this.#write('serviceimports', 'create', object, async () => {
         const created = (await this.#custom.createNamespacedCustomObject(
           {
             group: MCS_GROUP,
@@ -206,135 +222,166 @@ export class ImportWriter {
         caches.serviceImports.wrote(created);
         return created;
       });
-    } else if (importProjection(current) !== importProjection(body)) {
-      current = await this.#replaceImport(namespace, name, body, current);
-    }
+    } else if (importProjection(cached) !== importProjection(body)) {
+      si = await this.#replaceImport(namespace, name, body, cached);
+    } else si = cached;
+
+    // The steps below need the ServiceImport and nothing of each other: each is tried, whatever the others did.
+    const failures: WriteError[] = [];
+    const step = async (fn: () => Promise<unknown>): Promise<void> => {
+      try {
+        await fn();
+      } catch (err) {
+        failures.push(err instanceof WriteError ? err : new WriteError('serviceimports', 'reconcile', object, err));
+      }
+    };
 
     // 2. status.clusters.
     const clusters = want.status.clusters.map((c) => ({ cluster: c.cluster }));
-    if (canonical(current.status?.clusters ?? []) !== canonical(clusters)) {
-      current = await this.#write('serviceimports/status', 'patch', async () => {
-        const patched = (await this.#custom.patchNamespacedCustomObjectStatus(
-          {
-            group: MCS_GROUP,
-            version: MCS_VERSION,
-            plural: 'serviceimports',
-            namespace,
-            name,
-            body: { status: { clusters } },
-            fieldManager: FIELD_MANAGER,
-          },
-          this.#options(mergePatch),
-        )) as ServiceImport;
-        caches.serviceImports.wrote(patched);
-        return patched;
+    if (canonical(si.status?.clusters ?? []) !== canonical(clusters)) {
+      await step(async () => {
+        si = await this.#write('serviceimports/status', 'patch', object, async () => {
+          const patched = (await this.#custom.patchNamespacedCustomObjectStatus(
+            {
+              group: MCS_GROUP,
+              version: MCS_VERSION,
+              plural: 'serviceimports',
+              namespace,
+              name,
+              body: { status: { clusters } },
+              fieldManager: FIELD_MANAGER,
+            },
+            this.#options(mergePatch),
+          )) as ServiceImport;
+          caches.serviceImports.wrote(patched);
+          return patched;
+        });
       });
     }
 
     // 3. The derived Service (ClusterSetIP only), then spec.ips from its cluster IPs.
     if (clusterSetIp) {
-      const wantSvc = derivedService(want, current);
-      if (derived !== undefined && canonical(derived.spec?.ipFamilies ?? []) !== canonical(wantSvc.spec?.ipFamilies)) {
-        await this.#deleteService(namespace, derivedName); // ip families cannot be changed in place
-        derived = undefined;
-      }
-      if (derived === undefined) {
-        derived = await this.#write('services', 'create', async () => {
-          const created = await this.#core.createNamespacedService(
-            {
-              namespace,
-              body: wantSvc,
-              fieldManager: FIELD_MANAGER,
-            },
-            this.#options(),
-          );
-          caches.services.wrote(created);
-          return created;
-        });
-      } else if (
-        derivedServiceProjection(derived) !== derivedServiceProjection(wantSvc) ||
-        !ownedBy(derived.metadata?.ownerReferences, current.metadata.uid)
-      ) {
-        const next: k8s.V1Service = structuredClone(derived);
-        next.metadata = {
-          ...next.metadata,
-          labels: wantSvc.metadata?.labels,
-          ownerReferences: [ownerReference(current)],
-        };
-        next.spec = { ...next.spec, ...wantSvc.spec };
-        if (wantSvc.spec?.sessionAffinityConfig === undefined) delete next.spec.sessionAffinityConfig;
-        derived = await this.#write('services', 'update', async () => {
-          const updated = await this.#core.replaceNamespacedService(
-            {
-              namespace,
-              name: derivedName,
-              body: next,
-              fieldManager: FIELD_MANAGER,
-            },
-            this.#options(),
-          );
-          caches.services.wrote(updated);
-          return updated;
-        });
-      }
-      const ips = ipsOf(derived);
-      if (ips.length > 0 && canonical(current.spec?.ips ?? []) !== canonical(ips)) {
-        current = await this.#replaceImport(namespace, name, serviceImportBody(want, ips), current);
-      }
-    } else if (derived !== undefined) {
-      await this.#deleteService(namespace, derivedName);
-    }
+      await step(async () => {
+        const svc = await this.#ensureDerived(namespace, derivedName, derived, want, si);
+        const ips = ipsOf(svc, si);
+        if (ips.length > 0 && canonical(si.spec?.ips ?? []) !== canonical(ips)) {
+          si = await this.#replaceImport(namespace, name, serviceImportBody(want, ips), si);
+        }
+      });
+    } else if (derived !== undefined) await step(() => this.#deleteService(namespace, derivedName));
 
-    // 4. Imported slices: one per source cluster and endpoint group, owned by the ServiceImport.
+    // 4. Imported slices: one per source cluster and endpoint group, owned by the ServiceImport; each on its own.
+    const owner = si;
     const wanted = new Map(desired.endpointSlices.map((s) => [s.metadata.name, s]));
     for (const s of this.#slicesOf(namespace, name)) {
       const sliceName = s.metadata?.name ?? '';
-      if (!wanted.has(sliceName)) await this.#deleteSlice(namespace, sliceName);
+      if (!wanted.has(sliceName)) await step(() => this.#deleteSlice(namespace, sliceName));
     }
-    for (const [sliceName, w] of wanted) {
-      const actual = caches.endpointSlices.get(sliceName, namespace);
-      const wantBody = sliceBody(w, current);
-      if (actual === undefined) {
-        await this.#write('endpointslices', 'create', async () => {
-          const created = await this.#discovery.createNamespacedEndpointSlice(
-            {
-              namespace,
-              body: wantBody,
-              fieldManager: FIELD_MANAGER,
-            },
-            this.#options(),
-          );
-          caches.endpointSlices.wrote(created);
-        });
-      } else if (!isImportedSlice(actual)) {
-        this.#log.warn(
-          { namespace, slice: sliceName },
-          'an EndpointSlice we do not own holds an imported name: left alone',
+    for (const [sliceName, w] of wanted) await step(() => this.#ensureSlice(namespace, sliceName, w, owner));
+    if (failures.length > 0) throw new ReconcileError(object, failures);
+  }
+
+  /** Our derived Service of that name, if there is one (a Service we do not own under the name is left alone). */
+  #derivedOf(namespace: string, derivedName: string): k8s.V1Service | undefined {
+    const derived = this.#init.caches.services.get(derivedName, namespace);
+    if (derived === undefined || isDerivedService(derived)) return derived;
+    this.#log.warn({ namespace, service: derivedName }, 'a Service we do not own holds the derived name: left alone');
+    return undefined;
+  }
+
+  async #ensureDerived(
+    namespace: string,
+    derivedName: string,
+    derived: k8s.V1Service | undefined,
+    want: ServiceImportObject,
+    si: ServiceImport,
+  ): Promise<k8s.V1Service> {
+    const { caches } = this.#init;
+    const object = `${namespace}/${derivedName}`;
+    const wantSvc = derivedService(want, si);
+    if (derived !== undefined && canonical(derived.spec?.ipFamilies ?? []) !== canonical(wantSvc.spec?.ipFamilies)) {
+      await this.#deleteService(namespace, derivedName); // ip families cannot be changed in place
+      derived = undefined;
+    }
+    if (derived === undefined) {
+      return this.#write('services', 'create', object, async () => {
+        const created = await this.#core.createNamespacedService(
+          { namespace, body: wantSvc, fieldManager: FIELD_MANAGER },
+          this.#options(),
         );
-      } else if (actual.addressType !== wantBody.addressType) {
-        await this.#deleteSlice(namespace, sliceName); // addressType is immutable: recreated on the next pass
-        throw new Error(`slice ${namespace}/${sliceName} changed address type; recreating`);
-      } else if (
-        sliceProjection(actual) !== sliceProjection(w) ||
-        !ownedBy(actual.metadata?.ownerReferences, current.metadata.uid)
-      ) {
-        const next: k8s.V1EndpointSlice = {
-          ...wantBody,
-          metadata: { ...wantBody.metadata, resourceVersion: actual.metadata?.resourceVersion },
-        };
-        await this.#write('endpointslices', 'update', async () => {
-          const updated = await this.#discovery.replaceNamespacedEndpointSlice(
-            {
-              namespace,
-              name: sliceName,
-              body: next,
-              fieldManager: FIELD_MANAGER,
-            },
-            this.#options(),
-          );
-          caches.endpointSlices.wrote(updated);
-        });
-      }
+        caches.services.wrote(created);
+        return created;
+      });
+    }
+    if (
+      derivedServiceProjection(derived) === derivedServiceProjection(wantSvc) &&
+      ownedBy(derived.metadata?.ownerReferences, si.metadata.uid)
+    ) {
+      return derived;
+    }
+    const next: k8s.V1Service = structuredClone(derived);
+    next.metadata = { ...next.metadata, labels: wantSvc.metadata?.labels, ownerReferences: [ownerReference(si)] };
+    next.spec = { ...next.spec, ...wantSvc.spec };
+    if (wantSvc.spec?.sessionAffinityConfig === undefined) delete next.spec.sessionAffinityConfig;
+    return this.#write('services', 'update', object, async () => {
+      const updated = await this.#core.replaceNamespacedService(
+        { namespace, name: derivedName, body: next, fieldManager: FIELD_MANAGER },
+        this.#options(),
+      );
+      caches.services.wrote(updated);
+      return updated;
+    });
+  }
+
+  async #ensureSlice(
+    namespace: string,
+    sliceName: string,
+    w: DesiredService['endpointSlices'][number],
+    current: ServiceImport,
+  ): Promise<void> {
+    const { caches } = this.#init;
+    const actual = caches.endpointSlices.get(sliceName, namespace);
+    const wantBody = sliceBody(w, current);
+    if (actual === undefined) {
+      await this.#write('endpointslices', 'create', `${namespace}/${sliceName}`, async () => {
+        const created = await this.#discovery.createNamespacedEndpointSlice(
+          {
+            namespace,
+            body: wantBody,
+            fieldManager: FIELD_MANAGER,
+          },
+          this.#options(),
+        );
+        caches.endpointSlices.wrote(created);
+      });
+    } else if (!isImportedSlice(actual)) {
+      this.#log.warn(
+        { namespace, slice: sliceName },
+        'an EndpointSlice we do not own holds an imported name: left alone',
+      );
+    } else if (actual.addressType !== wantBody.addressType) {
+      await this.#deleteSlice(namespace, sliceName); // addressType is immutable: recreated on the next pass
+      throw new Error(`slice ${namespace}/${sliceName} changed address type; recreating`);
+    } else if (
+      sliceProjection(actual) !== sliceProjection(w) ||
+      !ownedBy(actual.metadata?.ownerReferences, current.metadata.uid)
+    ) {
+      const next: k8s.V1EndpointSlice = {
+        ...wantBody,
+        metadata: { ...wantBody.metadata, resourceVersion: actual.metadata?.resourceVersion },
+      };
+      await this.#write('endpointslices', 'update', `${namespace}/${sliceName}`, async () => {
+        const updated = await this.#discovery.replaceNamespacedEndpointSlice(
+          {
+            namespace,
+            name: sliceName,
+            body: next,
+            fieldManager: FIELD_MANAGER,
+          },
+          this.#options(),
+        );
+        caches.endpointSlices.wrote(updated);
+      });
     }
   }
 
@@ -348,7 +395,7 @@ export class ImportWriter {
       ...body,
       metadata: { ...body.metadata, resourceVersion: current.metadata.resourceVersion },
     };
-    return this.#write('serviceimports', 'update', async () => {
+    return this.#write('serviceimports', 'update', `${namespace}/${name}`, async () => {
       const updated = (await this.#custom.replaceNamespacedCustomObject(
         {
           group: MCS_GROUP,
@@ -367,7 +414,7 @@ export class ImportWriter {
   }
 
   async #deleteSlice(namespace: string, name: string): Promise<void> {
-    await this.#write('endpointslices', 'delete', async () => {
+    await this.#write('endpointslices', 'delete', `${namespace}/${name}`, async () => {
       try {
         await this.#discovery.deleteNamespacedEndpointSlice({ namespace, name }, this.#options());
       } catch (err) {
@@ -378,7 +425,7 @@ export class ImportWriter {
   }
 
   async #deleteService(namespace: string, name: string): Promise<void> {
-    await this.#write('services', 'delete', async () => {
+    await this.#write('services', 'delete', `${namespace}/${name}`, async () => {
       try {
         await this.#core.deleteNamespacedService({ namespace, name }, this.#options());
       } catch (err) {
@@ -404,7 +451,7 @@ export class ImportWriter {
       generation === undefined ? c : { ...c, observedGeneration: generation },
     );
     const conditions = [...stamped, ...previous.filter((c) => !OUR_CONDITIONS.has(c.type))];
-    const patched = await this.#write('serviceexports/status', 'patch', async () => {
+    const patched = await this.#write('serviceexports/status', 'patch', `${namespace}/${name}`, async () => {
       try {
         return (await this.#custom.patchNamespacedCustomObjectStatus(
           {
@@ -438,22 +485,82 @@ export class ImportWriter {
       (c.type === CONDITION_VALID && c.status === 'False') ||
       (c.type === CONDITION_CONFLICT && c.status === 'True') ||
       (c.type === CONDITION_READY && c.status === 'False');
-    const namespace = se.metadata.namespace ?? '';
-    const event: k8s.CoreV1Event = {
-      metadata: {
-        name: `${se.metadata.name}.${now.getTime().toString(16)}${Math.floor(Math.random() * 0xfff).toString(16)}`,
-        namespace,
-      },
-      involvedObject: {
+    await this.#recordEvent(
+      {
         apiVersion: `${MCS_GROUP}/${MCS_VERSION}`,
         kind: 'ServiceExport',
-        name: se.metadata.name,
-        namespace,
+        name: se.metadata.name ?? '',
+        namespace: se.metadata.namespace ?? '',
         uid: se.metadata.uid,
         resourceVersion: se.metadata.resourceVersion,
       },
-      reason: `${c.type}${c.status === 'True' ? '' : c.status}`,
-      message: `${c.type}=${c.status} (${c.reason}): ${c.message}`.slice(0, 1024),
+      `${c.type}${c.status === 'True' ? '' : c.status}`,
+      `${c.type}=${c.status} (${c.reason}): ${c.message}`,
+      warning,
+      now,
+    );
+  }
+
+  /**
+   * Reports writes of `key` the API server refused (see {@link ReconcileError.refused}) as a Warning Event: on the
+   * ServiceImport for the import side (it may not exist yet: the Event names it anyway) and on the ServiceExport
+   * when its status could not be written.
+   */
+  async reportRefusal(key: ServiceKey, err: ReconcileError): Promise<void> {
+    const { namespace, name } = splitServiceKey(key);
+    const now = this.#now();
+    const exportSide = err.failures.filter((f) => f.resource === 'serviceexports/status');
+    const importSide = err.failures.filter((f) => f.resource !== 'serviceexports/status');
+    if (importSide.length > 0) {
+      const si = this.#init.caches.serviceImports.get(name, namespace);
+      await this.#recordEvent(
+        {
+          apiVersion: `${MCS_GROUP}/${MCS_VERSION}`,
+          kind: 'ServiceImport',
+          name,
+          namespace,
+          ...(si?.metadata.uid === undefined ? {} : { uid: si.metadata.uid }),
+        },
+        'ImportRefused',
+        `the API server refused ${importSide.map((f) => f.message).join('; ')}`,
+        true,
+        now,
+      );
+    }
+    const se = this.#init.caches.serviceExports.get(name, namespace);
+    if (exportSide.length > 0 && se !== undefined) {
+      await this.#recordEvent(
+        {
+          apiVersion: `${MCS_GROUP}/${MCS_VERSION}`,
+          kind: 'ServiceExport',
+          name,
+          namespace,
+          uid: se.metadata.uid,
+        },
+        'StatusRefused',
+        `the API server refused ${exportSide.map((f) => f.message).join('; ')}`,
+        true,
+        now,
+      );
+    }
+  }
+
+  async #recordEvent(
+    involved: k8s.V1ObjectReference & { name: string; namespace: string },
+    reason: string,
+    message: string,
+    warning: boolean,
+    now: Date,
+  ): Promise<void> {
+    const { namespace } = involved;
+    const event: k8s.CoreV1Event = {
+      metadata: {
+        name: `${involved.name}.${now.getTime().toString(16)}${Math.floor(Math.random() * 0xfff).toString(16)}`,
+        namespace,
+      },
+      involvedObject: involved,
+      reason,
+      message: message.length > 1024 ? `${message.slice(0, 1021)}...` : message,
       type: warning ? 'Warning' : 'Normal',
       source: { component: EVENT_COMPONENT },
       reportingComponent: EVENT_COMPONENT,
@@ -463,7 +570,7 @@ export class ImportWriter {
       count: 1,
     };
     try {
-      await this.#write('events', 'create', () =>
+      await this.#write('events', 'create', `${namespace}/${event.metadata?.name}`, () =>
         this.#core.createNamespacedEvent({ namespace, body: event }, this.#options()),
       );
     } catch (err) {
@@ -480,7 +587,8 @@ export class ImportWriter {
 
   // ---- instrumentation
 
-  async #write<T>(resource: string, verb: string, fn: () => Promise<T>): Promise<T> {
+  /** Runs one API write of `resource` `object` (`<namespace>/<name>`); a failure is thrown as a {@link WriteError}. */
+  async #write<T>(resource: string, verb: string, object: string, fn: () => Promise<T>): Promise<T> {
     const end = this.#init.metrics.apiWriteDuration.startTimer({ resource, verb });
     try {
       const out = await fn();
@@ -488,11 +596,56 @@ export class ImportWriter {
       return out;
     } catch (err) {
       const code = err instanceof k8s.ApiException ? err.code : 0;
-      const result = code === 409 ? 'conflict' : code === 404 ? 'notfound' : 'error';
+      const result = code === 409 ? 'conflict' : code === 404 ? 'notfound' : isRefusal(code) ? 'refused' : 'error';
       this.#init.metrics.apiWrites.inc({ resource, verb, result });
-      throw err;
+      throw new WriteError(resource, verb, object, err);
     } finally {
       end();
     }
+  }
+}
+
+/**
+ * Whether an HTTP status says the API server refused the request itself (invalid, forbidden, too large, …): sending
+ * it again unchanged fails again. 404 (gone), 408 (timeout), 409 (conflict) and 429 (throttled) are not refusals.
+ */
+export function isRefusal(code: number): boolean {
+  return code >= 400 && code < 500 && code !== 404 && code !== 408 && code !== 409 && code !== 429;
+}
+
+/** One failed API write: what, of which object, and the API server's answer. */
+export class WriteError extends Error {
+  override readonly name = 'WriteError';
+  /** The HTTP status, 0 when the request got no answer (network, timeout, abort). */
+  readonly code: number;
+  constructor(
+    readonly resource: string,
+    readonly verb: string,
+    readonly object: string,
+    override readonly cause: unknown,
+  ) {
+    super(`${verb} ${resource} ${object}: ${describeError(cause)}`);
+    this.code = cause instanceof k8s.ApiException ? cause.code : cause instanceof WriteError ? cause.code : 0;
+  }
+
+  /** The API server refused the write as it is: retrying it unchanged would fail the same way. */
+  get refused(): boolean {
+    return isRefusal(this.code);
+  }
+}
+
+/** Every write of one reconcile of a key that failed. */
+export class ReconcileError extends Error {
+  override readonly name = 'ReconcileError';
+  constructor(
+    readonly key: string,
+    readonly failures: readonly WriteError[],
+  ) {
+    super(failures.map((f) => f.message).join('; '));
+  }
+
+  /** Every failure is a refusal: nothing will change by retrying before the desired state or the cluster does. */
+  get refused(): boolean {
+    return this.failures.length > 0 && this.failures.every((f) => f.refused);
   }
 }

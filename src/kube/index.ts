@@ -27,7 +27,13 @@
  */
 import { KubeAdapter, type KubeAdapterInit } from './kube-adapter.js';
 
-export type { KubeAdapterEvents, KubeAdapterInit, KubeReadiness, LeaderElectionInit } from './kube-adapter.js';
+export type {
+  KubeAdapterEvents,
+  KubeAdapterInit,
+  KubeReadiness,
+  LeaderElectionInit,
+  RefusedKey,
+} from './kube-adapter.js';
 export { KubeAdapter } from './kube-adapter.js';
 export type { ClusterIdentity, IdentityProblem, IdentityStatus } from './identity.js';
 export { formatPeerProperty, isDnsLabel, parseBootstrapProperty, validateIdentity } from './identity.js';

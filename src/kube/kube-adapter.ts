@@ -11,6 +11,7 @@ import {
   type LocalExports,
   type Resolution,
   type ServiceKey,
+  type UnimportableRecord,
 } from '../core/index.js';
 import { canonical } from './compare.js';
 import {
@@ -38,7 +39,7 @@ import { indexResolution, type DesiredService } from './desired.js';
 import { parseBootstrapProperty, validateIdentity, type IdentityStatus } from './identity.js';
 import { DEFAULT_API_TIMEOUT_MS, withTimeout } from './api-options.js';
 import { describeError } from './errors.js';
-import { ImportWriter, isDerivedService, isImportedSlice } from './import-writer.js';
+import { ImportWriter, isDerivedService, isImportedSlice, ReconcileError } from './import-writer.js';
 import { ResilientInformer, type KubeObject } from './informer.js';
 import { LeaderElector } from './leader-election.js';
 import { KubeMetrics } from './metrics.js';
@@ -89,6 +90,23 @@ export interface OriginGate {
   isSettled(origin: string): boolean;
   /** Changes whenever an origin became settled: held keys are checked again only then. */
   readonly revision: number;
+}
+
+/**
+ * A key whose writes the API server refused is tried again on the next change of what it should hold, on a resync,
+ * or on an event of its objects once this long has passed, doubling per refusal up to the resync interval.
+ */
+const REFUSED_RETRY_BASE_MS = 30_000;
+
+/** A key whose last reconcile the API server refused (HTTP 4xx), as `/status` reports it. */
+export interface RefusedKey {
+  readonly key: ServiceKey;
+  /** Every refused write, one line each: verb, resource, object and the API server's answer. */
+  readonly message: string;
+  /** Refusals in a row of the same desired state. */
+  readonly attempts: number;
+  /** When an event of the key's objects may retry it (a change of the desired state or a resync retries it at once). */
+  readonly retryAfter: string;
 }
 
 /** A list (the first step of every cache) may take this long; then it fails and is retried with backoff. */
@@ -151,6 +169,13 @@ export class KubeAdapter extends EventTarget {
   /** Aborted when writing stops, so writes in flight end at once. */
   #writing = new AbortController();
   readonly #desiredText = new Map<ServiceKey, string>();
+  /** Keys whose last reconcile the API server refused, with the desired state that was refused. */
+  readonly #refused = new Map<
+    ServiceKey,
+    { text: string | undefined; until: number; attempts: number; message: string }
+  >();
+  /** Live records resolution skipped as not importable, by origin/key: logged once per new problem. */
+  #unimportable = new Map<string, UnimportableRecord>();
   #local: LocalExports | undefined;
   #localTimer: NodeJS.Timeout | undefined;
   #resyncTimer: NodeJS.Timeout | undefined;
@@ -359,6 +384,23 @@ export class KubeAdapter extends EventTarget {
     return this.#held;
   }
 
+  /** Keys whose last reconcile the API server refused, sorted. */
+  refusedKeys(): RefusedKey[] {
+    return [...this.#refused]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([key, r]) => ({
+        key,
+        message: r.message,
+        attempts: r.attempts,
+        retryAfter: new Date(r.until).toISOString(),
+      }));
+  }
+
+  /** Live records of the last resolution that importers could not write (skipped), by namespace/name and origin. */
+  unimportableRecords(): UnimportableRecord[] {
+    return [...this.#unimportable.values()];
+  }
+
   /** Live namespaces (not being deleted): imports appear only there. */
   namespaces(): string[] {
     return this.namespacesCache
@@ -394,6 +436,7 @@ export class KubeAdapter extends EventTarget {
    */
   apply(resolution: Resolution, gate?: OriginGate): void {
     if (!this.#identity.ok) return;
+    this.#noteUnimportable(resolution.unimportable);
     const next = indexResolution(resolution);
     this.#desired = next;
     this.#gate = gate;
@@ -607,6 +650,8 @@ export class KubeAdapter extends EventTarget {
     this.#desiredText.clear();
     this.#held.clear();
     this.metrics.heldKeys.set(0);
+    this.#refused.clear();
+    this.metrics.refusedKeys.set(0);
   }
 
   /**
@@ -629,6 +674,7 @@ export class KubeAdapter extends EventTarget {
 
   #resync(): void {
     if (this.#desired === undefined) return;
+    for (const r of this.#refused.values()) r.until = 0; // a resync tries refused keys again too
     for (const key of new Set([...this.#desired.keys(), ...this.#writer.actualKeys()])) this.#enqueue(key);
   }
 
@@ -657,16 +703,70 @@ export class KubeAdapter extends EventTarget {
       }
       if (this.#held.delete(key)) this.metrics.heldKeys.set(this.#held.size);
     }
+    const text = this.#desiredText.get(key);
+    const refused = this.#refused.get(key);
+    if (refused !== undefined && refused.text === text && Date.now() < refused.until) return;
     const end = this.metrics.reconcileDuration.startTimer();
     try {
       await this.#writer.reconcile(key, desired.get(key));
       this.metrics.reconciles.inc({ result: 'ok' });
+      if (this.#refused.delete(key)) {
+        this.metrics.refusedKeys.set(this.#refused.size);
+        this.#log.info({ key }, 'writes of the key are accepted again');
+      }
     } catch (err) {
+      if (err instanceof ReconcileError && err.refused && this.#leader) {
+        // Sending the same writes again would be refused again: report them, and retry only on a change.
+        this.metrics.reconciles.inc({ result: 'refused' });
+        await this.#refuse(key, text, refused, err);
+        return;
+      }
       this.metrics.reconciles.inc({ result: 'error' });
       throw err;
     } finally {
       end();
     }
+  }
+
+  async #refuse(
+    key: ServiceKey,
+    text: string | undefined,
+    before: { text: string | undefined; attempts: number; message: string } | undefined,
+    err: ReconcileError,
+  ): Promise<void> {
+    const attempts = before !== undefined && before.text === text ? before.attempts + 1 : 1;
+    const resync = this.#init.resyncIntervalMs ?? DEFAULT_RESYNC_MS;
+    const delay = Math.min(REFUSED_RETRY_BASE_MS * 2 ** Math.min(attempts - 1, 20), resync);
+    this.#refused.set(key, { text, until: Date.now() + delay, attempts, message: err.message });
+    this.metrics.refusedKeys.set(this.#refused.size);
+    // Logged and recorded as an Event when the refusal is new or different, not on every retry of the same one.
+    if (before === undefined || before.message !== err.message) {
+      this.#log.warn(
+        { key, attempts, err: err.message },
+        'the API server refused writes of the key; retrying on a change',
+      );
+      await this.#writer.reportRefusal(key, err);
+    }
+  }
+
+  #noteUnimportable(records: readonly UnimportableRecord[]): void {
+    const next = new Map<string, UnimportableRecord>();
+    for (const r of records) next.set(`${r.origin}\u0000${r.namespace}/${r.name}`, r);
+    const perOrigin = new Map<string, number>();
+    for (const [id, r] of next) {
+      perOrigin.set(r.origin, (perOrigin.get(r.origin) ?? 0) + 1);
+      const before = this.#unimportable.get(id);
+      if (before === undefined || before.problem.message !== r.problem.message) {
+        this.#log.warn(
+          { origin: r.origin, key: `${r.namespace}/${r.name}`, reason: r.problem.reason },
+          `skipping the export of ${r.namespace}/${r.name} by ${r.origin}: ${r.problem.message}`,
+        );
+      }
+    }
+    for (const r of this.#unimportable.values())
+      if (!perOrigin.has(r.origin)) this.metrics.unimportableRecords.remove({ origin: r.origin });
+    for (const [origin, n] of perOrigin) this.metrics.unimportableRecords.set({ origin }, n);
+    this.#unimportable = next;
   }
 }
 

@@ -20,6 +20,10 @@ export class KubeMetrics {
   readonly leader: Gauge;
   /** Service keys left as they are in the cluster until the origins their objects name have synced. */
   readonly heldKeys: Gauge;
+  /** Service keys whose last reconcile the API server refused (4xx): retried on a change, a resync or backoff. */
+  readonly refusedKeys: Gauge;
+  /** Live export records held that importers could not write, so resolution skips them, by origin. */
+  readonly unimportableRecords: Gauge<'origin'>;
 
   constructor(readonly registry: Registry = new Registry()) {
     const registers = [registry];
@@ -73,6 +77,17 @@ export class KubeMetrics {
     this.heldKeys = new Gauge({
       name: 'mcs_gossip_held_keys',
       help: 'Service keys whose imports are kept as they are until the source clusters they name have synced',
+      registers,
+    });
+    this.refusedKeys = new Gauge({
+      name: 'mcs_gossip_refused_keys',
+      help: 'Service keys whose last reconcile the Kubernetes API refused (4xx); retried on a change, a resync or backoff',
+      registers,
+    });
+    this.unimportableRecords = new Gauge({
+      name: 'mcs_gossip_unimportable_records',
+      help: 'Live export records that fail the importers API validation and are skipped by resolution, by origin',
+      labelNames: ['origin'],
       registers,
     });
     this.leader = new Gauge({

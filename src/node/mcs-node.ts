@@ -19,6 +19,7 @@ import {
   type ClusterIdentity,
   type KubeAdapter,
   type LeaderElectionInit,
+  type RefusedKey,
 } from '../kube/index.js';
 
 export interface McsNodeInit {
@@ -67,6 +68,15 @@ export interface NodeStatus {
   readonly withdrawnOrigins: readonly string[];
   /** Service keys kept as they are in the cluster until the source clusters they name are settled. */
   readonly heldKeys: readonly { readonly key: string; readonly waitingFor: readonly string[] }[];
+  /** Keys whose last writes the API server refused (4xx), with its answers: retried on a change or a resync. */
+  readonly refusedKeys: readonly RefusedKey[];
+  /** Export records held that importers could not write: skipped by resolution, with the reason. */
+  readonly unimportableRecords: readonly {
+    readonly origin: string;
+    readonly key: string;
+    readonly reason: string;
+    readonly message: string;
+  }[];
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -171,6 +181,13 @@ export class McsNode {
       ...(this.#gossip === undefined ? {} : { gossip: this.#gossip.status() }),
       withdrawnOrigins: this.#withdrawn === '' ? [] : this.#withdrawn.split(','),
       heldKeys: [...this.kube.heldKeys()].map(([key, waitingFor]) => ({ key, waitingFor })),
+      refusedKeys: this.kube.refusedKeys(),
+      unimportableRecords: this.kube.unimportableRecords().map((r) => ({
+        origin: r.origin,
+        key: `${r.namespace}/${r.name}`,
+        reason: r.problem.reason,
+        message: r.problem.message,
+      })),
     };
   }
 
