@@ -22,6 +22,7 @@ export function admin(state: ClusterSetState, cluster: string) {
     discovery: kc.makeApiClient(k8s.DiscoveryV1Api),
     custom: kc.makeApiClient(k8s.CustomObjectsApi),
     rbac: kc.makeApiClient(k8s.RbacAuthorizationV1Api),
+    admission: kc.makeApiClient(k8s.AdmissionregistrationV1Api),
   };
 }
 

@@ -91,8 +91,13 @@ function sameAffinityConfig(
   return a === b || stableJson(a) === stableJson(b);
 }
 
+/** Longest quoted value in a Conflict message: annotations may be 256 KiB, a condition message at most 32 KiB. */
+const MAX_QUOTED = 256;
+
 function quote(value: unknown): string {
-  return value === undefined ? '<unset>' : stableJson(value);
+  if (value === undefined) return '<unset>';
+  const text = stableJson(value);
+  return text.length > MAX_QUOTED ? `${text.slice(0, MAX_QUOTED)}… (${text.length} characters)` : text;
 }
 
 /** The fields that must agree across exporters, with how to compare, name and quote them (MCS-SPEC.md §3). */

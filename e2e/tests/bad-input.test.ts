@@ -1,0 +1,234 @@
+// Bad Kubernetes input on a two-cluster ClusterSet with real nodes: exports the API accepts but importers could not
+// write get Valid=False with the field, never block the other clusters' exports of the service, and writes an API
+// server refuses are reported and not retried at full speed.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { down, up, type ClusterSetState as Harness } from '../harness/clusterset.js';
+import { nodeHttp, nodeReady } from './node-helpers.js';
+import {
+  admin,
+  condition,
+  deployWeb,
+  ensureNamespace,
+  eventually,
+  getExport,
+  getImport,
+  importedSlices,
+  MCS,
+  sleep,
+} from './kube-helpers.js';
+
+const CLUSTERS = ['cluster-1', 'cluster-2'] as const;
+const NS = 'lb';
+
+describe('bad Kubernetes input', () => {
+  let dir: string;
+  let harness: Harness;
+  const a = (c: string) => admin(harness, c);
+
+  const exportWith = (c: string, name: string, spec: Record<string, unknown>) =>
+    a(c).custom.createNamespacedCustomObject({
+      ...MCS,
+      plural: 'serviceexports',
+      namespace: NS,
+      body: { apiVersion: `${MCS.group}/${MCS.version}`, kind: 'ServiceExport', metadata: { name }, spec },
+    });
+
+  const validOf = (c: string, name: string) =>
+    eventually(`Valid on ${c} ${NS}/${name}`, async () => condition(await getExport(a(c), NS, name), 'Valid'));
+
+  const events = async (c: string, kind: string, name: string) =>
+    (
+      await a(c).core.listNamespacedEvent({
+        namespace: NS,
+        fieldSelector: `involvedObject.kind=${kind},involvedObject.name=${name}`,
+      })
+    ).items;
+
+  const metric = async (c: string, name: string): Promise<number> => {
+    const text = (await nodeHttp(harness, c, '/metrics')).body;
+    return text
+      .split('\n')
+      .filter((l) => l.startsWith(name) && !l.startsWith('#'))
+      .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+  };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'mcs-gossip-bad-input-'));
+    harness = await up({
+      dir,
+      clusters: CLUSTERS.length,
+      nodes: true,
+      extraArgs: { 'mcs-gossip': ['--endpoint-ttl=5s', '--heartbeat-interval=1s', '--sync-interval=5s'] },
+      onProgress: () => {},
+    });
+    for (const c of CLUSTERS) {
+      await ensureNamespace(a(c).core, NS);
+      await nodeReady(harness, c);
+    }
+  });
+
+  afterAll(async () => {
+    if (harness !== undefined) await down(dir);
+    if (process.env.KEEP_TEST_DIR === undefined) await rm(dir, { recursive: true, force: true });
+    else console.log(`kept ${dir}`);
+  });
+
+  it('an export with a label no ServiceImport can carry is Valid=False naming exportedLabels and the key', async () => {
+    await deployWeb(a('cluster-1'), NS, 'pz', 1);
+    await exportWith('cluster-1', 'pz', { exportedLabels: { 'a b': 'x' } });
+    const valid = await validOf('cluster-1', 'pz');
+    expect(valid.status).toBe('False');
+    expect(valid.reason).toBe('InvalidExportedLabels');
+    expect(valid.message).toContain('spec.exportedLabels["a b"]');
+    const se = await getExport(a('cluster-1'), NS, 'pz');
+    expect(condition(se, 'Ready')).toMatchObject({ status: 'False', reason: 'Failed' });
+    await eventually('a Warning Event on the ServiceExport', async () =>
+      (await events('cluster-1', 'ServiceExport', 'pz')).some((e) => e.reason === 'ValidFalse' && e.type === 'Warning')
+        ? true
+        : undefined,
+    );
+    await sleep(2000);
+    for (const c of CLUSTERS) expect(await getImport(a(c), NS, 'pz')).toBeUndefined();
+
+    const annotated = 'note';
+    await deployWeb(a('cluster-1'), NS, annotated, 1);
+    await exportWith('cluster-1', annotated, { exportedAnnotations: { 'bad key!': 'z' } });
+    const v2 = await validOf('cluster-1', annotated);
+    expect(v2).toMatchObject({ status: 'False', reason: 'InvalidExportedAnnotations' });
+    expect(v2.message).toContain('spec.exportedAnnotations["bad key!"]');
+  });
+
+  it('a clean export of the same service in cluster-2 is imported in both clusters; cluster-1’s stays invalid', async () => {
+    await deployWeb(a('cluster-2'), NS, 'pz', 2);
+    await exportWith('cluster-2', 'pz', { exportedLabels: { tier: 'web' } });
+    for (const c of CLUSTERS) {
+      await eventually(`import of ${NS}/pz from cluster-2 in ${c}`, async () => {
+        const si = (await getImport(a(c), NS, 'pz')) as
+          (Awaited<ReturnType<typeof getImport>> & { metadata: { labels?: Record<string, string> } }) | undefined;
+        const slices = await importedSlices(a(c), NS, 'pz');
+        const n = slices.flatMap((s) => s.endpoints ?? []).length;
+        return si?.spec.ips?.length === 1 &&
+          si.status?.clusters?.map((x) => x.cluster).join() === 'cluster-2' &&
+          si.metadata.labels?.['tier'] === 'web' &&
+          n === 2
+          ? true
+          : undefined;
+      });
+    }
+    expect((await validOf('cluster-1', 'pz')).status).toBe('False');
+    const mine = await getExport(a('cluster-2'), NS, 'pz');
+    expect(condition(mine, 'Valid')?.status).toBe('True');
+    expect(condition(mine, 'Conflict')?.status).toBe('False');
+  });
+
+  it('a Service of 120 ports is refused with a condition naming spec.ports', async () => {
+    const ports: k8s.V1ServicePort[] = Array.from({ length: 120 }, (_, i) => ({
+      name: `p${i}`,
+      port: 10_000 + i,
+      targetPort: 10_000 + i,
+    }));
+    await deployWeb(a('cluster-1'), NS, 'wide', 1, ports);
+    await exportWith('cluster-1', 'wide', {});
+    const valid = await validOf('cluster-1', 'wide');
+    expect(valid).toMatchObject({ status: 'False', reason: 'UnimportableService' });
+    expect(valid.message).toContain('Service "lb/wide" spec.ports: 120 ports');
+    await sleep(2000);
+    for (const c of CLUSTERS) expect(await getImport(a(c), NS, 'wide')).toBeUndefined();
+  });
+
+  it('writes the API server refuses are reported, never block the export’s conditions, and are not retried at full speed', async () => {
+    // cluster-2's API server refuses every imported slice of lb/held (a real admission policy, as a stricter
+    // cluster or an operator's policy would): the import side of the key fails, its export side must not.
+    const two = a('cluster-2');
+    await two.admission.createValidatingAdmissionPolicy({
+      body: {
+        metadata: { name: 'refuse-held-slices' },
+        spec: {
+          failurePolicy: 'Fail',
+          matchConstraints: {
+            resourceRules: [
+              {
+                apiGroups: ['discovery.k8s.io'],
+                apiVersions: ['v1'],
+                operations: ['CREATE', 'UPDATE'],
+                resources: ['endpointslices'],
+              },
+            ],
+          },
+          validations: [
+            {
+              expression:
+                "!has(object.metadata.labels) || object.metadata.labels['multicluster.kubernetes.io/service-name'] != 'held'",
+              message: 'imported slices of lb/held are not allowed here',
+            },
+          ],
+        },
+      },
+    });
+    await two.admission.createValidatingAdmissionPolicyBinding({
+      body: {
+        metadata: { name: 'refuse-held-slices' },
+        spec: { policyName: 'refuse-held-slices', validationActions: ['Deny'] },
+      },
+    });
+    try {
+      await deployWeb(a('cluster-1'), NS, 'held', 1);
+      await deployWeb(two, NS, 'held', 1);
+      await exportWith('cluster-1', 'held', {});
+      await exportWith('cluster-2', 'held', {});
+      // The ServiceImport and its derived Service are written; the slices are refused.
+      await eventually('the import of lb/held in cluster-2, with ips', async () => {
+        const si = await getImport(two, NS, 'held');
+        return si?.spec.ips?.length === 1 && si.status?.clusters?.length === 2 ? si : undefined;
+      });
+      expect(await importedSlices(two, NS, 'held')).toEqual([]);
+      // The export side of the same key is written all the same.
+      const se = await eventually('conditions on cluster-2’s export of lb/held', async () => {
+        const got = await getExport(two, NS, 'held');
+        return condition(got, 'Ready')?.status === 'True' && condition(got, 'Conflict') ? got : undefined;
+      });
+      expect(condition(se, 'Valid')?.status).toBe('True');
+      // Reported: an Event on the ServiceImport, /status, the metric.
+      const refusal = await eventually('an ImportRefused Event', async () =>
+        (await events('cluster-2', 'ServiceImport', 'held')).find((e) => e.reason === 'ImportRefused'),
+      );
+      expect(refusal.type).toBe('Warning');
+      expect(refusal.message).toContain('imported slices of lb/held are not allowed here');
+      const status = JSON.parse((await nodeHttp(harness, 'cluster-2', '/status')).body) as {
+        refusedKeys: { key: string; message: string }[];
+      };
+      expect(status.refusedKeys.map((r) => r.key)).toEqual(['lb/held']);
+      expect(await metric('cluster-2', 'mcs_gossip_refused_keys')).toBe(1);
+      // Not retried at full speed: over 10 s (and events of the key's other objects), at most a couple of attempts.
+      const before = await metric(
+        'cluster-2',
+        'mcs_gossip_kube_api_writes_total{resource="endpointslices",verb="create",result="refused"}',
+      );
+      await sleep(10_000);
+      const after = await metric(
+        'cluster-2',
+        'mcs_gossip_kube_api_writes_total{resource="endpointslices",verb="create",result="refused"}',
+      );
+      console.log(`refused slice creates in 10 s: ${after - before} (of ${after} in all)`);
+      expect(after - before).toBeLessThanOrEqual(2);
+    } finally {
+      await two.admission.deleteValidatingAdmissionPolicyBinding({ name: 'refuse-held-slices' });
+      await two.admission.deleteValidatingAdmissionPolicy({ name: 'refuse-held-slices' });
+    }
+    // Once the policy is gone, a change of the key (another endpoint in cluster-1) is written at once.
+    await a('cluster-1').apps.patchNamespacedDeploymentScale(
+      { namespace: NS, name: 'held', body: { spec: { replicas: 2 } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    await eventually('the slices of lb/held in cluster-2 once accepted', async () => {
+      const n = (await importedSlices(two, NS, 'held')).flatMap((s) => s.endpoints ?? []).length;
+      return n === 3 ? true : undefined;
+    });
+    const status = JSON.parse((await nodeHttp(harness, 'cluster-2', '/status')).body) as { refusedKeys: unknown[] };
+    expect(status.refusedKeys).toEqual([]);
+  });
+});
