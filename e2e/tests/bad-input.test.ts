@@ -6,9 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { down, up, type ClusterSetState as Harness } from '../harness/clusterset.js';
-import { nodeHttp, nodeReady } from './node-helpers.js';
+import { down, startComponent, stopComponent, up, type ClusterSetState as Harness } from '../harness/clusterset.js';
+import { nodeHttp, nodeOf, nodeReady } from './node-helpers.js';
 import {
+  ABOUT,
   admin,
   condition,
   deployWeb,
@@ -140,6 +141,87 @@ describe('bad Kubernetes input', () => {
     for (const c of CLUSTERS) expect(await getImport(a(c), NS, 'wide')).toBeUndefined();
   });
 
+  it('a bad entry of the bootstrap ClusterProperty is skipped with an error naming it, never fatal', async () => {
+    const two = a('cluster-2');
+    const one = nodeOf(harness, 'cluster-1');
+    const good = `cluster-1=${one.listen}/p2p/${one.peerId}`;
+    await two.custom.createClusterCustomObject({
+      ...ABOUT,
+      body: {
+        apiVersion: `${ABOUT.group}/${ABOUT.version}`,
+        kind: 'ClusterProperty',
+        metadata: { name: 'bootstrap.mcs-gossip.x-k8s.io' },
+        spec: { value: `nonsense,${good},/ip4/10.1.2.3/tcp/7946` },
+      },
+    });
+    const ready = await eventually('the skipped entries in /readyz', async () => {
+      const r = await nodeHttp(harness, 'cluster-2', '/readyz');
+      return r.code === 200 && r.body.includes('skipping 2 bad bootstrap entries') ? r.body : undefined;
+    });
+    expect(ready).toContain('"nonsense"');
+    expect(ready).toContain('"/ip4/10.1.2.3/tcp/7946"');
+    expect(await metric('cluster-2', 'mcs_gossip_bootstrap_entries_invalid')).toBe(2);
+    // Still a member: a new export of cluster-1 reaches cluster-2.
+    await deployWeb(a('cluster-1'), NS, 'after-bootstrap', 1);
+    await exportWith('cluster-1', 'after-bootstrap', {});
+    await eventually('the import in cluster-2', async () =>
+      (await getImport(two, NS, 'after-bootstrap'))?.spec.ips?.length === 1 ? true : undefined,
+    );
+    await two.custom.deleteClusterCustomObject({ ...ABOUT, name: 'bootstrap.mcs-gossip.x-k8s.io' });
+    await eventually('no bootstrap entries skipped', async () =>
+      (await metric('cluster-2', 'mcs_gossip_bootstrap_entries_invalid')) === 0 ? true : undefined,
+    );
+  });
+
+  it('announces what its own gossip Service gives: the LoadBalancer ingress, followed as it changes', async () => {
+    const two = a('cluster-2');
+    const node = nodeOf(harness, 'cluster-2');
+    const port = Number(node.listen?.split('/')[4]);
+    await ensureNamespace(two.core, 'mcs-gossip-system');
+    await two.core.createNamespacedService({
+      namespace: 'mcs-gossip-system',
+      body: {
+        metadata: { name: 'gossip' },
+        spec: { type: 'LoadBalancer', ports: [{ name: 'gossip', port, targetPort: port }] },
+      },
+    });
+    const peerValue = async () =>
+      (
+        (await two.custom.getClusterCustomObject({ ...ABOUT, name: 'peer.mcs-gossip.x-k8s.io' })) as {
+          spec: { value: string };
+        }
+      ).spec.value;
+    const setIngress = (ingress: k8s.V1LoadBalancerIngress[]) =>
+      two.core.patchNamespacedServiceStatus(
+        { namespace: 'mcs-gossip-system', name: 'gossip', body: { status: { loadBalancer: { ingress } } } },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      );
+    await stopComponent(harness, 'cluster-2', 'mcs-gossip');
+    try {
+      await startComponent(harness, 'cluster-2', 'mcs-gossip', 60_000, {
+        env: { MCS_GOSSIP_ANNOUNCE_FROM_SERVICE: 'mcs-gossip-system/gossip' },
+      });
+      // No ingress yet: the listen address, and /readyz says why.
+      await eventually('readyz says the LoadBalancer has no ingress yet', async () =>
+        (await nodeHttp(harness, 'cluster-2', '/readyz')).body.includes('no ingress address yet') ? true : undefined,
+      );
+      await setIngress([{ ip: '192.0.2.10' }]);
+      await eventually('the peer property announces the ingress IP', async () =>
+        (await peerValue()) === `cluster-2=/ip4/192.0.2.10/tcp/${port}/p2p/${node.peerId}` ? true : undefined,
+      );
+      await setIngress([{ hostname: 'gossip.cluster-2.example' }]);
+      await eventually('the peer property follows the new ingress hostname', async () =>
+        (await peerValue()) === `cluster-2=/dns/gossip.cluster-2.example/tcp/${port}/p2p/${node.peerId}`
+          ? true
+          : undefined,
+      );
+    } finally {
+      await stopComponent(harness, 'cluster-2', 'mcs-gossip');
+      await startComponent(harness, 'cluster-2', 'mcs-gossip');
+      await nodeReady(harness, 'cluster-2');
+    }
+  });
+
   it('writes the API server refuses are reported, never block the export’s conditions, and are not retried at full speed', async () => {
     // cluster-2's API server refuses every imported slice of lb/held (a real admission policy, as a stricter
     // cluster or an operator's policy would): the import side of the key fails, its export side must not.
@@ -162,7 +244,7 @@ describe('bad Kubernetes input', () => {
           validations: [
             {
               expression:
-                "!has(object.metadata.labels) || object.metadata.labels['multicluster.kubernetes.io/service-name'] != 'held'",
+                "!has(object.metadata.labels) || !('multicluster.kubernetes.io/service-name' in object.metadata.labels) || object.metadata.labels['multicluster.kubernetes.io/service-name'] != 'held'",
               message: 'imported slices of lb/held are not allowed here',
             },
           ],
@@ -175,6 +257,25 @@ describe('bad Kubernetes input', () => {
         spec: { policyName: 'refuse-held-slices', validationActions: ['Deny'] },
       },
     });
+    // A policy takes effect (and goes) a moment after it is created (deleted): probe with a dry-run slice.
+    const policyInEffect = async (): Promise<boolean> => {
+      try {
+        await two.discovery.createNamespacedEndpointSlice({
+          namespace: NS,
+          dryRun: 'All',
+          body: {
+            metadata: { name: 'probe', labels: { 'multicluster.kubernetes.io/service-name': 'held' } },
+            addressType: 'IPv4',
+            endpoints: [],
+          },
+        });
+        return false;
+      } catch (err) {
+        if (err instanceof k8s.ApiException && err.code === 422) return true;
+        throw err;
+      }
+    };
+    await eventually('the admission policy in effect', async () => ((await policyInEffect()) ? true : undefined));
     try {
       await deployWeb(a('cluster-1'), NS, 'held', 1);
       await deployWeb(two, NS, 'held', 1);
@@ -198,6 +299,14 @@ describe('bad Kubernetes input', () => {
       );
       expect(refusal.type).toBe('Warning');
       expect(refusal.message).toContain('imported slices of lb/held are not allowed here');
+      // Both sources' slices were refused (cluster-1's and cluster-2's own), each named.
+      await eventually('both slices named in the refusal', async () => {
+        const s = JSON.parse((await nodeHttp(harness, 'cluster-2', '/status')).body) as {
+          refusedKeys: { message: string }[];
+        };
+        const m = s.refusedKeys[0]?.message ?? '';
+        return m.includes('-cluster-1-0') && m.includes('-cluster-2-0') ? true : undefined;
+      });
       const status = JSON.parse((await nodeHttp(harness, 'cluster-2', '/status')).body) as {
         refusedKeys: { key: string; message: string }[];
       };
@@ -219,6 +328,7 @@ describe('bad Kubernetes input', () => {
       await two.admission.deleteValidatingAdmissionPolicyBinding({ name: 'refuse-held-slices' });
       await two.admission.deleteValidatingAdmissionPolicy({ name: 'refuse-held-slices' });
     }
+    await eventually('the admission policy gone', async () => ((await policyInEffect()) ? undefined : true));
     // Once the policy is gone, a change of the key (another endpoint in cluster-1) is written at once.
     await a('cluster-1').apps.patchNamespacedDeploymentScale(
       { namespace: NS, name: 'held', body: { spec: { replicas: 2 } } },

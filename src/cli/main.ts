@@ -46,7 +46,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(mainUsage() + '\n');
     return name === undefined ? 2 : 0;
   }
-  const entry = commands[name];
+  const entry = commands[name === '--version' ? 'version' : name];
   if (entry === undefined) {
     process.stderr.write(`mcs-gossip: unknown command "${name}" (see mcs-gossip --help)\n`);
     return 2;
@@ -63,8 +63,31 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(`mcs-gossip ${name}: ${err.message}\n`);
       return 2;
     }
+    // A file named on the command line that cannot be read or written is bad input too: one line, exit 2.
+    const fsError = fileProblem(err);
+    if (fsError !== undefined) {
+      process.stderr.write(`mcs-gossip ${name}: ${fsError}\n`);
+      return 2;
+    }
     throw err;
   }
+}
+
+const FILE_ERRORS: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EISDIR: 'is a directory',
+  ENOTDIR: 'a part of the path is not a directory',
+  EROFS: 'read-only file system',
+};
+
+/** `cannot open "<path>": <why>` for a file system error naming a path, else undefined. */
+export function fileProblem(err: unknown): string | undefined {
+  const e = err as NodeJS.ErrnoException | undefined;
+  if (e === undefined || e === null || typeof e.code !== 'string' || typeof e.path !== 'string') return undefined;
+  const why = FILE_ERRORS[e.code];
+  return why === undefined ? undefined : `cannot ${e.syscall ?? 'open'} "${e.path}": ${why}`;
 }
 
 main(process.argv.slice(2)).then(

@@ -73,9 +73,11 @@ export async function writeSecretFile(path: string, bytes: Uint8Array, options: 
   try {
     await writeFile(path, bytes, { mode: 0o600, flag: options.force === true ? 'w' : 'wx' });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-      throw new GossipConfigError(`${path} exists; pass --force to overwrite it`);
-    }
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw new GossipConfigError(`${path} exists; pass --force to overwrite it`);
+    if (code === 'ENOENT') throw new GossipConfigError(`cannot write ${path}: its directory does not exist`);
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EISDIR' || code === 'ENOTDIR' || code === 'EROFS')
+      throw new GossipConfigError(`cannot write ${path}: ${code}`);
     throw err;
   }
   if (options.force === true) {

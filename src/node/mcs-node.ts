@@ -10,9 +10,9 @@
 import type { Ed25519PrivateKey } from '@libp2p/interface';
 import type * as k8s from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
-import { Registry } from 'prom-client';
+import { Gauge, Registry } from 'prom-client';
 import { ClusterSetState, DEFAULT_ENDPOINT_TTL_MS, resolve } from '../core/index.js';
-import { createGossipNode, type GossipNode, type GossipStatus } from '../gossip/index.js';
+import { createGossipNode, parseBootstrapEntry, type GossipNode, type GossipStatus } from '../gossip/index.js';
 import {
   createKubeAdapter,
   formatPeerProperty,
@@ -32,8 +32,15 @@ export interface McsNodeInit {
   readonly psk: Uint8Array;
   /** Listen multiaddrs. Default `/ip4/0.0.0.0/tcp/7946`. */
   readonly listen?: readonly string[];
-  /** Announced multiaddrs (NAT, LoadBalancer). Default: the listen addresses. */
+  /** Announced multiaddrs (NAT, LoadBalancer). Default: derived from `announceFromService`, else the listen addresses. */
   readonly announce?: readonly string[];
+  /**
+   * The node's own gossip Service: without `announce`, the node announces its LoadBalancer ingress addresses (or,
+   * for a NodePort Service, `nodeIp` at the node port) and follows them as they change.
+   */
+  readonly announceFromService?: { readonly namespace: string; readonly name: string };
+  /** The IP of the Kubernetes node the pod runs on (fieldRef status.hostIP): announced with a NodePort. */
+  readonly nodeIp?: string;
   /** Bootstrap peers from flags; those of the bootstrap ClusterProperty are added. */
   readonly bootstrap?: readonly string[];
   /** Endpoint TTL (ms): an origin unheard this long has its endpoints withdrawn. Default 30 s. */
@@ -90,8 +97,13 @@ export class McsNode {
   #gossip: GossipNode | undefined;
   /** The gossip node's metrics: a Registry per gossip node, since a restarted node registers its metrics anew. */
   #gossipRegistry: Registry | undefined;
-  /** Identity and bootstrap list the running gossip node was started with. */
-  #running: { identity: ClusterIdentity; bootstrap: string } | undefined;
+  /** Identity, bootstrap list and announce addresses the running gossip node was started with. */
+  #running: { identity: ClusterIdentity; bootstrap: string; announce: string } | undefined;
+  /** Bootstrap entries of the ClusterProperty that do not parse: skipped, reported in /readyz, logs and a metric. */
+  #badBootstrap: readonly string[] = [];
+  readonly #badBootstrapGauge: Gauge;
+  /** Why the announce addresses are not derived yet (the LoadBalancer has no ingress yet, …). */
+  #announceProblem: string | undefined;
   #state: { clusterId: string; state: ClusterSetState } | undefined;
   #membership: Promise<void> = Promise.resolve();
   /** Counts origins becoming settled (across gossip restarts): held keys are re-checked when it changes. */
@@ -107,6 +119,11 @@ export class McsNode {
     this.#log = init.logger ?? pino({ level: 'silent' });
     this.registry = init.metricsRegistry ?? new Registry();
     this.#ttlMs = init.endpointTtlMs ?? DEFAULT_ENDPOINT_TTL_MS;
+    this.#badBootstrapGauge = new Gauge({
+      name: 'mcs_gossip_bootstrap_entries_invalid',
+      help: 'Entries of the bootstrap ClusterProperty that do not parse and are skipped',
+      registers: [this.registry],
+    });
     this.kube = createKubeAdapter({
       kubeConfig: init.kubeConfig,
       logger: this.#log,
@@ -163,13 +180,18 @@ export class McsNode {
     if (!k.ready) return k;
     if (!this.kube.isLeader()) return k;
     if (this.#gossip === undefined) return { ready: false, reason: 'gossip node not started' };
+    const notes: string[] = [];
     const held = this.kube.heldKeys();
-    if (held.size === 0) return k;
-    const origins = [...new Set([...held.values()].flat())].sort();
-    return {
-      ready: true,
-      reason: `${k.reason}; holding ${held.size} import(s) as they are until ${origins.join(', ')} sync`,
-    };
+    if (held.size > 0) {
+      const origins = [...new Set([...held.values()].flat())].sort();
+      notes.push(`holding ${held.size} import(s) as they are until ${origins.join(', ')} sync`);
+    }
+    if (this.#badBootstrap.length > 0)
+      notes.push(
+        `skipping ${this.#badBootstrap.length} bad bootstrap entr${this.#badBootstrap.length === 1 ? 'y' : 'ies'}: ${this.#badBootstrap.join('; ')}`,
+      );
+    if (this.#announceProblem !== undefined) notes.push(this.#announceProblem);
+    return notes.length === 0 ? k : { ready: true, reason: `${k.reason}; ${notes.join('; ')}` };
   }
 
   status(): NodeStatus {
@@ -206,15 +228,17 @@ export class McsNode {
     if (this.#stopped) return;
     const id = this.kube.identity();
     const wanted = id.ok && this.kube.isLeader() ? id.identity : undefined;
-    const bootstrap = [...(this.#init.bootstrap ?? []), ...this.kube.bootstrapPeers()];
+    const bootstrap = [...(this.#init.bootstrap ?? []), ...this.#usableBootstrap(this.kube.bootstrapPeers())];
     const bootstrapKey = bootstrap.join(',');
+    const announce = this.#announce();
+    const announceKey = announce?.join(',') ?? '';
     const running = this.#running;
     if (running !== undefined) {
       const same =
         wanted !== undefined &&
         wanted.clusterId === running.identity.clusterId &&
         wanted.clusterSetName === running.identity.clusterSetName;
-      if (same && running.bootstrap === bootstrapKey) return;
+      if (same && running.bootstrap === bootstrapKey && running.announce === announceKey) return;
       // A change of cluster id (or ClusterSet) is a leave followed by a join; so is the removal of the ClusterSet
       // ClusterProperty (KEP-2149: it exists only while the cluster is a member) — a leave without a join.
       const moved = wanted !== undefined && !same;
@@ -243,7 +267,7 @@ export class McsNode {
       logger: this.#log,
       metricsRegistry: gossipRegistry,
       ...(this.#init.listen === undefined ? {} : { listen: this.#init.listen }),
-      ...(this.#init.announce === undefined ? {} : { announce: this.#init.announce }),
+      ...(announce === undefined ? {} : { announce }),
       ...(this.#init.heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs: this.#init.heartbeatIntervalMs }),
       ...(this.#init.syncIntervalMs === undefined ? {} : { syncIntervalMs: this.#init.syncIntervalMs }),
       ...(this.#init.originHorizonMs === undefined ? {} : { originHorizonMs: this.#init.originHorizonMs }),
@@ -258,7 +282,7 @@ export class McsNode {
     await gossip.start();
     this.#gossip = gossip;
     this.#gossipRegistry = gossipRegistry;
-    this.#running = { identity: wanted, bootstrap: bootstrapKey };
+    this.#running = { identity: wanted, bootstrap: bootstrapKey, announce: announceKey };
     this.#publishLocal();
     this.#scheduleResolve();
     const status = gossip.status();
@@ -294,6 +318,60 @@ export class McsNode {
   #localChanged(): void {
     this.#publishLocal();
     this.#scheduleResolve();
+    // The gossip Service is a local Service: a new LoadBalancer ingress changes what this node announces.
+    const running = this.#running;
+    if (running !== undefined && this.#init.announceFromService !== undefined) {
+      if ((this.#announce()?.join(',') ?? '') !== running.announce) this.#membershipChanged();
+    }
+  }
+
+  /**
+   * The bootstrap ClusterProperty's entries that parse. A bad entry (a typo, a missing `/p2p/<PeerId>`) is skipped
+   * with an error naming it, never fatal: the other entries still join the ClusterSet.
+   */
+  #usableBootstrap(entries: readonly string[]): string[] {
+    const usable: string[] = [];
+    const bad: string[] = [];
+    for (const entry of entries) {
+      try {
+        parseBootstrapEntry(entry);
+        usable.push(entry);
+      } catch (err) {
+        bad.push(`"${entry}": ${(err as Error).message}`);
+      }
+    }
+    if (bad.join('\n') !== this.#badBootstrap.join('\n')) {
+      for (const b of bad)
+        this.#log.error(`skipping bootstrap entry ${b} (ClusterProperty bootstrap.mcs-gossip.x-k8s.io)`);
+    }
+    this.#badBootstrap = bad;
+    this.#badBootstrapGauge.set(bad.length);
+    return usable;
+  }
+
+  /**
+   * What this node announces: the `announce` flags; else, with `announceFromService`, the gossip Service's
+   * LoadBalancer ingress (IP or hostname at the Service port) or, for a NodePort Service, the node's IP at the node
+   * port; undefined (the listen addresses) when neither gives an address yet.
+   */
+  #announce(): readonly string[] | undefined {
+    if (this.#init.announce !== undefined && this.#init.announce.length > 0) return this.#init.announce;
+    const from = this.#init.announceFromService;
+    if (from === undefined) return undefined;
+    const svc = this.kube.servicesCache.get(from.name, from.namespace);
+    const where = `Service ${from.namespace}/${from.name}`;
+    const derived =
+      svc === undefined ? { addrs: [], problem: `${where} not found` } : announceOf(svc, this.#init.nodeIp);
+    const problem =
+      derived.addrs.length > 0
+        ? undefined
+        : `announcing the listen addresses: ${derived.problem ?? `${where} gives no address`}`;
+    if (problem !== this.#announceProblem) {
+      if (problem !== undefined) this.#log.warn(problem);
+      else this.#log.info({ announce: derived.addrs }, `announcing the addresses of ${where}`);
+    }
+    this.#announceProblem = problem;
+    return derived.addrs.length > 0 ? derived.addrs : undefined;
   }
 
   #publishLocal(): void {
@@ -346,4 +424,35 @@ export class McsNode {
       revision: this.#settledEvents,
     });
   }
+}
+
+/**
+ * The multiaddrs other clusters reach a node at through its gossip Service: each LoadBalancer ingress (`/ip4|ip6/<ip>`
+ * or `/dns/<hostname>`) at the Service port, or for a NodePort Service (or a LoadBalancer still without ingress)
+ * `nodeIp` at the node port.
+ */
+export function announceOf(svc: k8s.V1Service, nodeIp: string | undefined): { addrs: string[]; problem?: string } {
+  const port = svc.spec?.ports?.find((p) => p.name === 'gossip') ?? svc.spec?.ports?.[0];
+  if (port === undefined) return { addrs: [], problem: 'the gossip Service has no port' };
+  const ip = (a: string) => `/${a.includes(':') ? 'ip6' : 'ip4'}/${a}`;
+  const type = svc.spec?.type ?? 'ClusterIP';
+  const addrs: string[] = [];
+  if (type === 'LoadBalancer') {
+    for (const ingress of svc.status?.loadBalancer?.ingress ?? []) {
+      if (ingress.ip !== undefined && ingress.ip !== '') addrs.push(`${ip(ingress.ip)}/tcp/${port.port}`);
+      else if (ingress.hostname !== undefined && ingress.hostname !== '')
+        addrs.push(`/dns/${ingress.hostname}/tcp/${port.port}`);
+    }
+    if (addrs.length > 0) return { addrs };
+  }
+  if (
+    (type === 'NodePort' || type === 'LoadBalancer') &&
+    port.nodePort !== undefined &&
+    nodeIp !== undefined &&
+    nodeIp !== ''
+  )
+    return { addrs: [`${ip(nodeIp)}/tcp/${port.nodePort}`] };
+  if (type === 'LoadBalancer') return { addrs: [], problem: 'the gossip LoadBalancer has no ingress address yet' };
+  if (type === 'NodePort') return { addrs: [], problem: 'a NodePort gossip Service needs the node IP (--node-ip)' };
+  return { addrs: [], problem: `a ${type} gossip Service has no address other clusters reach; set --announce` };
 }

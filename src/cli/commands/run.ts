@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
@@ -5,6 +6,7 @@ import { pino } from 'pino';
 import type { Command } from '../command.js';
 import { UsageError } from '../usage-error.js';
 import { GossipConfigError } from '../../gossip/errors.js';
+import { parseBootstrapEntry } from '../../gossip/index.js';
 import { loadIdentityKey, loadPsk } from '../../gossip/keys.js';
 import {
   DEFAULT_LEASE_DURATION_MS,
@@ -21,6 +23,8 @@ const ENV: Record<string, string> = {
   context: 'MCS_GOSSIP_CONTEXT',
   listen: 'MCS_GOSSIP_LISTEN',
   announce: 'MCS_GOSSIP_ANNOUNCE',
+  'announce-from-service': 'MCS_GOSSIP_ANNOUNCE_FROM_SERVICE',
+  'node-ip': 'MCS_GOSSIP_NODE_IP',
   'identity-key': 'MCS_GOSSIP_IDENTITY_KEY',
   'previous-identity-key': 'MCS_GOSSIP_PREVIOUS_IDENTITY_KEY',
   'clusterset-key': 'MCS_GOSSIP_CLUSTERSET_KEY',
@@ -57,7 +61,12 @@ Gossip:
                             [MCS_GOSSIP_PREVIOUS_IDENTITY_KEY]: it signs the hand-over to --identity-key, which every
                             peer follows without a restart (docs/reliability.md)
   --listen MULTIADDR        listen address, repeatable [MCS_GOSSIP_LISTEN]; default /ip4/0.0.0.0/tcp/7946
-  --announce MULTIADDR      address announced to peers, repeatable [MCS_GOSSIP_ANNOUNCE]; default: the listen addresses
+  --announce MULTIADDR      address announced to peers, repeatable [MCS_GOSSIP_ANNOUNCE]; default: derived from
+                            --announce-from-service, else the listen addresses
+  --announce-from-service NAMESPACE/NAME  without --announce, announce this (the node's own gossip) Service's
+                            LoadBalancer ingress addresses, or --node-ip at its node port for a NodePort Service,
+                            following them as they change [MCS_GOSSIP_ANNOUNCE_FROM_SERVICE]
+  --node-ip IP              the IP of the Kubernetes node this pod runs on (fieldRef status.hostIP) [MCS_GOSSIP_NODE_IP]
   --bootstrap ENTRY         bootstrap peer, repeatable [MCS_GOSSIP_BOOTSTRAP]: MULTIADDR/p2p/PEERID or
                             CLUSTERID=MULTIADDR/p2p/PEERID (pins the PeerId to the cluster id); also read from the
                             ClusterProperty bootstrap.mcs-gossip.x-k8s.io
@@ -103,6 +112,8 @@ export interface RunOptions {
   clustersetKey: string;
   listen: string[];
   announce: string[];
+  announceFromService?: { namespace: string; name: string };
+  nodeIp?: string;
   bootstrap: string[];
   metricsHost: string;
   metricsPort: number;
@@ -186,6 +197,23 @@ export function parseRunFlags(argv: readonly string[], env: NodeJS.ProcessEnv = 
   if (originHorizonMs !== undefined && originHorizonMs <= (endpointTtlMs ?? 30_000)) {
     throw new UsageError('--origin-horizon must be longer than --endpoint-ttl');
   }
+  const fromService = str('announce-from-service');
+  const slash = fromService?.indexOf('/') ?? -1;
+  if (
+    fromService !== undefined &&
+    (slash <= 0 || slash === fromService.length - 1 || fromService.indexOf('/', slash + 1) !== -1)
+  )
+    throw new UsageError(`--announce-from-service: "${fromService}" is not NAMESPACE/NAME`);
+  const nodeIp = str('node-ip');
+  if (nodeIp !== undefined && isIP(nodeIp) === 0) throw new UsageError(`--node-ip: "${nodeIp}" is not an IP address`);
+  const bootstrap = list('bootstrap');
+  for (const entry of bootstrap) {
+    try {
+      parseBootstrapEntry(entry);
+    } catch (err) {
+      throw new UsageError(`--bootstrap: ${(err as Error).message}`);
+    }
+  }
   const kubeconfig = str('kubeconfig');
   const context = str('context');
   const leaseDurationMs = duration('lease-duration') ?? DEFAULT_LEASE_DURATION_MS;
@@ -204,7 +232,11 @@ export function parseRunFlags(argv: readonly string[], env: NodeJS.ProcessEnv = 
     clustersetKey,
     listen: list('listen'),
     announce: list('announce'),
-    bootstrap: list('bootstrap'),
+    ...(fromService === undefined
+      ? {}
+      : { announceFromService: { namespace: fromService.slice(0, slash), name: fromService.slice(slash + 1) } }),
+    ...(nodeIp === undefined ? {} : { nodeIp }),
+    bootstrap,
     metricsHost: addr.slice(0, colon).replace(/^\[|\]$/g, '') || '0.0.0.0',
     metricsPort,
     ...(endpointTtlMs === undefined ? {} : { endpointTtlMs }),
@@ -225,12 +257,34 @@ export function parseRunFlags(argv: readonly string[], env: NodeJS.ProcessEnv = 
 
 function loadKubeConfig(o: RunOptions): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
-  if (o.kubeconfig !== undefined) kc.loadFromFile(o.kubeconfig);
-  else if (process.env.KUBERNETES_SERVICE_HOST !== undefined) kc.loadFromCluster();
-  else kc.loadFromDefault();
-  if (o.context !== undefined) kc.setCurrentContext(o.context);
+  if (o.kubeconfig !== undefined) {
+    try {
+      kc.loadFromFile(o.kubeconfig);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const why = e.code === 'ENOENT' ? 'no such file' : e.code !== undefined ? e.code : firstLine(e.message);
+      throw new UsageError(`--kubeconfig: cannot load "${o.kubeconfig}": ${why}`);
+    }
+  } else if (process.env.KUBERNETES_SERVICE_HOST !== undefined) {
+    try {
+      kc.loadFromCluster();
+    } catch (err) {
+      throw new UsageError(`in-cluster config: ${firstLine((err as Error).message)}`);
+    }
+  } else kc.loadFromDefault();
+  if (o.context !== undefined) {
+    if (kc.getContextObject(o.context) === null)
+      throw new UsageError(
+        `--context: no context "${o.context}" in the kubeconfig (it has: ${kc.contexts.map((c) => c.name).join(', ') || 'none'})`,
+      );
+    kc.setCurrentContext(o.context);
+  }
   if (kc.getCurrentCluster() === null) throw new UsageError('no Kubernetes cluster configured (see --kubeconfig)');
   return kc;
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0] ?? text;
 }
 
 export const run: Command = {
@@ -262,6 +316,8 @@ export const run: Command = {
       logger,
       ...(o.listen.length > 0 ? { listen: o.listen } : {}),
       ...(o.announce.length > 0 ? { announce: o.announce } : {}),
+      ...(o.announceFromService === undefined ? {} : { announceFromService: o.announceFromService }),
+      ...(o.nodeIp === undefined ? {} : { nodeIp: o.nodeIp }),
       bootstrap: o.bootstrap,
       ...(o.endpointTtlMs === undefined ? {} : { endpointTtlMs: o.endpointTtlMs }),
       ...(o.heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs: o.heartbeatIntervalMs }),
