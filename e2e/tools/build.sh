@@ -89,6 +89,13 @@ build_helm() {
   go build -v -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" -o "$out/helm" helm.sh/helm/v3/cmd/helm 2>&1 | progress helm || return 1
 }
 
+# distribution's registry: a local OCI registry for the image and chart release test (e2e/tests/image.test.ts).
+build_registry() {
+  cd "$here/registry"
+  local pkg=github.com/distribution/distribution/v3
+  go build -v -ldflags "-s -w -X $pkg/version.version=$REGISTRY_VERSION -X $pkg/version.mainpkg=$pkg" -o "$out/registry" "$pkg/cmd/registry" 2>&1 | progress registry || return 1
+}
+
 build_coredns() {
   cd "$here/coredns"
   go build -v -ldflags "-s -w" -o "$out/coredns" github.com/coredns/coredns 2>&1 | progress coredns || return 1
@@ -111,5 +118,6 @@ if sel etcd; then build_tool etcd "$ETCD_VERSION" etcd build_etcd; fi
 if sel kwok; then build_tool kwok "$KWOK_VERSION" kwok build_kwok; fi
 if sel helm; then build_tool helm "$HELM_VERSION" helm build_helm; fi
 if sel coredns; then build_tool coredns "$COREDNS_VERSION" coredns build_coredns; fi
+if sel registry; then build_tool registry "$REGISTRY_VERSION" registry build_registry; fi
 if sel kubernetes; then build_tool kubernetes "$KUBERNETES_VERSION" kubernetes build_kubernetes; fi
 log "tools ready in $bin"
