@@ -113,6 +113,8 @@ describe('importProblem', () => {
       { protocol: 'TCP', port: 81 },
     ];
     expect(importProblem(exported({ ports: unnamed }))?.field).toBe('spec.ports[0].name');
+    expect(importProblem(exported({ ports: [] }))?.message).toContain('needs at least one port');
+    expect(importProblem(exported({ type: 'Headless', ports: [] }))).toBeUndefined();
     expect(importProblem(exported({ ports: [{ name: 'Http', protocol: 'TCP', port: 80 }] }))?.field).toBe(
       'spec.ports[0].name',
     );
@@ -136,6 +138,7 @@ describe('importProblem', () => {
     expect(e(['web'], {}, { addressType: 'FQDN' })?.message).toContain('two segments');
     const twoUnnamed = { ports: [{ port: 80 }, { port: 81 }] };
     expect(e(['10.0.0.1'], {}, twoUnnamed)?.message).toContain('appears twice');
+    expect(e(['::ffff:10.0.0.1'], {}, { addressType: 'IPv6' })?.message).toContain('IPv4-mapped');
   });
 
   it('refuses a record too large to travel', () => {

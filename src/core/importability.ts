@@ -326,16 +326,16 @@ function checkServiceFields(s: ExportedService): ImportProblem | undefined {
     s.internalTrafficPolicy !== 'Local'
   )
     return problem(reason, 'spec.internalTrafficPolicy', `${quote(s.internalTrafficPolicy)} is not Cluster or Local`);
-  if (s.trafficDistribution !== undefined && s.trafficDistribution.length > 1024)
-    return problem(reason, 'spec.trafficDistribution', 'is longer than 1024 characters');
   if (s.ipFamilies.length > 2) return problem(reason, 'spec.ipFamilies', 'has more than 2 entries');
   for (let i = 0; i < s.ipFamilies.length; i++) {
     const f = s.ipFamilies[i]!;
     if (f !== 'IPv4' && f !== 'IPv6')
       return problem(reason, `spec.ipFamilies[${i}]`, `${quote(f)} is not IPv4 or IPv6`);
   }
-  if (s.ipFamilies.length === 2 && s.ipFamilies[0] === s.ipFamilies[1])
+  if (s.type === 'ClusterSetIP' && s.ipFamilies.length === 2 && s.ipFamilies[0] === s.ipFamilies[1])
     return problem(reason, 'spec.ipFamilies', `${quote(s.ipFamilies[0]!)} appears twice`);
+  if (s.type === 'ClusterSetIP' && s.ports.length === 0)
+    return problem(reason, 'spec.ports', 'a ClusterSetIP import needs at least one port (derived Service)');
   return checkServicePorts(s.ports);
 }
 
@@ -360,8 +360,6 @@ function checkSlicePorts(ports: readonly EndpointPort[], where: string): ImportP
     names.add(name);
     if (p.protocol !== undefined && !PROTOCOLS.has(p.protocol))
       return problem(reason, `${field}.protocol`, `${quote(p.protocol)} is not TCP, UDP or SCTP`);
-    if (p.port !== undefined && (!Number.isInteger(p.port) || p.port < 0 || p.port > 65535))
-      return problem(reason, `${field}.port`, `${p.port} is not from 0 to 65535`);
     if (p.appProtocol !== undefined) {
       const e = qualifiedNameError(p.appProtocol);
       if (e !== undefined) return problem(reason, `${field}.appProtocol`, `${quote(p.appProtocol)}: ${e}`);
@@ -391,6 +389,7 @@ function addressError(address: string, addressType: EndpointGroup['addressType']
   if (addressType === 'IPv6') {
     const canonical = canonicalIPv6Of(address);
     if (canonical === undefined) return 'is not a valid IPv6 address';
+    if (canonical.startsWith('::ffff:') && canonical.includes('.')) return 'must not be an IPv4-mapped IPv6 address';
     if (canonical !== address) return `must be in canonical form (${quote(canonical)})`;
     return specialIpError(address, true);
   }

@@ -52,10 +52,6 @@ function port(v: unknown): void {
   int(v, 0, 65535);
 }
 
-function optPort(v: unknown): void {
-  if (v !== undefined) port(v);
-}
-
 function optBool(v: unknown): void {
   if (v !== undefined && typeof v !== 'boolean') fail('not a boolean');
 }
@@ -99,11 +95,16 @@ function servicePort(v: unknown): void {
   field(o, 'appProtocol', optStr);
 }
 
+/** An EndpointSlice port number: the API server takes any int32 there. */
+function optSlicePort(v: unknown): void {
+  if (v !== undefined) int(v, -2_147_483_648, 2_147_483_647);
+}
+
 function endpointPort(v: unknown): void {
   const o = obj(v, SERVICE_PORT);
   field(o, 'name', optStr);
   field(o, 'protocol', optStr);
-  field(o, 'port', optPort);
+  field(o, 'port', optSlicePort);
   field(o, 'appProtocol', optStr);
 }
 
