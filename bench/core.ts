@@ -18,7 +18,8 @@ function exportedService(s: number, c: number): ExportedService {
   const endpoints: Endpoint[] = [];
   for (let e = 0; e < ENDPOINTS; e++) {
     endpoints.push({
-      addresses: [`10.${c}.${Math.floor(s / 250)}.${(s % 250) + e}`],
+      // A valid, unique IPv4 address per (cluster, service, endpoint): resolution skips unimportable records.
+      addresses: [`10.${c}.${((s * ENDPOINTS + e) >> 8) & 255}.${(s * ENDPOINTS + e) & 255}`],
       conditions: { ready: e % 10 !== 9, serving: true, terminating: false },
       zone: `zone-${e % 3}`,
       nodeName: `node-${c}-${e % 7}`,

@@ -134,6 +134,9 @@ describe('importProblem', () => {
     expect(e(['2001:db8::1'], {}, { addressType: 'IPv6' })).toBeUndefined();
     expect(e(['2001:DB8::1'], {}, { addressType: 'IPv6' })?.message).toContain('canonical form ("2001:db8::1")');
     expect(e(['fe80::1'], {}, { addressType: 'IPv6' })?.message).toContain('link-local');
+    expect(e(['ff12::1'], {}, { addressType: 'IPv6' })?.message).toContain('multicast');
+    expect(e(['224.0.0.9'])?.message).toContain('multicast');
+    expect(e(['0.0.0.0'])?.message).toContain('unspecified');
     expect(e(['web.example.com'], {}, { addressType: 'FQDN' })).toBeUndefined();
     expect(e(['web'], {}, { addressType: 'FQDN' })?.message).toContain('two segments');
     const twoUnnamed = { ports: [{ port: 80 }, { port: 81 }] };
@@ -203,12 +206,46 @@ describe('importability at the origin and on receipt', () => {
       expect.objectContaining({ origin: 'a', namespace: NS, name: 'pz', problem: expect.objectContaining({}) }),
     ]);
     expect(resolveService(state, `${NS}/pz`)?.exporters).toEqual(['b']);
+    // A record whose name could not be a Service's (not a DNS-1035 label) is skipped too.
+    const odd = new ClusterSetState();
+    odd.merge([{ ...rec('a', exported()), name: 'Pz_X' }]);
+    expect(resolve(odd, { localCluster: 'c', namespaces: [NS] }).unimportable[0]?.problem.field).toBe('metadata.name');
     // Only unimportable records: no import at all, still reported.
     const alone = new ClusterSetState();
     alone.merge([rec('a', exported({ ports: ports(101) }))]);
     const r2 = resolve(alone, { localCluster: 'c', namespaces: [NS] });
     expect(r2.serviceImports).toEqual([]);
     expect(r2.unimportable.map((u) => u.problem.field)).toEqual(['spec.ports']);
+  });
+});
+
+describe('an export with more endpoints than one record carries', () => {
+  it('is exported with the endpoints that fit, ready ones first, and says so in Valid', () => {
+    const n = 10_000;
+    const slice = {
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice' as const,
+      metadata: { name: 'big-1', namespace: NS, labels: { 'kubernetes.io/service-name': 'big' } },
+      addressType: 'IPv4',
+      endpoints: Array.from({ length: n }, (_, i) => ({
+        addresses: [`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`],
+        conditions: { ready: i % 10 !== 0, serving: true, terminating: false },
+        nodeName: `node-${i % 50}`,
+      })),
+      ports: [{ name: 'http', protocol: 'TCP', port: 8080 }],
+    };
+    const r = resolveClusterSet({
+      a: [namespace(NS), service(NS, 'big'), serviceExport(NS, 'big', T1), slice as never],
+      b: [namespace(NS)],
+    });
+    const valid = conditionsOf(r['a']!, NS, 'big')['Valid'];
+    expect(valid?.status).toBe('True');
+    expect(valid?.message).toMatch(/exported with \d+ of its 10000 endpoints \(ready ones first\)/);
+    const endpoints = r['b']!.endpointSlices.flatMap((s) => s.endpoints);
+    expect(endpoints.length).toBeGreaterThan(1000);
+    expect(endpoints.length).toBeLessThan(n);
+    // Only ready endpoints were kept while ready ones were left.
+    expect(endpoints.every((e) => e.conditions.ready !== false)).toBe(true);
   });
 });
 

@@ -185,8 +185,12 @@ function specialIpv4Error(a: number, b: number, c: number, d: number): string | 
 
 function specialIpError(address: string, v6: boolean): string | undefined {
   if (!v6) {
-    const [a, b, c, d] = address.split('.').map(Number) as [number, number, number, number];
-    return specialIpv4Error(a, b, c, d);
+    // The address passed the dotted-decimal check: prefixes decide (this runs for every endpoint of every export).
+    if (address === '0.0.0.0') return 'may not be unspecified (0.0.0.0)';
+    if (address.startsWith('127.')) return 'may not be in the loopback range (127.0.0.0/8)';
+    if (address.startsWith('169.254.')) return 'may not be in the link-local range (169.254.0.0/16)';
+    if (address.startsWith('224.0.0.')) return 'may not be in the link-local multicast range (224.0.0.0/24)';
+    return undefined;
   }
   const g = ipv6Groups(address)!;
   if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff)
@@ -194,7 +198,8 @@ function specialIpError(address: string, v6: boolean): string | undefined {
   if (g.every((x) => x === 0)) return 'may not be unspecified (::)';
   if (g.slice(0, 7).every((x) => x === 0) && g[7] === 1) return 'may not be in the loopback range (::1/128)';
   if ((g[0]! & 0xffc0) === 0xfe80) return 'may not be in the link-local range (fe80::/10)';
-  if (g[0] === 0xff02) return 'may not be in the link-local multicast range (ff02::/16)';
+  // Go's IsLinkLocalMulticast: ffX2::/16 for any flags X.
+  if ((g[0]! & 0xff0f) === 0xff02) return 'may not be in the link-local multicast range (ff02::/16)';
   return undefined;
 }
 
@@ -491,4 +496,57 @@ export function importProblem(service: ExportedService): ImportProblem | undefin
     checkSize(service);
   memo.set(service, p ?? null);
   return p;
+}
+
+const RFC1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+
+/**
+ * Whether a record's origin and key can name imported objects: the origin is a label value and `status.clusters`
+ * entry (a DNS label), the namespace a namespace name, the name a Service name (a DNS-1035 label, as the
+ * `multicluster.kubernetes.io/service-name` label value). An origin always sends valid ones; a buggy peer may not.
+ */
+export function recordKeyProblem(origin: string, namespace: string, name: string): ImportProblem | undefined {
+  const reason = 'UnimportableService';
+  const o = dns1123LabelError(origin);
+  if (o !== undefined) return problem(reason, 'origin', `cluster id ${quote(origin)} ${o}`);
+  const n = dns1123LabelError(namespace);
+  if (n !== undefined) return problem(reason, 'metadata.namespace', `${quote(namespace)} ${n}`);
+  if (name.length > 63 || !RFC1035_LABEL.test(name))
+    return problem(reason, 'metadata.name', `${quote(name)} must be a DNS-1035 label (a Service name)`);
+  return undefined;
+}
+
+/** How good an endpoint is to keep when not all fit: ready first, then serving, then the rest. */
+function keepRank(e: Endpoint): number {
+  const c = e.conditions;
+  return (c.ready !== false ? 2 : 0) + (c.serving !== false ? 1 : 0);
+}
+
+/**
+ * `service` with as many endpoints as fit in one record (ready ones first, then serving ones, each group's order
+ * kept), when its endpoints alone make it too large; undefined when it fits. Deterministic, so every pass of the
+ * origin publishes the same record for the same endpoints.
+ */
+export function fitToRecord(
+  service: ExportedService,
+): { service: ExportedService; kept: number; total: number } | undefined {
+  if (checkSize(service) === undefined) return undefined;
+  const all: { g: number; i: number; rank: number }[] = [];
+  service.endpointGroups.forEach((group, g) =>
+    group.endpoints.forEach((e, i) => all.push({ g, i, rank: keepRank(e) })),
+  );
+  // Stable: among equal ranks the group and address order stays.
+  const order = all.map((x, n) => ({ ...x, n })).sort((a, b) => b.rank - a.rank || a.n - b.n);
+  const total = all.length;
+  const bytes = utf8Bytes(JSON.stringify(service));
+  let keep = Math.max(0, Math.floor((total * MAX_SERVICE_JSON_BYTES * 0.95) / bytes));
+  for (;;) {
+    const chosen = new Set(order.slice(0, keep).map((x) => `${x.g}/${x.i}`));
+    const endpointGroups = service.endpointGroups
+      .map((group, g) => ({ ...group, endpoints: group.endpoints.filter((_, i) => chosen.has(`${g}/${i}`)) }))
+      .filter((group) => group.endpoints.length > 0);
+    const fitted = { ...service, endpointGroups };
+    if (keep === 0 || checkSize(fitted) === undefined) return { service: fitted, kept: keep, total };
+    keep = Math.floor(keep * 0.9);
+  }
 }

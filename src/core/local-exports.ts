@@ -14,7 +14,7 @@ import type {
 import type { Hlc } from './hlc.js';
 import { compareStrings, serviceKey } from './ids.js';
 import type { ClusterId, ServiceKey } from './ids.js';
-import { importProblem, type ImportProblem } from './importability.js';
+import { fitToRecord, importProblem, MAX_SERVICE_JSON_BYTES, type ImportProblem } from './importability.js';
 import type { EndpointSliceObject, LocalObjects, ServiceExportObject, ServiceObject } from './kube-objects.js';
 
 /** One local ServiceExport and what this cluster decided about it before any peer is involved. */
@@ -209,14 +209,21 @@ export function localExports(objects: LocalObjects): LocalExports {
       const message = `Service "${key}" is of type ExternalName, which cannot be exported`;
       exports.push({ namespace, name, valid: validCondition('False', 'InvalidServiceType', message) });
     } else {
-      const service = exportedService(svc, se, slicesByService.get(key) ?? []);
+      let service = exportedService(svc, se, slicesByService.get(key) ?? []);
+      // Too many endpoints for one record: export those that fit (ready ones first) rather than withdraw the service.
+      const fitted = fitToRecord(service);
+      if (fitted !== undefined) service = fitted.service;
       const problem = importProblem(service);
       if (problem !== undefined) {
         exports.push({ namespace, name, valid: unimportable(key, problem) });
         continue;
       }
       desired.set(key, service);
-      const valid = validCondition('True', 'Valid', `Service "${key}" is exported`);
+      const exported =
+        fitted === undefined
+          ? `Service "${key}" is exported`
+          : `Service "${key}" is exported with ${fitted.kept} of its ${fitted.total} endpoints (ready ones first): one export carries at most ${MAX_SERVICE_JSON_BYTES / 1024} KiB`;
+      const valid = validCondition('True', 'Valid', exported);
       exports.push({ namespace, name, valid, service });
     }
   }

@@ -5,7 +5,7 @@ import { MANAGED_BY, MAX_ENDPOINTS_PER_SLICE, MCS_API_VERSION } from './constant
 import { derivedServiceNameOfKey } from './derived-name.js';
 import type { ExportedService, ExportRecord } from './export-record.js';
 import { compareStrings, serviceKey } from './ids.js';
-import { importProblem, type ImportProblem } from './importability.js';
+import { importProblem, recordKeyProblem, type ImportProblem } from './importability.js';
 import type { ClusterId, ServiceKey } from './ids.js';
 import type { ImportedEndpointSliceObject, ServiceImportObject } from './kube-objects.js';
 import type { LocalExport } from './local-exports.js';
@@ -252,7 +252,7 @@ function liveExporters(records: readonly ExportRecord[]): {
   let unimportable = NONE;
   for (const r of records) {
     if (r.removed || r.service === undefined) continue;
-    const problem = importProblem(r.service);
+    const problem = importProblem(r.service) ?? recordKeyProblem(r.origin, r.namespace, r.name);
     if (problem === undefined) bySource.push(r as Exporter);
     else {
       if (unimportable === NONE) unimportable = [];

@@ -130,6 +130,20 @@ export class ImportWriter {
     return out;
   }
 
+  /** The names and resourceVersions of every object of `key` in the cluster (see {@link fingerprintOf}). */
+  actualFingerprint(key: ServiceKey): string {
+    const { namespace, name } = splitServiceKey(key);
+    const { caches } = this.#init;
+    const slices = this.#slicesOf(namespace, name).sort((a, b) =>
+      (a.metadata?.name ?? '') < (b.metadata?.name ?? '') ? -1 : 1,
+    );
+    return fingerprintOf([
+      caches.serviceImports.get(name, namespace),
+      caches.services.get(derivedServiceName(namespace, name), namespace),
+      ...slices,
+    ]);
+  }
+
   /**
    * Converges `key` to `desired` (undefined: nothing of ours should exist for it). The import side (ServiceImport,
    * then its status, derived Service and slices) and the export side (the ServiceExport's conditions) are written
@@ -222,11 +236,10 @@ export class ImportWriter {
         caches.serviceImports.wrote(created);
         return created;
       });
-    } else if (importProjection(cached) !== importProjection(body)) {
-      si = await this.#replaceImport(namespace, name, body, cached);
     } else si = cached;
 
-    // The steps below need the ServiceImport and nothing of each other: each is tried, whatever the others did.
+    // The steps below need the ServiceImport (its uid owns the rest) and nothing of each other: each is tried,
+    // whatever the others did — an update of an existing ServiceImport the API server refuses included.
     const failures: WriteError[] = [];
     const step = async (fn: () => Promise<unknown>): Promise<void> => {
       try {
@@ -235,6 +248,11 @@ export class ImportWriter {
         failures.push(err instanceof WriteError ? err : new WriteError('serviceimports', 'reconcile', object, err));
       }
     };
+    if (cached !== undefined && importProjection(cached) !== importProjection(body)) {
+      await step(async () => {
+        si = await this.#replaceImport(namespace, name, body, cached);
+      });
+    }
 
     // 2. status.clusters.
     const clusters = want.status.clusters.map((c) => ({ cluster: c.cluster }));
@@ -607,10 +625,21 @@ export class ImportWriter {
 
 /**
  * Whether an HTTP status says the API server refused the request itself (invalid, forbidden, too large, …): sending
- * it again unchanged fails again. 404 (gone), 408 (timeout), 409 (conflict) and 429 (throttled) are not refusals.
+ * it again unchanged fails again. 401 (credentials expired or rotated), 404 (gone), 408 (timeout), 409 (conflict)
+ * and 429 (throttled) are not refusals.
  */
 export function isRefusal(code: number): boolean {
-  return code >= 400 && code < 500 && code !== 404 && code !== 408 && code !== 409 && code !== 429;
+  return code >= 400 && code < 500 && code !== 401 && code !== 404 && code !== 408 && code !== 409 && code !== 429;
+}
+
+/**
+ * What the cluster holds of a key, as names and resourceVersions: a refused key is retried early when this changes
+ * (an object of it was deleted or changed by someone else), not only when what it should hold changes.
+ */
+export function fingerprintOf(
+  objects: readonly ({ metadata?: { resourceVersion?: string; name?: string } } | undefined)[],
+): string {
+  return objects.map((o) => (o === undefined ? '-' : `${o.metadata?.name}@${o.metadata?.resourceVersion}`)).join(',');
 }
 
 /** One failed API write: what, of which object, and the API server's answer. */

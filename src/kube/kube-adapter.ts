@@ -172,7 +172,7 @@ export class KubeAdapter extends EventTarget {
   /** Keys whose last reconcile the API server refused, with the desired state that was refused. */
   readonly #refused = new Map<
     ServiceKey,
-    { text: string | undefined; until: number; attempts: number; message: string }
+    { text: string | undefined; actual: string; until: number; attempts: number; message: string }
   >();
   /** Live records resolution skipped as not importable, by origin/key: logged once per new problem. */
   #unimportable = new Map<string, UnimportableRecord>();
@@ -674,7 +674,7 @@ export class KubeAdapter extends EventTarget {
 
   #resync(): void {
     if (this.#desired === undefined) return;
-    for (const r of this.#refused.values()) r.until = 0; // a resync tries refused keys again too
+    for (const r of this.#refused.values()) r.until = Date.now(); // a resync tries refused keys again too
     for (const key of new Set([...this.#desired.keys(), ...this.#writer.actualKeys()])) this.#enqueue(key);
   }
 
@@ -703,9 +703,17 @@ export class KubeAdapter extends EventTarget {
       }
       if (this.#held.delete(key)) this.metrics.heldKeys.set(this.#held.size);
     }
+    // A refused key waits for a change of what it should hold, of what the cluster holds of it (an object deleted
+    // or changed by someone else), a resync, or its backoff; events of the writes it failed alone do not retry it.
     const text = this.#desiredText.get(key);
     const refused = this.#refused.get(key);
-    if (refused !== undefined && refused.text === text && Date.now() < refused.until) return;
+    if (
+      refused !== undefined &&
+      refused.text === text &&
+      refused.actual === this.#writer.actualFingerprint(key) &&
+      Date.now() < refused.until
+    )
+      return;
     const end = this.metrics.reconcileDuration.startTimer();
     try {
       await this.#writer.reconcile(key, desired.get(key));
@@ -737,7 +745,8 @@ export class KubeAdapter extends EventTarget {
     const attempts = before !== undefined && before.text === text ? before.attempts + 1 : 1;
     const resync = this.#init.resyncIntervalMs ?? DEFAULT_RESYNC_MS;
     const delay = Math.min(REFUSED_RETRY_BASE_MS * 2 ** Math.min(attempts - 1, 20), resync);
-    this.#refused.set(key, { text, until: Date.now() + delay, attempts, message: err.message });
+    const actual = this.#writer.actualFingerprint(key);
+    this.#refused.set(key, { text, actual, until: Date.now() + delay, attempts, message: err.message });
     this.metrics.refusedKeys.set(this.#refused.size);
     // Logged and recorded as an Event when the refusal is new or different, not on every retry of the same one.
     if (before === undefined || before.message !== err.message) {

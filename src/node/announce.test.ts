@@ -12,7 +12,7 @@ function svc(type: string, status: k8s.V1ServiceStatus = {}, nodePort?: number):
 describe('announceOf: what a node announces from its own gossip Service', () => {
   it('a LoadBalancer: every ingress IP or hostname at the Service port', () => {
     const lb = svc('LoadBalancer', { loadBalancer: { ingress: [{ ip: '203.0.113.7' }, { hostname: 'a.example' }] } });
-    expect(announceOf(lb, undefined).addrs).toEqual(['/ip4/203.0.113.7/tcp/7946', '/dns/a.example/tcp/7946']);
+    expect(announceOf(lb, undefined).addrs).toEqual(['/dns/a.example/tcp/7946', '/ip4/203.0.113.7/tcp/7946']);
     expect(
       announceOf(svc('LoadBalancer', { loadBalancer: { ingress: [{ ip: '2001:db8::7' }] } }), undefined).addrs,
     ).toEqual(['/ip6/2001:db8::7/tcp/7946']);

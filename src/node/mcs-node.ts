@@ -283,6 +283,8 @@ export class McsNode {
     this.#gossip = gossip;
     this.#gossipRegistry = gossipRegistry;
     this.#running = { identity: wanted, bootstrap: bootstrapKey, announce: announceKey };
+    // The gossip Service may have changed while the gossip node started: announce what it gives now.
+    if ((this.#announce()?.join(',') ?? '') !== announceKey) this.#membershipChanged();
     this.#publishLocal();
     this.#scheduleResolve();
     const status = gossip.status();
@@ -443,7 +445,8 @@ export function announceOf(svc: k8s.V1Service, nodeIp: string | undefined): { ad
       else if (ingress.hostname !== undefined && ingress.hostname !== '')
         addrs.push(`/dns/${ingress.hostname}/tcp/${port.port}`);
     }
-    if (addrs.length > 0) return { addrs };
+    // Sorted: a controller that lists the same ingress in another order changes nothing.
+    if (addrs.length > 0) return { addrs: addrs.sort() };
   }
   if (
     (type === 'NodePort' || type === 'LoadBalancer') &&
