@@ -97,6 +97,8 @@ export interface OriginGate {
  * or on an event of its objects once this long has passed, doubling per refusal up to the resync interval.
  */
 const REFUSED_RETRY_BASE_MS = 30_000;
+/** A key's refusals are reported (log, Event) at most this often, unless the refusal is new. */
+const REFUSAL_REPORT_MS = 60_000;
 
 /** A key whose last reconcile the API server refused (HTTP 4xx), as `/status` reports it. */
 export interface RefusedKey {
@@ -172,7 +174,7 @@ export class KubeAdapter extends EventTarget {
   /** Keys whose last reconcile the API server refused, with the desired state that was refused. */
   readonly #refused = new Map<
     ServiceKey,
-    { text: string | undefined; actual: string; until: number; attempts: number; message: string }
+    { text: string | undefined; actual: string; until: number; attempts: number; message: string; reported: number }
   >();
   /** Live records resolution skipped as not importable, by origin/key: logged once per new problem. */
   #unimportable = new Map<string, UnimportableRecord>();
@@ -739,17 +741,22 @@ export class KubeAdapter extends EventTarget {
   async #refuse(
     key: ServiceKey,
     text: string | undefined,
-    before: { text: string | undefined; attempts: number; message: string } | undefined,
+    before: { text: string | undefined; attempts: number; message: string; reported: number } | undefined,
     err: ReconcileError,
   ): Promise<void> {
     const attempts = before !== undefined && before.text === text ? before.attempts + 1 : 1;
     const resync = this.#init.resyncIntervalMs ?? DEFAULT_RESYNC_MS;
     const delay = Math.min(REFUSED_RETRY_BASE_MS * 2 ** Math.min(attempts - 1, 20), resync);
     const actual = this.#writer.actualFingerprint(key);
-    this.#refused.set(key, { text, actual, until: Date.now() + delay, attempts, message: err.message });
+    // Logged and recorded as an Event when the refusal is new, or different and the last report is a minute old
+    // (an API server's answer often names a changing value: a busy key must not make an Event per change).
+    const now = Date.now();
+    const report =
+      before === undefined || (before.message !== err.message && now - before.reported >= REFUSAL_REPORT_MS);
+    const reported = report ? now : (before?.reported ?? now);
+    this.#refused.set(key, { text, actual, until: now + delay, attempts, message: err.message, reported });
     this.metrics.refusedKeys.set(this.#refused.size);
-    // Logged and recorded as an Event when the refusal is new or different, not on every retry of the same one.
-    if (before === undefined || before.message !== err.message) {
+    if (report) {
       this.#log.warn(
         { key, attempts, err: err.message },
         'the API server refused writes of the key; retrying on a change',
