@@ -365,6 +365,9 @@ function checkSlicePorts(ports: readonly EndpointPort[], where: string): ImportP
     names.add(name);
     if (p.protocol !== undefined && !PROTOCOLS.has(p.protocol))
       return problem(reason, `${field}.protocol`, `${quote(p.protocol)} is not TCP, UDP or SCTP`);
+    // The API server takes any int32 port number in a slice (it validates none), nothing beyond.
+    if (p.port !== undefined && (!Number.isInteger(p.port) || p.port < -2_147_483_648 || p.port > 2_147_483_647))
+      return problem(reason, `${field}.port`, `${p.port} is not a 32-bit integer`);
     if (p.appProtocol !== undefined) {
       const e = qualifiedNameError(p.appProtocol);
       if (e !== undefined) return problem(reason, `${field}.appProtocol`, `${quote(p.appProtocol)}: ${e}`);
