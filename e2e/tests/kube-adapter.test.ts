@@ -9,7 +9,8 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterSetState, derivedServiceName, HlcClock, planOwnRecords, resolve } from '../../src/core/index.js';
 import { createKubeAdapter, LeaderElector, type KubeAdapter } from '../../src/kube/index.js';
-import { down, up, type ClusterSetState as Harness } from '../harness/clusterset.js';
+import { down, kubeConfigFor, up, type ClusterSetState as Harness } from '../harness/clusterset.js';
+import { SA_NAME, SYSTEM_NAMESPACE } from '../harness/node-identity.js';
 import { FaultProxy } from '../harness/fault-proxy.js';
 import {
   ABOUT,
@@ -325,14 +326,23 @@ describe('Kubernetes adapter on two real control planes', () => {
     await unexportService(one, 'web', 'db');
   });
 
+  // The chart's Role grants the node its own Lease only (named as the release, SA_NAME here): both tests use it,
+  // each from a clean start.
+  const freshLease = () =>
+    kubeConfigFor(harness, 'cluster-1')
+      .makeApiClient(k8s.CoordinationV1Api)
+      .deleteNamespacedLease({ namespace: SYSTEM_NAMESPACE, name: SA_NAME })
+      .catch(() => undefined);
+
   it('elects one leader with a Lease; a standby takes over when it stops', async () => {
+    await freshLease();
     const kc = await nodeKubeConfig(harness, 'cluster-1', join(dir, 'lease.kubeconfig'));
     const leaders = new Map<string, boolean>();
     const elector = (identity: string) =>
       new LeaderElector({
         kubeConfig: kc,
         namespace: 'mcs-gossip-system',
-        name: 'lease-test',
+        name: SA_NAME,
         identity,
         leaseDurationMs: 3000,
         renewDeadlineMs: 2000,
@@ -354,6 +364,7 @@ describe('Kubernetes adapter on two real control planes', () => {
   });
 
   it('never has two leaders when the leader’s API calls hang: it steps down at its renew deadline', async () => {
+    await freshLease();
     const kc = await nodeKubeConfig(harness, 'cluster-1', join(dir, 'lease-hang.kubeconfig'));
     const server = new URL(kc.getCurrentCluster()?.server ?? '');
     const proxy = await FaultProxy.start(server.hostname, Number(server.port));
@@ -369,7 +380,7 @@ describe('Kubernetes adapter on two real control planes', () => {
       new LeaderElector({
         kubeConfig,
         namespace: 'mcs-gossip-system',
-        name: 'lease-hang-test',
+        name: SA_NAME,
         identity,
         ...timings,
         logger: pino({ level: 'silent' }),
