@@ -255,7 +255,13 @@ describe('expectedState', () => {
     const c3 = expectedOf(withdrawn, 'cluster-3');
     const sources = c3.resolution.endpointSlices.map((s) => s.metadata.labels[LABEL_SOURCE_CLUSTER]);
     expect(sources).toEqual(['cluster-1', 'cluster-1', 'cluster-1']);
-    expect(c3.resolution.serviceImports).toEqual(expectedOf(expected, 'cluster-3').resolution.serviceImports);
+    // The imports stay, status.clusters included; only their Ready message leaves the withdrawn origin out.
+    const withoutConditions = (r: ReturnType<typeof expectedOf>) =>
+      r.resolution.serviceImports.map((si) => ({ ...si, status: { clusters: si.status.clusters } }));
+    expect(withoutConditions(c3)).toEqual(withoutConditions(expectedOf(expected, 'cluster-3')));
+    expect(c3.resolution.serviceImports.find((si) => si.metadata.name === 'web')?.status.conditions).toEqual([
+      { type: 'Ready', status: 'True', reason: 'Ready', message: 'Imported from 1 cluster(s): cluster-1.' },
+    ]);
     expect(expectedOf(withdrawn, 'cluster-1')).toEqual(expectedOf(expected, 'cluster-1'));
   });
 

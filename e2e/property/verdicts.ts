@@ -82,7 +82,12 @@ export function importOf(
       kind: 'ServiceImport',
       metadata,
       spec,
-      status: { clusters: [{ cluster: ORIGIN }] },
+      status: {
+        clusters: [{ cluster: ORIGIN }],
+        conditions: [
+          { type: 'Ready', status: 'True', reason: 'Ready', message: `Imported from 1 cluster(s): ${ORIGIN}.` },
+        ],
+      },
     },
     endpointSlices,
   };

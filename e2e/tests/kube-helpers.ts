@@ -131,7 +131,10 @@ export interface SiView {
     ports: { name?: string; protocol: string; port: number }[];
     ipFamilies?: string[];
   };
-  status?: { clusters?: { cluster: string }[] };
+  status?: {
+    clusters?: { cluster: string }[];
+    conditions?: { type: string; status: string; reason: string; message: string; lastTransitionTime: string }[];
+  };
 }
 
 export async function getImport(

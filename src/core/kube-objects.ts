@@ -2,6 +2,7 @@
  * The few fields of Kubernetes objects the core reads and writes, as plain structural types. The core must not
  * depend on a Kubernetes client; objects from `@kubernetes/client-node` (or parsed YAML) fit these shapes.
  */
+import type { ConditionData } from './conditions.js';
 
 export interface ObjectMeta {
   readonly name?: string;
@@ -112,7 +113,11 @@ export interface ServiceImportObject {
     readonly internalTrafficPolicy?: string;
     readonly trafficDistribution?: string;
   };
-  readonly status: { readonly clusters: readonly { readonly cluster: string }[] };
+  readonly status: {
+    readonly clusters: readonly { readonly cluster: string }[];
+    /** The `Ready` condition as resolution decides it (no `lastTransitionTime`: the writer stamps it). */
+    readonly conditions: readonly ConditionData[];
+  };
 }
 
 /** A discovery.k8s.io/v1 EndpointSlice imported from one source cluster. */

@@ -369,6 +369,37 @@ describe('resolve: imported EndpointSlices', () => {
     expect(importOf(r['a']!)?.status.clusters).toEqual([{ cluster: 'a' }, { cluster: 'b' }]);
   });
 
+  it('a ServiceImport is Ready=True Ready while an exporter is heard, naming the clusters it imports from', () => {
+    const objects = {
+      a: [...hello(), endpointSlice(NS, 'hello', 'hello-1', 'IPv4', ['10.0.0.1'])],
+      b: [...hello(), endpointSlice(NS, 'hello', 'hello-1', 'IPv4', ['10.1.0.1'])],
+    };
+    expect(importOf(resolveClusterSet(objects)['a']!)?.status.conditions).toEqual([
+      { type: 'Ready', status: 'True', reason: 'Ready', message: 'Imported from 2 cluster(s): a, b.' },
+    ]);
+    // A withdrawn origin is left out of the message, not of status.clusters.
+    const oneWithdrawn = importOf(resolveClusterSet(objects, ['b'])['a']!);
+    expect(oneWithdrawn?.status.conditions).toEqual([
+      { type: 'Ready', status: 'True', reason: 'Ready', message: 'Imported from 1 cluster(s): a.' },
+    ]);
+    expect(oneWithdrawn?.status.clusters).toEqual([{ cluster: 'a' }, { cluster: 'b' }]);
+  });
+
+  it('a ServiceImport is Ready=False Pending when every exporter is withdrawn, and the same in every cluster', () => {
+    const objects = {
+      a: [...hello(), endpointSlice(NS, 'hello', 'hello-1', 'IPv4', ['10.0.0.1'])],
+      b: [namespace(NS)],
+    };
+    const r = resolveClusterSet(objects, ['a']);
+    const ready = importOf(r['b']!)?.status.conditions;
+    expect(ready).toHaveLength(1);
+    expect(ready![0]).toMatchObject({ type: 'Ready', status: 'False', reason: 'Pending' });
+    expect(ready![0]!.message).toContain('(a)');
+    expect(ready![0]!.message).not.toContain('\n');
+    expect(importOf(r['a']!)?.status.conditions).toEqual(ready);
+    expect(r['b']!.endpointSlices).toEqual([]);
+  });
+
   it('splits more than 100 endpoints into several slices', () => {
     const addresses = Array.from({ length: 250 }, (_, i) => `10.0.${Math.floor(i / 200)}.${i % 200}`);
     const r = resolveClusterSet({ a: [...hello(), endpointSlice(NS, 'hello', 'hello-1', 'IPv4', addresses)] });
@@ -436,6 +467,44 @@ describe('resolve: determinism', () => {
         },
       ),
       { numRuns: 1000 },
+    );
+  });
+
+  it('Ready is True exactly when an exporter is not withdrawn, whatever withdrawn sets were resolved before', () => {
+    fc.assert(
+      fc.property(
+        historiesArb(8).map((h) => ORIGINS.flatMap((o) => issue(o, h[o] ?? []))),
+        fc.array(fc.subarray([...ORIGINS]), { minLength: 1, maxLength: 6 }),
+        (records, withdrawnSets) => {
+          const state = new ClusterSetState();
+          state.merge(records);
+          for (const withdrawnOrigins of withdrawnSets) {
+            const options = { localCluster: 'cluster-a', namespaces: ['ns1', 'ns2'], withdrawnOrigins };
+            const r = resolve(state, options);
+            const fresh = new ClusterSetState();
+            fresh.merge(records);
+            expect(r).toEqual(resolve(fresh, options));
+            const withdrawn = new Set<string>(withdrawnOrigins);
+            for (const si of r.serviceImports) {
+              const live = si.status.clusters.map((c) => c.cluster).filter((c) => !withdrawn.has(c));
+              expect(si.status.conditions).toHaveLength(1);
+              const ready = si.status.conditions[0]!;
+              expect(ready.type).toBe('Ready');
+              if (live.length > 0) {
+                expect(ready).toEqual({
+                  type: 'Ready',
+                  status: 'True',
+                  reason: 'Ready',
+                  message: `Imported from ${live.length} cluster(s): ${live.join(', ')}.`,
+                });
+              } else {
+                expect(ready).toMatchObject({ status: 'False', reason: 'Pending' });
+              }
+            }
+          }
+        },
+      ),
+      { numRuns: 500 },
     );
   });
 

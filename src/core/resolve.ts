@@ -322,12 +322,39 @@ function resolveKey(state: ClusterSetState, key: ServiceKey, withdrawn: Readonly
       kind: 'ServiceImport',
       metadata,
       spec,
-      status: { clusters: bySource.map((e) => clusterRef(e.origin)) },
+      status: {
+        clusters: bySource.map((e) => clusterRef(e.origin)),
+        conditions: [importReadyCondition(bySource, withdrawn)],
+      },
     },
     endpointSlices: importedSlices(namespace, name, derivedServiceNameOfKey(key), bySource, withdrawn),
     conflict: conflictCondition(exporters, portsDisagree),
   };
   return { result, unimportable };
+}
+
+/**
+ * The `Ready` condition of a ServiceImport, as far as the ClusterSet state tells: True `Ready` while at least one
+ * exporter's endpoints are not withdrawn, False `Pending` when every exporter is unheard past the endpoint TTL. What
+ * only the importing cluster knows (a write its API server refused) is the writer's to add.
+ */
+function importReadyCondition(bySource: readonly Exporter[], withdrawn: ReadonlySet<ClusterId>): ConditionData {
+  const live: ClusterId[] = [];
+  for (const e of bySource) if (!withdrawn.has(e.origin)) live.push(e.origin);
+  if (live.length > 0) {
+    return {
+      type: CONDITION_READY,
+      status: 'True',
+      reason: 'Ready',
+      message: `Imported from ${live.length} cluster(s): ${live.join(', ')}.`,
+    };
+  }
+  return {
+    type: CONDITION_READY,
+    status: 'False',
+    reason: 'Pending',
+    message: `No endpoints: every exporting cluster is unheard past the endpoint TTL (${bySource.map((e) => e.origin).join(', ')}).`,
+  };
 }
 
 /** `{ cluster }` entries of `status.clusters`, shared (they are immutable): one per cluster id, not per import. */

@@ -20,3 +20,17 @@ export function describeError(err: unknown): string {
   const message = (err as { message?: unknown } | undefined)?.message;
   return typeof message === 'string' ? message : String(err);
 }
+
+/** The API server's own message of a failed call (its Status `message`), else {@link describeError}'s line. */
+export function apiServerMessage(err: unknown): string {
+  if (err instanceof k8s.ApiException) {
+    const body: unknown = err.body;
+    try {
+      const status = (typeof body === 'string' ? JSON.parse(body) : body) as { message?: unknown };
+      if (typeof status.message === 'string' && status.message !== '') return status.message;
+    } catch {
+      // not a Status: fall through
+    }
+  }
+  return describeError(err);
+}

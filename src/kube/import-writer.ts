@@ -1,7 +1,7 @@
 /**
- * Makes one service key of this cluster match its desired state: the ServiceImport (spec and `status.clusters`), the
- * derived Service that allocates its ClusterSetIP, the imported EndpointSlices, and the conditions of the local
- * ServiceExport. Level-triggered and idempotent: it reads the caches, writes only real differences, and deletes
+ * Makes one service key of this cluster match its desired state: the ServiceImport (spec, `status.clusters` and its
+ * `Ready` condition), the derived Service that allocates its ClusterSetIP, the imported EndpointSlices, and the
+ * conditions of the local ServiceExport. Level-triggered and idempotent: it reads the caches, writes only real differences, and deletes
  * only objects it owns.
  */
 import { hostname } from 'node:os';
@@ -28,7 +28,7 @@ import { canonical, derivedServiceProjection, importProjection, ownedBy, slicePr
 import { EVENT_COMPONENT, FIELD_MANAGER, LABEL_OWNED_BY, MCS_GROUP, MCS_VERSION, OWNED_BY } from './constants.js';
 import { derivedService, ownerReference, serviceImportBody, sliceBody, type DesiredService } from './desired.js';
 import { DEFAULT_API_TIMEOUT_MS, withSignal } from './api-options.js';
-import { describeError } from './errors.js';
+import { apiServerMessage, describeError } from './errors.js';
 import type { ResilientInformer } from './informer.js';
 import type { KubeMetrics } from './metrics.js';
 import type { ServiceExport, ServiceImport } from './objects.js';
@@ -81,6 +81,46 @@ function isGone(err: unknown): boolean {
 
 function seconds(d: Date): string {
   return d.toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+/** Longest API server message a ServiceImport condition quotes. */
+const MAX_CONDITION_MESSAGE = 1000;
+
+function cut(message: string): string {
+  return message.length > MAX_CONDITION_MESSAGE ? `${message.slice(0, MAX_CONDITION_MESSAGE - 3)}...` : message;
+}
+
+/** An API server's answer that says the cluster cannot give a Service the requested ip families. */
+const IP_FAMILY_REFUSAL = /ipFamil|dual-stack|not configured/i;
+
+/**
+ * Whether the API server refused the derived Service for its ip families (a single-stack cluster asked for IPv6 or
+ * dual-stack): HTTP 422 naming ipFamilies / ipFamilyPolicy, dual-stack or an unconfigured family.
+ */
+export function isIpFamilyRefusal(f: WriteError): boolean {
+  return f.resource === 'services' && f.code === 422 && IP_FAMILY_REFUSAL.test(apiServerMessage(f.cause));
+}
+
+/**
+ * The conditions of a ServiceImport: the core's (cluster-independent), with `Ready` overridden by what only this
+ * cluster knows, the writes of the import side its API server refused: False `IPFamilyNotSupported` with the API
+ * server's message when it refused the derived Service for its ip families, else False `WriteRefused` with the
+ * first refusal. Failures that are not refusals (conflicts, timeouts) are retried and change nothing.
+ */
+export function importReady(core: readonly ConditionData[], failures: readonly WriteError[]): ConditionData[] {
+  const family = failures.find(isIpFamilyRefusal);
+  const refused = failures.find((f) => f.refused);
+  if (family === undefined && refused === undefined) return [...core];
+  const ready: ConditionData =
+    family !== undefined
+      ? {
+          type: CONDITION_READY,
+          status: 'False',
+          reason: 'IPFamilyNotSupported',
+          message: cut(apiServerMessage(family.cause)),
+        }
+      : { type: CONDITION_READY, status: 'False', reason: 'WriteRefused', message: cut(refused!.message) };
+  return [ready, ...core.filter((c) => c.type !== CONDITION_READY)];
 }
 
 export class ImportWriter {
@@ -146,7 +186,7 @@ export class ImportWriter {
 
   /**
    * Converges `key` to `desired` (undefined: nothing of ours should exist for it). The import side (ServiceImport,
-   * then its status, derived Service and slices) and the export side (the ServiceExport's conditions) are written
+   * then its derived Service, slices and, last, its status) and the export side (the ServiceExport's conditions) are written
    * independently: a refused write on one never keeps the other from being written. Throws a {@link ReconcileError}
    * listing every write that failed.
    */
@@ -254,30 +294,7 @@ export class ImportWriter {
       });
     }
 
-    // 2. status.clusters.
-    const clusters = want.status.clusters.map((c) => ({ cluster: c.cluster }));
-    if (canonical(si.status?.clusters ?? []) !== canonical(clusters)) {
-      await step(async () => {
-        si = await this.#write('serviceimports/status', 'patch', object, async () => {
-          const patched = (await this.#custom.patchNamespacedCustomObjectStatus(
-            {
-              group: MCS_GROUP,
-              version: MCS_VERSION,
-              plural: 'serviceimports',
-              namespace,
-              name,
-              body: { status: { clusters } },
-              fieldManager: FIELD_MANAGER,
-            },
-            this.#options(mergePatch),
-          )) as ServiceImport;
-          caches.serviceImports.wrote(patched);
-          return patched;
-        });
-      });
-    }
-
-    // 3. The derived Service (ClusterSetIP only), then spec.ips from its cluster IPs.
+    // 2. The derived Service (ClusterSetIP only), then spec.ips from its cluster IPs.
     if (clusterSetIp) {
       await step(async () => {
         const svc = await this.#ensureDerived(namespace, derivedName, derived, want, si);
@@ -288,7 +305,7 @@ export class ImportWriter {
       });
     } else if (derived !== undefined) await step(() => this.#deleteService(namespace, derivedName));
 
-    // 4. Imported slices: one per source cluster and endpoint group, owned by the ServiceImport; each on its own.
+    // 3. Imported slices: one per source cluster and endpoint group, owned by the ServiceImport; each on its own.
     const owner = si;
     const wanted = new Map(desired.endpointSlices.map((s) => [s.metadata.name, s]));
     for (const s of this.#slicesOf(namespace, name)) {
@@ -296,7 +313,66 @@ export class ImportWriter {
       if (!wanted.has(sliceName)) await step(() => this.#deleteSlice(namespace, sliceName));
     }
     for (const [sliceName, w] of wanted) await step(() => this.#ensureSlice(namespace, sliceName, w, owner));
+
+    // 4. The status, last: `status.clusters` and the Ready condition, which says what the API server refused above.
+    // A step of its own: written whatever the others did, and its own failure is added to theirs.
+    const ready = importReady(want.status.conditions, failures);
+    await step(() => this.#ensureImportStatus(namespace, name, si, want, ready));
     if (failures.length > 0) throw new ReconcileError(object, failures);
+  }
+
+  /** `status.clusters` and the ServiceImport's conditions in one merge patch via `/status`, when either differs. */
+  async #ensureImportStatus(
+    namespace: string,
+    name: string,
+    si: ServiceImport,
+    want: ServiceImportObject,
+    conditions: readonly ConditionData[],
+  ): Promise<void> {
+    const { caches } = this.#init;
+    const clusters = want.status.clusters.map((c) => ({ cluster: c.cluster }));
+    const previous = si.status?.conditions ?? [];
+    const types = new Set(conditions.map((c) => c.type));
+    const ours = previous.filter((c) => types.has(c.type));
+    if (canonical(si.status?.clusters ?? []) === canonical(clusters) && sameConditions(ours, conditions)) return;
+    const now = this.#now();
+    const stamped = withTransitionTimes(conditions, ours, seconds(now));
+    const all = [...stamped, ...previous.filter((c) => !types.has(c.type))];
+    const patched = await this.#write('serviceimports/status', 'patch', `${namespace}/${name}`, async () => {
+      const out = (await this.#custom.patchNamespacedCustomObjectStatus(
+        {
+          group: MCS_GROUP,
+          version: MCS_VERSION,
+          plural: 'serviceimports',
+          namespace,
+          name,
+          body: { status: { clusters, conditions: all } },
+          fieldManager: FIELD_MANAGER,
+        },
+        this.#options(mergePatch),
+      )) as ServiceImport;
+      caches.serviceImports.wrote(out);
+      return out;
+    });
+    const prior = new Map(ours.map((c) => [c.type, c]));
+    for (const c of conditions) {
+      const p = prior.get(c.type);
+      if (c.status !== 'False' || (p !== undefined && p.status === c.status && p.reason === c.reason)) continue;
+      await this.#recordEvent(
+        {
+          apiVersion: `${MCS_GROUP}/${MCS_VERSION}`,
+          kind: 'ServiceImport',
+          name,
+          namespace,
+          uid: patched.metadata.uid,
+          resourceVersion: patched.metadata.resourceVersion,
+        },
+        `${c.type}${c.status}`,
+        `${c.type}=${c.status} (${c.reason}): ${c.message}`,
+        true,
+        now,
+      );
+    }
   }
 
   /** Our derived Service of that name, if there is one (a Service we do not own under the name is left alone). */
