@@ -25,6 +25,8 @@ import {
 } from './oracle.js';
 import { withTimeout, type Workload } from './workload.js';
 
+const PINO_LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
+
 export interface Crash {
   readonly cluster: string;
   readonly pid: number;
@@ -343,9 +345,11 @@ export class ChaosContext {
       for (const line of text.split('\n')) {
         if (!line.startsWith('{')) continue;
         try {
-          const e = JSON.parse(line) as { level?: number; time?: number; msg?: string };
-          if ((e.level ?? 0) >= 40 && (e.time ?? 0) >= sinceMs)
-            lines.push(line.length > 400 ? line.slice(0, 400) : line);
+          // Levels are labels and times ISO strings (docs/operations.md "Logs"); numbers are pino's defaults.
+          const e = JSON.parse(line) as { level?: number | string; time?: number | string; msg?: string };
+          const level = typeof e.level === 'string' ? (PINO_LEVELS[e.level] ?? 0) : (e.level ?? 0);
+          const time = typeof e.time === 'string' ? Date.parse(e.time) : (e.time ?? 0);
+          if (level >= 40 && time >= sinceMs) lines.push(line.length > 400 ? line.slice(0, 400) : line);
         } catch {
           /* a line being written */
         }

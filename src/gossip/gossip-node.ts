@@ -175,6 +175,7 @@ export interface OriginStatus {
   /** The origin announced that it left the ClusterSet. */
   readonly left?: boolean;
   readonly peerId?: string;
+  /** Records held of it, tombstones included. */
   readonly records: number;
   readonly maxVersion: Hlc;
   readonly incarnation?: number;
@@ -206,6 +207,10 @@ interface IngestResult {
 
 type Kind = 'record' | 'heartbeat' | 'binding';
 const KIND_NAME: Record<number, Kind> = { 1: 'record', 2: 'heartbeat', 3: 'binding' };
+
+interface MeshPeersOf {
+  getMeshPeers(topic: string): readonly string[];
+}
 
 const jitter = (ms: number, spread: number): number => Math.round(ms * (1 - spread + 2 * spread * Math.random()));
 
@@ -354,7 +359,23 @@ export class GossipNode extends EventTarget {
     this.#heartbeatIntervalMs = init.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
     this.#syncIntervalMs = init.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS;
     this.#endpointTtlMs = init.endpointTtlMs ?? DEFAULT_ENDPOINT_TTL_MS;
-    this.#log = (init.logger ?? pino({ level: 'silent' })).child({ component: 'gossip', cluster: init.clusterId });
+    const parent = init.logger ?? pino({ level: 'silent' });
+    // A parent that already names the cluster (the node's logger) is not told it twice.
+    this.#log = parent.child(
+      parent.bindings().cluster === init.clusterId
+        ? { component: 'gossip' }
+        : { component: 'gossip', cluster: init.clusterId },
+    );
+    this.metrics.readMesh(() => {
+      const pubsub = this.#libp2p?.services.pubsub;
+      if (pubsub === undefined) return undefined;
+      return {
+        // The implementation has it; the GossipSub interface libp2p's services are typed with does not.
+        meshPeers: (pubsub as Partial<MeshPeersOf>).getMeshPeers?.(this.topic).length ?? 0,
+        subscribers: pubsub.getSubscribers(this.topic).length,
+        pubsubPeers: pubsub.getPeers().length,
+      };
+    });
   }
 
   /** The libp2p node (for tests and diagnostics); throws before start. */
@@ -579,6 +600,17 @@ export class GossipNode extends EventTarget {
     };
   }
 
+  /** Live (not removed) records held of each origin: O(records), for scrapes rather than every liveness check. */
+  liveRecordCounts(): Map<ClusterId, number> {
+    const counts = new Map<ClusterId, number>();
+    for (const origin of this.state.origins()) {
+      let n = 0;
+      for (const r of this.state.recordsOf(origin)) if (!r.removed) n++;
+      counts.set(origin, n);
+    }
+    return counts;
+  }
+
   /** Runs one anti-entropy session with `peer` now; resolves when done (errors are logged, never thrown). */
   async syncWith(peer: PeerId, options: { signal?: AbortSignal } = {}): Promise<void> {
     const node = this.#libp2p;
@@ -603,7 +635,7 @@ export class GossipNode extends EventTarget {
       this.#pursueUnsettled();
     } catch (err) {
       this.metrics.syncSessions.inc({ role: 'client', result: 'error' });
-      this.#log.debug({ peer: key, err: (err as Error).message }, 'sync failed');
+      this.#log.debug({ peer: key, err }, 'sync failed');
     } finally {
       this.metrics.syncDuration.observe({ role: 'client' }, (performance.now() - started) / 1000);
       this.#syncing.delete(key);
@@ -725,7 +757,7 @@ export class GossipNode extends EventTarget {
       if (forgotten.length > 0) this.dispatchEvent(new CustomEvent('state:change', { detail: { records: forgotten } }));
       if (!this.#left) this.#collectOwnTombstones(now);
     } catch (err) {
-      this.#log.error({ err: (err as Error).message }, 'housekeeping failed');
+      this.#log.error({ err }, 'housekeeping failed');
     }
   }
 
@@ -888,7 +920,7 @@ export class GossipNode extends EventTarget {
       this.metrics.publishedBytes.inc(data.length);
       return true;
     } catch (err) {
-      this.#log.debug({ err: (err as Error).message, kind }, 'publish failed');
+      this.#log.debug({ err, kind }, 'publish failed');
       return false;
     }
   }
@@ -944,7 +976,7 @@ export class GossipNode extends EventTarget {
         void this.#publish(rotation === undefined ? [hb.proof!] : [rotation, hb.proof!], 'heartbeat');
       }
     } catch (err) {
-      this.#log.warn({ err: (err as Error).message }, 'heartbeat failed');
+      this.#log.warn({ err }, 'heartbeat failed');
     }
     // Beat on the next multiple of the period (plus a little jitter), so all clusters' beats relay in the same frames.
     const period = this.#heartbeatIntervalMs;
@@ -995,7 +1027,7 @@ export class GossipNode extends EventTarget {
       // Never crash on input. An unexpected failure is ours, not the relay's: ignore the message (not relayed, no
       // penalty) instead of rejecting it, which would score an honest relay down.
       this.metrics.ingestErrors.inc();
-      this.#log.error({ err: (err as Error).message, peer: from.toString() }, 'topic message failed (internal error)');
+      this.#log.error({ err, peer: from.toString() }, 'topic message failed (internal error)');
       return this.#topicResult(TopicValidatorResult.Ignore, from, 'internal error');
     }
   }
@@ -1334,7 +1366,7 @@ export class GossipNode extends EventTarget {
       },
       (err: unknown) => {
         this.metrics.syncSessions.inc({ role: 'server', result: 'error' });
-        this.#log.debug({ peer: peer.toString(), err: (err as Error).message }, 'sync serve failed');
+        this.#log.debug({ peer: peer.toString(), err }, 'sync serve failed');
         stream.abort(err instanceof Error ? err : new Error(String(err)));
       },
     );

@@ -261,7 +261,7 @@ export class LivenessExchange {
           has?.delete(e.origin);
           if (e.addrs.length > 0) sent?.delete(e.origin);
         }
-        this.#host.log.debug({ peer: key, err: (err as Error).message }, 'liveness push failed');
+        this.#host.log.debug({ peer: key, err }, 'liveness push failed');
       }
     };
     const done = write().finally(() => {
@@ -309,7 +309,7 @@ export class LivenessExchange {
       }
     } catch (err) {
       if (err instanceof InvalidMessageError) metrics.livenessFrames.inc({ direction: 'invalid' });
-      this.#host.log.debug({ peer: peer.toString(), err: (err as Error).message }, 'liveness stream ended');
+      this.#host.log.debug({ peer: peer.toString(), err }, 'liveness stream ended');
       stream.abort(err instanceof Error ? err : new Error(String(err)));
     }
   }

@@ -2,6 +2,16 @@
 // global one, so several nodes can live in one process).
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
+/** What gossipsub itself says of the ClusterSet topic's mesh (read at scrape time). */
+export interface MeshStats {
+  /** Peers in this node's gossipsub mesh of the topic. */
+  readonly meshPeers: number;
+  /** Peers known to subscribe to the topic. */
+  readonly subscribers: number;
+  /** Peers gossipsub holds a stream with, whatever their topics. */
+  readonly pubsubPeers: number;
+}
+
 export class GossipMetrics {
   /** Envelopes received, by kind (record, heartbeat, binding) and result (accepted, stale, replay, invalid, …). */
   readonly envelopes: Counter<'kind' | 'result'>;
@@ -27,6 +37,7 @@ export class GossipMetrics {
   readonly records: Gauge;
   /** Origins held as completely as the ClusterSet does (GossipNode.isSettled). */
   readonly settledOrigins: Gauge;
+  #mesh: () => MeshStats | undefined = () => undefined;
   /** Plain running totals of sync frame bytes, cheap to read (benchmarks, status). */
   syncBytesIn = 0;
   syncBytesOut = 0;
@@ -131,5 +142,27 @@ export class GossipMetrics {
     });
     this.peers = new Gauge({ name: 'mcs_gossip_connected_peers', help: 'Connected peers', registers });
     this.records = new Gauge({ name: 'mcs_gossip_records', help: 'Records held, tombstones included', registers });
+    // gossipsub's own metrics need a MetricsRegister (libp2p's `metrics` option, e.g. @libp2p/prometheus-metrics,
+    // which is not a dependency): these few are read from the gossipsub instance when scraped instead.
+    const mesh = (name: string, help: string, value: (m: MeshStats) => number) => {
+      const read = () => this.#mesh();
+      return new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          const m = read();
+          this.set(m === undefined ? 0 : value(m));
+        },
+      });
+    };
+    mesh('mcs_gossip_mesh_peers', "Peers in this node's gossipsub mesh of the ClusterSet topic", (m) => m.meshPeers);
+    mesh('mcs_gossip_topic_subscribers', 'Peers known to subscribe to the ClusterSet topic', (m) => m.subscribers);
+    mesh('mcs_gossip_pubsub_peers', 'Peers gossipsub holds a stream with', (m) => m.pubsubPeers);
+  }
+
+  /** Where the mesh gauges read gossipsub's state (the gossip node sets it; 0 while it is not started). */
+  readMesh(read: () => MeshStats | undefined): void {
+    this.#mesh = read;
   }
 }

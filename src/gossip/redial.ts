@@ -114,7 +114,7 @@ export class Redialer {
     } catch (err) {
       t.attempts++;
       this.metrics.dials.inc({ result: 'error' });
-      this.log.debug({ peer: t.peerId.toString(), attempts: t.attempts, err: (err as Error).message }, 'dial failed');
+      this.log.debug({ peer: t.peerId.toString(), attempts: t.attempts, err }, 'dial failed');
     } finally {
       t.nextAtMs = performance.now() + backoffMs(this.policy, t.attempts);
       t.dialing = false;

@@ -21,6 +21,7 @@ import {
   type LeaderElectionInit,
   type RefusedKey,
 } from '../kube/index.js';
+import { NodeMetrics, type BuildInfo } from './node-metrics.js';
 
 export interface McsNodeInit {
   readonly kubeConfig: k8s.KubeConfig;
@@ -58,6 +59,10 @@ export interface McsNodeInit {
   readonly logger?: Logger;
   /** Where all metrics go. Default: a new Registry. */
   readonly metricsRegistry?: Registry;
+  /** Reported by `mcs_gossip_build_info`. Default: version `unknown`. */
+  readonly buildInfo?: BuildInfo;
+  /** Register prom-client's default process and Node.js metrics on the registry. Default true. */
+  readonly defaultMetrics?: boolean;
 }
 
 /** What `/readyz` reports. */
@@ -102,6 +107,7 @@ export class McsNode {
   /** Bootstrap entries of the ClusterProperty that do not parse: skipped, reported in /readyz, logs and a metric. */
   #badBootstrap: readonly string[] = [];
   readonly #badBootstrapGauge: Gauge;
+  readonly #metrics: NodeMetrics;
   /** Why the announce addresses are not derived yet (the LoadBalancer has no ingress yet, …). */
   #announceProblem: string | undefined;
   #state: { clusterId: string; state: ClusterSetState } | undefined;
@@ -124,6 +130,14 @@ export class McsNode {
       help: 'Entries of the bootstrap ClusterProperty that do not parse and are skipped',
       registers: [this.registry],
     });
+    // On the node's registry, not a gossip node's: they survive gossip restarts and are registered once.
+    this.#metrics = new NodeMetrics({
+      registry: this.registry,
+      ...(init.buildInfo === undefined ? {} : { buildInfo: init.buildInfo }),
+      ...(init.defaultMetrics === undefined ? {} : { defaultMetrics: init.defaultMetrics }),
+      gossipStatus: () => this.#gossip?.status(),
+      liveRecords: () => this.#gossip?.liveRecordCounts(),
+    });
     this.kube = createKubeAdapter({
       kubeConfig: init.kubeConfig,
       logger: this.#log,
@@ -134,6 +148,12 @@ export class McsNode {
 
   get gossip(): GossipNode | undefined {
     return this.#gossip;
+  }
+
+  /** This cluster's id while the ClusterProperties give a valid identity (for log lines). */
+  get clusterId(): string | undefined {
+    const id = this.kube.identity();
+    return id.ok ? id.identity.clusterId : undefined;
   }
 
   async start(): Promise<void> {
@@ -219,7 +239,7 @@ export class McsNode {
     this.#membership = this.#membership
       .then(() => this.#reconcileMembership())
       .catch((err: unknown) => {
-        this.#log.error({ err: (err as Error).message }, 'joining the ClusterSet failed; retrying in 5 s');
+        this.#log.error({ err }, 'joining the ClusterSet failed; retrying in 5 s');
         setTimeout(() => this.#membershipChanged(), 5000).unref();
       });
   }
@@ -300,7 +320,7 @@ export class McsNode {
     if (gossip === undefined) return;
     this.#gossip = undefined;
     this.#running = undefined;
-    gossip.stop().catch((err: unknown) => this.#log.warn({ err: (err as Error).message }, 'stopping gossip failed'));
+    gossip.stop().catch((err: unknown) => this.#log.warn({ err }, 'stopping gossip failed'));
   }
 
   async #stopGossip(leave: boolean): Promise<void> {
@@ -386,10 +406,9 @@ export class McsNode {
     const gossip = this.#gossip;
     const running = this.#running;
     if (gossip === undefined || running === undefined) return [];
-    return gossip
-      .status()
-      .origins.filter((o) => !o.alive && o.origin !== running.identity.clusterId)
-      .map((o) => o.origin);
+    const status = gossip.status();
+    this.#metrics.observe(status);
+    return status.origins.filter((o) => !o.alive && o.origin !== running.identity.clusterId).map((o) => o.origin);
   }
 
   #checkLiveness(): void {
@@ -419,6 +438,7 @@ export class McsNode {
       withdrawnOrigins: this.#withdrawn === '' ? [] : this.#withdrawn.split(','),
       localExports: local.exports,
     });
+    this.#metrics.resolved(resolution, local.exports);
     // Until an origin is settled, what we hold of it may be partial: keys whose imports name it stay as they are.
     this.kube.apply(resolution, {
       localCluster: running.identity.clusterId,

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
 import type { Command } from '../command.js';
+import { packageVersion } from './version.js';
 import { UsageError } from '../usage-error.js';
 import { GossipConfigError } from '../../gossip/errors.js';
 import { parseBootstrapEntry } from '../../gossip/index.js';
@@ -293,7 +294,20 @@ export const run: Command = {
   usage: USAGE,
   async run(argv) {
     const o = parseRunFlags(argv);
-    const logger = pino({ level: o.logLevel, base: { pid: process.pid } });
+    // Known once the node has read the ClusterProperties: then every line names the cluster (the gossip node's own
+    // lines name it already).
+    let clusterOf = (): string | undefined => undefined;
+    const logger = pino({
+      level: o.logLevel,
+      base: { pid: process.pid },
+      formatters: { level: (label) => ({ level: label }) },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      serializers: { err: pino.stdSerializers.errWithCause },
+      mixin: (_obj, _level, l) => {
+        const cluster = clusterOf();
+        return cluster === undefined || 'cluster' in l.bindings() ? {} : { cluster };
+      },
+    });
     const kubeConfig = loadKubeConfig(o);
     let privateKey;
     let previousKey;
@@ -310,6 +324,10 @@ export const run: Command = {
     }
     const node = createMcsNode({
       kubeConfig,
+      buildInfo: {
+        version: packageVersion(),
+        ...(process.env.MCS_GOSSIP_COMMIT === undefined ? {} : { commit: process.env.MCS_GOSSIP_COMMIT }),
+      },
       privateKey,
       ...(previousKey === undefined ? {} : { previousKey }),
       psk,
@@ -337,6 +355,7 @@ export const run: Command = {
           }
         : {}),
     });
+    clusterOf = () => node.clusterId;
     const health = new HealthServer({
       host: o.metricsHost,
       port: o.metricsPort,

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from '../command.js';
 
-function packageVersion(): string {
+/** The version of package.json, as `mcs-gossip version` prints it. */
+export function packageVersion(): string {
   // Works from src/ (tsx) and from dist/ (built): package.json is two levels up from either commands/ folder.
   const url = new URL('../../../package.json', import.meta.url);
   const pkg = JSON.parse(readFileSync(url, 'utf8')) as { version?: string };
