@@ -226,6 +226,24 @@ async function main(): Promise<number> {
       'custom-columns=NAME:.metadata.name,VALID:.status.conditions[?(@.type=="Valid")].status,READY:.status.conditions[?(@.type=="Ready")].status,CONFLICT:.status.conditions[?(@.type=="Conflict")].status',
     ),
   );
+  // Every node hears every cluster (the last one installed joined moments ago) before the status is shown.
+  await eventually(
+    'every node hearing every cluster',
+    async () => {
+      for (const c of names) {
+        const port = metricsPorts.get(c);
+        if (port === undefined) continue;
+        const st = (await fetch(`http://127.0.0.1:${port}/status`).then(
+          (r) => r.json(),
+          () => undefined,
+        )) as { gossip?: { origins?: { origin: string; alive: boolean }[] } } | undefined;
+        const alive = new Set((st?.gossip?.origins ?? []).filter((o) => o.alive).map((o) => o.origin));
+        if (!names.every((n) => alive.has(n))) return undefined;
+      }
+      return true;
+    },
+    60_000,
+  );
   process.stdout.write('\nNodes:\n');
   for (const c of names) {
     const port = metricsPorts.get(c);

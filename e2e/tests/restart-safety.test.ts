@@ -258,6 +258,15 @@ describe('restart safety on a three-cluster ClusterSet', () => {
     await restartWith('cluster-2', skewed('+5s'));
     await restartWith('cluster-3', skewed('-5s'));
     try {
+      // A restart itself may outlast the 5 s TTL (its peers then withdraw it until its first beat): sampling starts
+      // once every node hears every other again, so it counts only what the skewed clocks cause.
+      await eventually('every node hears every other after the restarts', async () => {
+        for (const c of CLUSTERS) {
+          const st = JSON.parse((await http(c, '/status')).body) as { withdrawnOrigins: string[] };
+          if (st.withdrawnOrigins.length > 0) return undefined;
+        }
+        return true;
+      });
       let withdrawn = 0;
       let sampling = true;
       const sampler = (async () => {
