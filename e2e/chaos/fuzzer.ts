@@ -148,6 +148,7 @@ async function corpusFor(clusterSet: string): Promise<{ corpus: Corpus; publishe
           logical: 0,
           ageMs: 10,
           recordCount: 12,
+          softwareVersion: '',
           maxWallMs: 1_000_011n,
           maxLogical: 0,
           addrs: [],

@@ -12,7 +12,7 @@ import YAML from 'yaml';
 import { ignoreAlreadyExists } from './api-errors.js';
 import { createClusterPki, type ClusterPki } from './pki.js';
 import { freePorts } from './ports.js';
-import { launchNode, planNodes } from './nodes.js';
+import { launchNode, machineAddress, planNodes, registerNodePod } from './nodes.js';
 import { isAlive, startDetached, stopProcess, tail, type ProcessRecord, type StartedProcess } from './process.js';
 import { eventually, sleep } from './wait.js';
 
@@ -534,9 +534,17 @@ export async function up(opts: UpOptions): Promise<ClusterSetState> {
     if (opts.nodes === true) {
       progress(`starting ${clusters.length} mcs-gossip nodes`);
       const plans = await planNodes(dir, clusters, repoRoot, extra('mcs-gossip'));
+      const podIp = machineAddress();
+      if (podIp === undefined)
+        progress('not registering the nodes as Pods: this machine has no non-loopback IPv4 address to proxy to');
       await Promise.all(
         plans.map(async (plan) => {
           const cluster = clusters.find((c) => c.name === plan.cluster) as ClusterState;
+          if (podIp !== undefined) {
+            const kc = new k8s.KubeConfig();
+            kc.loadFromFile(cluster.kubeconfig);
+            await registerNodePod(kc, plan, podIp);
+          }
           const log = join(dir, plan.cluster, 'logs', 'mcs-gossip.log');
           const proc = launchNode(plan.argv, log, repoRoot);
           started.push(proc);
@@ -608,6 +616,8 @@ export interface StartOptions {
   readonly healthUrl?: string;
   /** Extra environment of the process (e.g. libfaketime's, for a clock that is off). */
   readonly env?: Readonly<Record<string, string>>;
+  /** A different command line (program first), kept for later restarts: e.g. another build of the node. */
+  readonly argv?: readonly string[];
 }
 
 /** Starts a stopped component again with its original command line and waits until it is healthy. */
@@ -621,9 +631,10 @@ export async function startComponent(
   if (typeof options === 'string') options = { healthUrl: options }; // the health URL alone
   const { c, i, p } = findComponent(state, cluster, name);
   if (isAlive(p)) throw new Error(`${name} of ${cluster} is still running (pid ${p.pid})`);
-  const [program, ...args] = p.argv;
+  const argv = options.argv ?? p.argv;
+  const [program, ...args] = argv;
   const proc = startDetached(program as string, args, p.log, repoRoot, options.env);
-  const next: ComponentState = { ...p, ...processRecord(proc) };
+  const next: ComponentState = { ...p, argv: [...argv], ...processRecord(proc) };
   c.components[i] = next;
   writeStateSync(state);
   const url = options.healthUrl ?? p.health;

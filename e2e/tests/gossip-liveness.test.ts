@@ -123,6 +123,7 @@ describe('gossip liveness', () => {
             wallMs: BigInt(Date.now()),
             logical: 0,
             ageMs: 0,
+            softwareVersion: '',
             recordCount: 0,
             maxWallMs: 0n,
             maxLogical: 0,

@@ -72,6 +72,12 @@ describe('metrics and logs of mcs-gossip run', () => {
     expect(sample(text, 'mcs_gossip_cluster_last_unheard_timestamp_seconds{cluster="cluster-2"}')).toBe(0);
     expect(sample(text, 'mcs_gossip_topic_subscribers')).toBe(1);
     expect(sample(text, 'mcs_gossip_cluster_heartbeat_age_seconds{cluster="cluster-2"}')).toBeLessThan(5);
+    // Gossipsub's own metrics, and no peer refused for its version.
+    expect(sample(text, 'gossipsub_rpc_recv_message_total')).toBeGreaterThan(0);
+    expect(sample(text, 'gossipsub_msg_received_prevalidation_total{topic="clusterset"}')).toBeGreaterThan(0);
+    expect(sample(text, 'gossipsub_peers_per_protocol_count{protocol="/meshsub/1.2.0"}')).toBe(1);
+    expect(text).toContain('# TYPE mcs_gossip_incompatible_peers gauge');
+    expect(text).not.toMatch(/^mcs_gossip_incompatible_peers\{/m);
   });
 
   it('counts exports, imports and the records held of each cluster', async () => {

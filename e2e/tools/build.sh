@@ -101,6 +101,23 @@ build_coredns() {
   go build -v -ldflags "-s -w" -o "$out/coredns" github.com/coredns/coredns 2>&1 | progress coredns || return 1
 }
 
+# The Prometheus Operator's ServiceMonitor and PrometheusRule CRDs, from its module zip through the Go module proxy
+# (no build): the chart's monitoring test (e2e/tests/chart-monitoring.test.ts) validates the chart's objects
+# against them on a real API server. Result: .tools/bin/monitoring-crds/.
+fetch_monitoring_crds() {
+  local mod=github.com/prometheus-operator/prometheus-operator json dir f
+  json=$(cd "$out" && go mod download -json "$mod@$PROMETHEUS_OPERATOR_VERSION" 2>>"$buildlog") || {
+    printf '%s\n' "$json" >> "$buildlog"
+    return 1
+  }
+  dir=$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+  mkdir -p "$out/monitoring-crds"
+  for f in servicemonitors prometheusrules; do
+    cp "$dir/example/prometheus-operator-crd/monitoring.coreos.com_$f.yaml" "$out/monitoring-crds/" 2>>"$buildlog" || return 1
+  done
+  chmod -R u+w "$out/monitoring-crds"
+}
+
 # `go build -v` names each package it compiles; show a count every 100 so a cold build visibly progresses.
 progress() {
   local n=0 line
@@ -119,5 +136,10 @@ if sel kwok; then build_tool kwok "$KWOK_VERSION" kwok build_kwok; fi
 if sel helm; then build_tool helm "$HELM_VERSION" helm build_helm; fi
 if sel coredns; then build_tool coredns "$COREDNS_VERSION" coredns build_coredns; fi
 if sel registry; then build_tool registry "$REGISTRY_VERSION" registry build_registry; fi
+# Optional: without the module proxy only the chart's monitoring test misses them (it says so).
+if sel monitoring-crds; then
+  build_tool monitoring-crds "$PROMETHEUS_OPERATOR_VERSION" "" fetch_monitoring_crds ||
+    log "monitoring-crds $PROMETHEUS_OPERATOR_VERSION: not fetched (no Go module proxy?); the chart monitoring test needs them"
+fi
 if sel kubernetes; then build_tool kubernetes "$KUBERNETES_VERSION" kubernetes build_kubernetes; fi
 log "tools ready in $bin"

@@ -19,6 +19,14 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
     summary: 'take this cluster out of its ClusterSet (its exports are withdrawn everywhere)',
     load: async () => (await import('./commands/leave.js')).leave,
   },
+  status: {
+    summary: 'show clusters, peers, exports and imports of the ClusterSet, from kubeconfig contexts',
+    load: async () => (await import('./commands/status.js')).status,
+  },
+  diagnose: {
+    summary: 'check the ClusterSet for known problems, each with its fix (PASS/WARN/FAIL)',
+    load: async () => (await import('./commands/diagnose.js')).diagnose,
+  },
   run: {
     summary: "run this cluster's node (watch exports, gossip, write imports)",
     load: async () => (await import('./commands/run.js')).run,
@@ -36,7 +44,8 @@ function mainUsage(): string {
     'Commands:',
     ...lines,
     '',
-    'Run `mcs-gossip <command> --help` for the flags of one command.',
+    'Run `mcs-gossip <command> --help` for the flags of one command. Installed as the kubectl plugin',
+    '`kubectl-mcs`, the same commands run as `kubectl mcs <command>` (docs/status.md).',
   ].join('\n');
 }
 

@@ -5,8 +5,10 @@
 export const SYNC_PROTOCOL = '/mcs-gossip/sync/1.0.0';
 /** Liveness pushed hop by hop to connected peers (length-prefixed LivenessFrames on one long-lived stream). */
 export const LIVENESS_PROTOCOL = '/mcs-gossip/liveness/1.0.0';
-/** Version field carried in TopicMessage and SyncFrame. */
+/** Version field carried in TopicMessage, SyncFrame and LivenessFrame: the encoding this node speaks. */
 export const WIRE_VERSION = 1;
+/** The oldest wire version this node still accepts (docs/upgrades.md: raised one release after WIRE_VERSION). */
+export const MIN_WIRE_VERSION = 1;
 /** Topic name of a ClusterSet: one topic per ClusterSet. */
 export const topicFor = (clusterSetName: string): string => `/mcs-gossip/1/clusterset/${clusterSetName}`;
 

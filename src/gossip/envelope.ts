@@ -22,6 +22,7 @@ import {
 import { InvalidMessageError, InvalidSignatureError } from './errors.js';
 import { MERKLE_HASH_BYTES, merkleDepth, merkleLeaf, merkleRoot, merkleTree } from './merkle.js';
 import { parseExportedService } from './service-schema.js';
+import { isSoftwareVersion } from './versioning.js';
 import { BindingPayload, HeartbeatPayload, RecordPayload, SignedEnvelope } from './wire.js';
 
 const DOMAIN = new TextEncoder().encode(SIGNATURE_DOMAIN);
@@ -327,6 +328,8 @@ export interface HeartbeatInfo {
   readonly maxVersion: Hlc;
   readonly recordsHash: string;
   readonly addrs: readonly string[];
+  /** The origin's software version (docs/upgrades.md); absent from nodes before 0.2.0. */
+  readonly software?: string;
 }
 
 export function signHeartbeat(
@@ -344,6 +347,7 @@ export function signHeartbeat(
     maxLogical: info.maxVersion.logical,
     recordsHash: info.recordsHash,
     addrs: [...info.addrs],
+    ...(info.software === undefined ? {} : { softwareVersion: info.software }),
     ...(hb.floor === undefined ? {} : { floorWallMs: BigInt(hb.floor.wallMs), floorLogical: hb.floor.logical }),
     ...(hb.left === true ? { left: true } : {}),
   });
@@ -369,6 +373,9 @@ export function heartbeatOf(env: OpenedEnvelope): HeartbeatInfo {
   for (const a of p.addrs) if (a.length > 512) throw new InvalidMessageError('bad address');
   if ((p.floorWallMs === undefined) !== (p.floorLogical === undefined)) throw new InvalidMessageError('bad floor');
   if (p.left === false) throw new InvalidMessageError('non-canonical left flag'); // absent when false
+  if (p.softwareVersion !== undefined && !isSoftwareVersion(p.softwareVersion)) {
+    throw new InvalidMessageError('bad software version');
+  }
   const version = hlcOf(p.wallMs, p.logical);
   const floor = p.floorWallMs === undefined ? undefined : hlcOf(p.floorWallMs, p.floorLogical ?? 0);
   if (floor !== undefined && compareHlc(floor, version) > 0) throw new InvalidMessageError('floor above the heartbeat');
@@ -386,6 +393,7 @@ export function heartbeatOf(env: OpenedEnvelope): HeartbeatInfo {
     maxVersion: hlcOf(p.maxWallMs, p.maxLogical),
     recordsHash: p.recordsHash,
     addrs: p.addrs,
+    ...(p.softwareVersion === undefined ? {} : { software: p.softwareVersion }),
   };
 }
 

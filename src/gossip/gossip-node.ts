@@ -44,6 +44,7 @@ import {
   SYNC_REQUESTS_PER_MINUTE,
   TARGET_DELTA_BYTES,
   topicFor,
+  MIN_WIRE_VERSION,
   WIRE_VERSION,
 } from './constants.js';
 import {
@@ -72,6 +73,7 @@ import { runSyncClient, serveSync } from './sync.js';
 import type { SettledDigest } from './sync.js';
 import { sharedVerifyPool } from './verify-pool.js';
 import type { SyncHost } from './sync.js';
+import { agentVersion, compatibility, isSoftwareVersion, parseAgentVersion } from './versioning.js';
 import { TopicMessage } from './wire.js';
 
 /** A bootstrap peer: a multiaddr ending in `/p2p/<PeerId>`, optionally pinning that PeerId to a cluster id. */
@@ -128,6 +130,11 @@ export interface GossipNodeInit {
   readonly metricsRegistry?: Registry;
   /** Passed to libp2p (tests use it to cut the network). */
   readonly connectionGater?: ConnectionGater;
+  /**
+   * This node's software version (semver, docs/upgrades.md): announced in identify, heartbeats and liveness; a peer
+   * whose version is incompatible with it (versioning.ts) is refused. Default `unknown`: only the wire is checked.
+   */
+  readonly softwareVersion?: string;
   /** Wall clock (ms). Default Date.now. */
   readonly now?: () => number;
   /**
@@ -181,6 +188,22 @@ export interface OriginStatus {
   readonly incarnation?: number;
   readonly heartbeatAgeMs?: number;
   readonly alive: boolean;
+  /** The software version it announces (absent from nodes before 0.2.0, and until heard). */
+  readonly version?: string;
+}
+
+/** A peer refused for its version (docs/upgrades.md), until it connects with a compatible one. */
+export interface IncompatiblePeer {
+  readonly peerId: string;
+  /** The cluster id its key is bound to, when it is. */
+  readonly clusterId?: string;
+  /** Its identify agent's software version (absent: it announced none, before 0.2.0). */
+  readonly version?: string;
+  readonly wire: number;
+  readonly reason: 'WireVersion' | 'SoftwareVersion';
+  readonly message: string;
+  /** When it was last refused (ms since the epoch). */
+  readonly sinceMs: number;
 }
 
 export interface GossipStatus {
@@ -192,6 +215,11 @@ export interface GossipStatus {
   readonly origins: readonly OriginStatus[];
   /** Origins this node holds as completely as the ClusterSet does since it started (itself once it published). */
   readonly settled: readonly ClusterId[];
+  /** This node's software version and the wire versions it speaks (versioning.ts). */
+  readonly version: string;
+  readonly wire: { readonly version: number; readonly min: number };
+  /** Peers refused for their version. */
+  readonly incompatiblePeers: readonly IncompatiblePeer[];
 }
 
 /** Outcome of taking in one batch of envelopes. */
@@ -211,6 +239,11 @@ const KIND_NAME: Record<number, Kind> = { 1: 'record', 2: 'heartbeat', 3: 'bindi
 interface MeshPeersOf {
   getMeshPeers(topic: string): readonly string[];
 }
+
+/** How long an incompatible peer's connection stays open (nothing it sends is taken) before it is hung up on. */
+const INCOMPATIBLE_HANGUP_DELAY_MS = 1000;
+/** How long a sync session waits for the peer's identify (its version) before it runs anyway. */
+const IDENTIFY_WAIT_MS = 5000;
 
 const jitter = (ms: number, spread: number): number => Math.round(ms * (1 - spread + 2 * spread * Math.random()));
 
@@ -318,6 +351,14 @@ export class GossipNode extends EventTarget {
   readonly #syncedPeers = new Set<string>();
   #startedAtMs = 0;
   #stopping = false;
+  readonly #software: string;
+  /** The software version each origin announces (heartbeats, liveness, identify of its bound key). */
+  readonly #originSoftware = new Map<ClusterId, string>();
+  /** Peers refused for their version, by PeerId. */
+  readonly #incompatible = new Map<string, IncompatiblePeer>();
+  /** Per connected peer: whether its identify passed the version check (unset until it ran). */
+  readonly #identified = new Map<string, boolean>();
+  readonly #identifyWaiters = new Map<string, (() => void)[]>();
 
   constructor(init: GossipNodeInit) {
     super();
@@ -331,6 +372,7 @@ export class GossipNode extends EventTarget {
     this.state = init.state ?? new ClusterSetState();
     this.metrics = new GossipMetrics(init.metricsRegistry);
     this.#now = init.now ?? Date.now;
+    this.#software = init.softwareVersion ?? 'unknown';
     this.#signer = new EnvelopeSigner(init.privateKey);
     this.#bootstrap = (init.bootstrap ?? []).map(parseBootstrapEntry);
     const pins = new Map<string, PeerId>();
@@ -405,6 +447,8 @@ export class GossipNode extends EventTarget {
       ...(this.#init.announce === undefined ? {} : { announce: this.#init.announce }),
       ...(this.#init.connectionGater === undefined ? {} : { connectionGater: this.#init.connectionGater }),
       ...(this.#init.meshDegree === undefined ? {} : { meshDegree: this.#init.meshDegree }),
+      userAgent: agentVersion(this.#software),
+      metricsRegistry: this.metrics.registry,
     });
     this.#libp2p = node;
     const pubsub = node.services.pubsub;
@@ -420,7 +464,10 @@ export class GossipNode extends EventTarget {
       now: this.#now,
       ttlMs: this.#endpointTtlMs,
       flushDelayMs: Math.min(2000, Math.max(250, Math.round(this.#heartbeatIntervalMs / 5))),
-      isMember: (peer) => peer.publicKey !== undefined && this.#bindings.isMemberKey(peer.publicKey.raw),
+      isMember: (peer) =>
+        peer.publicKey !== undefined &&
+        this.#bindings.isMemberKey(peer.publicKey.raw) &&
+        !this.#incompatible.has(peer.toString()),
       isBound: (origin) => this.#bindings.isBound(origin),
       onBeat: (beat, from) => this.#onBeat(beat, from),
       onOwnBeat: (version) => this.clock.seed(version),
@@ -448,9 +495,12 @@ export class GossipNode extends EventTarget {
     });
     // Directly connected peers are remembered, so they are redialled when we drop below the target peer count.
     node.addEventListener('peer:identify', (evt) => {
+      if (!this.#checkPeerVersion(evt.detail.peerId, evt.detail.agentVersion)) return;
       if (evt.detail.listenAddrs.length > 0) this.#redialer?.add(evt.detail.peerId, evt.detail.listenAddrs, false);
     });
     node.addEventListener('peer:disconnect', (evt) => {
+      // A reconnecting peer may run another version (it was upgraded): it is checked again.
+      this.#identified.delete(evt.detail.toString());
       this.#redialer?.disconnected(evt.detail);
       this.#liveness?.forgetPeer(evt.detail);
       this.metrics.peers.set(connectedPeers(node).length);
@@ -595,8 +645,12 @@ export class GossipNode extends EventTarget {
           ...(hb === undefined ? {} : { incarnation: hb.heartbeat.incarnation, heartbeatAgeMs: now - hb.heardAtMs }),
           alive: alive.has(d.origin),
           ...(hb?.heartbeat.left === true ? { left: true } : {}),
+          ...(this.#softwareOf(d.origin) === undefined ? {} : { version: this.#softwareOf(d.origin)! }),
         };
       }),
+      version: this.#software,
+      wire: { version: WIRE_VERSION, min: MIN_WIRE_VERSION },
+      incompatiblePeers: [...this.#incompatible.values()],
     };
   }
 
@@ -616,12 +670,13 @@ export class GossipNode extends EventTarget {
     const node = this.#libp2p;
     if (node === undefined || this.#stopping) return;
     const key = peer.toString();
-    if (this.#syncing.has(key)) return;
+    if (this.#syncing.has(key) || this.#incompatible.has(key)) return;
     this.#syncing.add(key);
     const started = performance.now();
     const timeout = AbortSignal.timeout(this.#init.syncTimeoutMs ?? DEFAULT_SYNC_TIMEOUT_MS);
     const signal = options.signal === undefined ? timeout : AbortSignal.any([timeout, options.signal]);
     try {
+      if (!(await this.#identifiedCompatible(peer))) return;
       const advertised = await runSyncClient(this.#syncHost(), node, peer, {
         signal,
         frameTimeoutMs: DEFAULT_FRAME_TIMEOUT_MS,
@@ -956,6 +1011,7 @@ export class GossipNode extends EventTarget {
         maxVersion,
         recordsHash: own?.hash ?? '',
         addrs: signedOnTopic ? this.#addrs().slice(0, MAX_ADDRS_PER_HEARTBEAT) : [],
+        ...(isSoftwareVersion(this.#software) ? { software: this.#software } : {}),
       });
       this.state.observeHeartbeat(hb, now);
       this.#beats++;
@@ -967,6 +1023,7 @@ export class GossipNode extends EventTarget {
         recordCount: own?.count ?? 0,
         maxVersion,
         addrs: this.#addrs().slice(0, MAX_ADDRS_PER_HEARTBEAT),
+        ...(isSoftwareVersion(this.#software) ? { software: this.#software } : {}),
       });
       if (signedOnTopic) {
         this.#heartbeats++;
@@ -987,6 +1044,7 @@ export class GossipNode extends EventTarget {
   /** A fresher beat of another origin arrived through the liveness exchange. */
   #onBeat(beat: Beat, from: PeerId): void {
     if (beat.addrs !== undefined) this.#learnAddrs(beat.origin, beat.addrs);
+    if (beat.software !== undefined) this.#originSoftware.set(beat.origin, beat.software);
     const hb: OriginHeartbeat = { origin: beat.origin, incarnation: beat.incarnation, version: beat.version };
     // A relayed age dates a beat back at most to "withdrawn" (see #backdateHeartbeats).
     const heardAt = Math.max(beat.beatAtMs, this.#now() - this.#endpointTtlMs - 1);
@@ -1015,7 +1073,10 @@ export class GossipNode extends EventTarget {
       } catch {
         return this.#topicResult(TopicValidatorResult.Reject, from, 'message does not decode');
       }
-      if (decoded.version !== WIRE_VERSION || decoded.envelopes.length === 0) {
+      if (this.#incompatible.has(from.toString())) {
+        return this.#topicResult(TopicValidatorResult.Ignore, from, 'incompatible peer');
+      }
+      if (decoded.version < MIN_WIRE_VERSION || decoded.version > WIRE_VERSION || decoded.envelopes.length === 0) {
         return this.#topicResult(TopicValidatorResult.Reject, from, 'bad message version');
       }
       // Honest reordering stays within the replay window; anything older is a replay: refused (nothing of it
@@ -1161,6 +1222,9 @@ export class GossipNode extends EventTarget {
     for (const info of heartbeats) {
       const hb: OriginHeartbeat = info.heartbeat;
       if (hb.origin !== this.clusterId) this.#learnAddrs(hb.origin, info.addrs);
+      if (hb.origin !== this.clusterId && info.software !== undefined) {
+        this.#originSoftware.set(hb.origin, info.software);
+      }
       if (this.state.observeHeartbeat(hb, now)) {
         this.metrics.envelopes.inc({ kind: 'heartbeat', result: 'accepted' });
         if (hb.origin === this.clusterId) {
@@ -1278,6 +1342,91 @@ export class GossipNode extends EventTarget {
     return recordCount !== mine.count || (recordsHash !== undefined && recordsHash !== mine.hash);
   }
 
+  /** The software version of an origin: this node's own, or the one it announced. */
+  #softwareOf(origin: ClusterId): string | undefined {
+    return origin === this.clusterId ? this.#software : this.#originSoftware.get(origin);
+  }
+
+  /**
+   * Checks a peer's identify agent against this node's version (versioning.ts). An incompatible peer is logged,
+   * counted, listed in status() and hung up on; redials retry it with backoff, so an upgraded peer gets back in.
+   * Returns whether the peer is compatible.
+   */
+  #checkPeerVersion(peerId: PeerId, agent: string | undefined): boolean {
+    const key = peerId.toString();
+    const theirs = parseAgentVersion(agent);
+    const verdict = compatibility(this.#software, theirs);
+    const clusterId = this.#bindings.entries().find((e) => e.peerId === key)?.clusterId;
+    if (verdict.ok) {
+      if (this.#incompatible.delete(key)) {
+        this.#log.info({ peerId: key, clusterId, version: theirs.software }, 'peer is compatible again');
+        this.#countIncompatible();
+      }
+      if (clusterId !== undefined && theirs.software !== undefined)
+        this.#originSoftware.set(clusterId, theirs.software);
+      this.#identifiedAs(key, true);
+      return true;
+    }
+    const previous = this.#incompatible.get(key);
+    const entry: IncompatiblePeer = {
+      peerId: key,
+      ...(clusterId === undefined ? {} : { clusterId }),
+      ...(theirs.software === undefined ? {} : { version: theirs.software }),
+      wire: theirs.wire,
+      reason: verdict.reason,
+      message: verdict.message,
+      sinceMs: this.#now(),
+    };
+    this.#incompatible.set(key, entry);
+    this.#identifiedAs(key, false);
+    this.#countIncompatible();
+    if (previous?.message !== verdict.message) {
+      this.#log.warn(
+        { peerId: key, clusterId, version: theirs.software, wire: theirs.wire, reason: verdict.reason },
+        `refusing peer ${clusterId ?? key}: it ${verdict.message}`,
+      );
+    }
+    // Hung up on a moment later, so the peer's identify of this node completes too and it says why on its side.
+    const node = this.#libp2p;
+    setTimeout(() => {
+      if (this.#incompatible.has(key)) void node?.hangUp(peerId).catch(() => undefined);
+    }, INCOMPATIBLE_HANGUP_DELAY_MS).unref();
+    return false;
+  }
+
+  /**
+   * Whether a peer passed the version check, waiting (up to IDENTIFY_WAIT_MS) for its identify when it has not run yet:
+   * no sync session runs with a peer before its version is known. A peer whose identify never completes is served.
+   */
+  async #identifiedCompatible(peer: PeerId): Promise<boolean> {
+    const key = peer.toString();
+    const known = this.#identified.get(key);
+    if (known !== undefined) return known;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, IDENTIFY_WAIT_MS);
+      const waiters = this.#identifyWaiters.get(key) ?? [];
+      waiters.push(done);
+      this.#identifyWaiters.set(key, waiters);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    return this.#identified.get(key) ?? true;
+  }
+
+  #identifiedAs(key: string, compatible: boolean): void {
+    this.#identified.set(key, compatible);
+    const waiters = this.#identifyWaiters.get(key);
+    this.#identifyWaiters.delete(key);
+    for (const w of waiters ?? []) w();
+  }
+
+  #countIncompatible(): void {
+    this.metrics.incompatiblePeers.reset();
+    for (const p of this.#incompatible.values()) this.metrics.incompatiblePeers.inc({ reason: p.reason });
+  }
+
   #learnAddrs(origin: string, learned: readonly string[]): void {
     const redialer = this.#redialer;
     const peerIdText = this.#bindings.peerIdOf(origin);
@@ -1352,6 +1501,10 @@ export class GossipNode extends EventTarget {
 
   #onSyncStream(stream: Stream, connection: Connection): void {
     const peer = connection.remotePeer;
+    if (this.#incompatible.has(peer.toString())) {
+      stream.abort(new Error('incompatible version'));
+      return;
+    }
     if (!this.#rateLimiter.tryTake(peer.toString())) {
       this.metrics.syncRateLimited.inc();
       stream.abort(new Error('rate limited'));
@@ -1359,16 +1512,21 @@ export class GossipNode extends EventTarget {
     }
     const started = performance.now();
     const signal = AbortSignal.timeout(this.#init.syncTimeoutMs ?? DEFAULT_SYNC_TIMEOUT_MS);
-    serveSync(this.#syncHost(), stream, peer, { signal, frameTimeoutMs: DEFAULT_FRAME_TIMEOUT_MS }).then(
-      () => {
-        this.metrics.syncSessions.inc({ role: 'server', result: 'ok' });
-        this.metrics.syncDuration.observe({ role: 'server' }, (performance.now() - started) / 1000);
-      },
-      (err: unknown) => {
-        this.metrics.syncSessions.inc({ role: 'server', result: 'error' });
-        this.#log.debug({ peer: peer.toString(), err }, 'sync serve failed');
-        stream.abort(err instanceof Error ? err : new Error(String(err)));
-      },
-    );
+    this.#identifiedCompatible(peer)
+      .then((ok) => {
+        if (!ok) throw new Error('incompatible version');
+        return serveSync(this.#syncHost(), stream, peer, { signal, frameTimeoutMs: DEFAULT_FRAME_TIMEOUT_MS });
+      })
+      .then(
+        () => {
+          this.metrics.syncSessions.inc({ role: 'server', result: 'ok' });
+          this.metrics.syncDuration.observe({ role: 'server' }, (performance.now() - started) / 1000);
+        },
+        (err: unknown) => {
+          this.metrics.syncSessions.inc({ role: 'server', result: 'error' });
+          this.#log.debug({ peer: peer.toString(), err }, 'sync serve failed');
+          stream.abort(err instanceof Error ? err : new Error(String(err)));
+        },
+      );
   }
 }

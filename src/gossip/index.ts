@@ -32,6 +32,7 @@ export type {
   GossipNodeInit,
   GossipStatus,
   HeartbeatDetail,
+  IncompatiblePeer,
   OriginStatus,
   PeerStatus,
   StateChangeDetail,
@@ -60,7 +61,9 @@ export type { GossipLibp2p, GossipLibp2pInit, GossipServices } from './libp2p-no
 export { GossipMetrics } from './metrics.js';
 export { MemoryCluster, syntheticService } from './memory-cluster.js';
 export type { LocalExportSink } from './memory-cluster.js';
-export { DEFAULT_HEARTBEAT_INTERVAL_MS, SYNC_PROTOCOL, topicFor } from './constants.js';
+export { DEFAULT_HEARTBEAT_INTERVAL_MS, MIN_WIRE_VERSION, SYNC_PROTOCOL, WIRE_VERSION, topicFor } from './constants.js';
+export { agentVersion, compatibility, parseAgentVersion, UNANNOUNCED_VERSION } from './versioning.js';
+export type { Compatibility, PeerVersion } from './versioning.js';
 
 /** Creates (does not start) the gossip node of one cluster. Throws GossipConfigError on unusable configuration. */
 export function createGossipNode(init: GossipNodeInit): GossipNode {

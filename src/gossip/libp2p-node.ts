@@ -15,8 +15,10 @@ import type { Ping } from '@libp2p/ping';
 import { tcp } from '@libp2p/tcp';
 import type { TCPSocketOptions } from '@libp2p/tcp';
 import { createLibp2p } from 'libp2p';
+import type { Registry } from 'prom-client';
 import { MAX_TOPIC_MESSAGE_BYTES } from './constants.js';
 import { GossipConfigError } from './errors.js';
+import { gossipsubMetricsRegister, gossipsubTopicLabels } from './gossipsub-metrics.js';
 import { pskKeyBytes } from './keys.js';
 import { pnetProtector } from './pnet.js';
 
@@ -46,6 +48,10 @@ export interface GossipLibp2pInit {
    * heartbeat, but with Dlo < 3 the mesh falls apart into cycles and deltas stop reaching everyone.
    */
   readonly meshDegree?: number;
+  /** The identify agent (`mcs-gossip/<version> wire/<n>`, versioning.ts). Default: libp2p's. */
+  readonly userAgent?: string;
+  /** Where gossipsub's own metrics go (`gossipsub_*`). Default: none. */
+  readonly metricsRegistry?: Registry;
 }
 
 /**
@@ -105,6 +111,7 @@ export async function createGossipLibp2p(init: GossipLibp2pInit): Promise<Gossip
     streamMuxers: [yamux()],
     ...(init.connectionGater === undefined ? {} : { connectionGater: init.connectionGater }),
     connectionManager: { maxConnections: 64 },
+    ...(init.userAgent === undefined ? {} : { nodeInfo: { userAgent: init.userAgent } }),
     // A busy event loop (a full-state sync, a benchmark) must not make us drop healthy connections, so a failed ping
     // aborts nothing and pings only measure RTT: one a minute is plenty. Each costs ~570 bytes on the wire (a new
     // Yamux stream, multistream-select, 32 bytes each way, through Noise and pnet): at 30 s, pings were a quarter of
@@ -118,6 +125,12 @@ export async function createGossipLibp2p(init: GossipLibp2pInit): Promise<Gossip
         allowedTopics: [init.topic],
         emitSelf: false,
         fallbackToFloodsub: false,
+        ...(init.metricsRegistry === undefined
+          ? {}
+          : {
+              metricsRegister: gossipsubMetricsRegister(init.metricsRegistry),
+              metricsTopicStrToLabel: gossipsubTopicLabels(init.topic),
+            }),
         // The origin sends its own messages to every subscribed peer, not only its mesh peers: one hop fewer, and a
         // delta reaches every mesh component even while the mesh is still forming.
         floodPublish: true,

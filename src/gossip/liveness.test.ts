@@ -18,6 +18,7 @@ const entry = (origin: string, wallMs: number, ageMs = 0, extra: Partial<Livenes
   wallMs: BigInt(wallMs),
   logical: 0,
   ageMs,
+  softwareVersion: '',
   recordCount: 3,
   maxWallMs: 500n,
   maxLogical: 0,

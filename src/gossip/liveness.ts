@@ -19,6 +19,7 @@ import {
   LIVENESS_PROTOCOL,
   MAX_LIVENESS_ENTRIES,
   MAX_LIVENESS_FRAME_BYTES,
+  MIN_WIRE_VERSION,
   WIRE_VERSION,
 } from './constants.js';
 import { InvalidMessageError } from './errors.js';
@@ -26,6 +27,7 @@ import type { GossipLibp2p } from './libp2p-node.js';
 import { connectedPeers } from './libp2p-node.js';
 import type { GossipMetrics } from './metrics.js';
 import { PeerRateLimiter } from './rate-limit.js';
+import { isSoftwareVersion } from './versioning.js';
 import { LivenessFrame } from './wire.js';
 import type { LivenessEntry } from './wire.js';
 
@@ -41,6 +43,8 @@ export interface Beat {
   readonly maxVersion: Hlc;
   /** The origin's addresses, when the beat carried them (they are kept per origin, not per beat). */
   readonly addrs?: readonly string[];
+  /** The origin's software version, when the beat carried it (kept per origin, like the addresses). */
+  readonly software?: string;
 }
 
 /** What the exchange needs from its node. */
@@ -81,6 +85,8 @@ export class LivenessExchange {
   readonly #beats = new Map<ClusterId, Beat>();
   /** Each origin's latest known addresses, and per peer the origins whose addresses it was sent. */
   readonly #addrs = new Map<ClusterId, readonly string[]>();
+  /** Each origin's software version, sent along with its addresses. */
+  readonly #software = new Map<ClusterId, string>();
   readonly #addrsSent = new Map<string, Set<ClusterId>>();
   /** Per peer: the version of each origin's beat it is known to have (it sent it to us, or we sent it). */
   readonly #peerHas = new Map<string, Map<ClusterId, Hlc>>();
@@ -133,6 +139,7 @@ export class LivenessExchange {
     if (held !== undefined && compareHlc(beat.version, held.version) <= 0) return false;
     // Addresses only with a fresher beat: a stale or replayed entry cannot replace them.
     if (beat.addrs !== undefined && beat.addrs.length > 0) this.#addrs.set(beat.origin, beat.addrs);
+    if (beat.software !== undefined) this.#software.set(beat.origin, beat.software);
     this.#beats.set(beat.origin, beat);
     this.#scheduleFlush();
     return true;
@@ -207,9 +214,11 @@ export class LivenessExchange {
         if (theirs !== undefined && compareHlc(theirs, b.version) >= 0) continue;
         has.set(b.origin, b.version);
         const addrs = sent.has(b.origin) ? undefined : this.#addrs.get(b.origin);
-        if (addrs !== undefined) sent.add(b.origin);
-        const entry = toWire(b, age, addrs ?? []);
-        const entrySize = 64 + entry.origin.length + entry.addrs.reduce((n, a) => n + a.length + 2, 0);
+        const software = sent.has(b.origin) ? undefined : this.#software.get(b.origin);
+        if (addrs !== undefined || software !== undefined) sent.add(b.origin);
+        const entry = toWire(b, age, addrs ?? [], software);
+        const entrySize =
+          64 + entry.origin.length + entry.softwareVersion.length + entry.addrs.reduce((n, a) => n + a.length + 2, 0);
         if (
           entries.length > 0 &&
           (size + entrySize > TARGET_LIVENESS_FRAME_BYTES || entries.length >= MAX_LIVENESS_ENTRIES)
@@ -259,7 +268,7 @@ export class LivenessExchange {
         const sent = this.#addrsSent.get(key);
         for (const e of frames.flat()) {
           has?.delete(e.origin);
-          if (e.addrs.length > 0) sent?.delete(e.origin);
+          if (e.addrs.length > 0 || e.softwareVersion !== '') sent?.delete(e.origin);
         }
         this.#host.log.debug({ peer: key, err }, 'liveness push failed');
       }
@@ -299,7 +308,7 @@ export class LivenessExchange {
         } catch (err) {
           throw new InvalidMessageError(`liveness frame does not decode: ${(err as Error).message}`);
         }
-        if (frame.version !== WIRE_VERSION) {
+        if (frame.version < MIN_WIRE_VERSION || frame.version > WIRE_VERSION) {
           throw new InvalidMessageError(`unsupported liveness version ${frame.version}`);
         }
         const entries = frame.entries.map((e) => expandEntry(e, carried));
@@ -339,7 +348,9 @@ export class LivenessExchange {
       if (!this.#host.isBound(b.origin)) continue;
       const theirs = has.get(b.origin);
       if (theirs === undefined || compareHlc(b.version, theirs) > 0) has.set(b.origin, b.version);
-      if (b.addrs !== undefined && b.addrs.length > 0) this.#addrsSent.get(key)?.add(b.origin);
+      if ((b.addrs !== undefined && b.addrs.length > 0) || b.software !== undefined) {
+        this.#addrsSent.get(key)?.add(b.origin);
+      }
       if (this.observe(b)) {
         fresher++;
         this.#host.onBeat(b, peer);
@@ -430,9 +441,10 @@ export function expandEntry(e: LivenessEntry, carried: Map<ClusterId, LivenessSu
   return full;
 }
 
-function toWire(b: Beat, ageMs: number, addrs: readonly string[]): LivenessEntry {
+function toWire(b: Beat, ageMs: number, addrs: readonly string[], software: string | undefined): LivenessEntry {
   return {
     addrs: [...addrs],
+    softwareVersion: software ?? '',
     origin: b.origin,
     incarnation: BigInt(b.incarnation),
     wallMs: BigInt(b.version.wallMs),
@@ -459,8 +471,12 @@ function fromWire(e: LivenessEntry, now: number): Beat {
   if (e.addrs.length > MAX_ADDRS_PER_HEARTBEAT || e.addrs.some((a) => a.length > MAX_ADDR_LENGTH)) {
     throw new InvalidMessageError(`liveness entry of "${e.origin}": too many or too long addresses`);
   }
+  if (e.softwareVersion !== '' && !isSoftwareVersion(e.softwareVersion)) {
+    throw new InvalidMessageError(`liveness entry of "${e.origin}": bad software version`);
+  }
   return {
     ...(e.addrs.length > 0 ? { addrs: e.addrs } : {}),
+    ...(e.softwareVersion !== '' ? { software: e.softwareVersion } : {}),
     origin: e.origin,
     incarnation: Number(e.incarnation),
     version,

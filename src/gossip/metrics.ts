@@ -37,6 +37,8 @@ export class GossipMetrics {
   readonly records: Gauge;
   /** Origins held as completely as the ClusterSet does (GossipNode.isSettled). */
   readonly settledOrigins: Gauge;
+  /** Peers refused for their version (docs/upgrades.md), by reason (WireVersion, SoftwareVersion). */
+  readonly incompatiblePeers: Gauge<'reason'>;
   #mesh: () => MeshStats | undefined = () => undefined;
   /** Plain running totals of sync frame bytes, cheap to read (benchmarks, status). */
   syncBytesIn = 0;
@@ -52,6 +54,12 @@ export class GossipMetrics {
     this.settledOrigins = new Gauge({
       name: 'mcs_gossip_settled_origins',
       help: 'Clusters whose records this node holds as completely as the ClusterSet does since it started',
+      registers,
+    });
+    this.incompatiblePeers = new Gauge({
+      name: 'mcs_gossip_incompatible_peers',
+      help: 'Peers refused because their version is incompatible with this node (docs/upgrades.md), by reason',
+      labelNames: ['reason'],
       registers,
     });
     this.envelopes = new Counter({

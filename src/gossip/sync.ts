@@ -23,6 +23,7 @@ import {
   MAX_SYNC_FRAME_BYTES,
   SYNC_PROTOCOL,
   TARGET_SYNC_FRAME_BYTES,
+  MIN_WIRE_VERSION,
   WIRE_VERSION,
 } from './constants.js';
 import { InvalidMessageError } from './errors.js';
@@ -176,7 +177,8 @@ class FramedStream {
     } catch (err) {
       throw new InvalidMessageError(`sync frame does not decode: ${(err as Error).message}`);
     }
-    if (frame.version !== WIRE_VERSION) throw new InvalidMessageError(`unsupported sync version ${frame.version}`);
+    if (frame.version < MIN_WIRE_VERSION || frame.version > WIRE_VERSION)
+      throw new InvalidMessageError(`unsupported sync version ${frame.version}`);
     return frame;
   }
 

@@ -478,6 +478,7 @@ export interface HeartbeatPayload {
   floorWallMs?: bigint;
   floorLogical?: number;
   left?: boolean;
+  softwareVersion?: string;
 }
 
 export namespace HeartbeatPayload {
@@ -553,6 +554,11 @@ export namespace HeartbeatPayload {
             w.bool(obj.left);
           }
 
+          if (obj.softwareVersion != null) {
+            w.uint32(106);
+            w.string(obj.softwareVersion);
+          }
+
           if (opts.lengthDelimited !== false) {
             w.ldelim();
           }
@@ -626,6 +632,10 @@ export namespace HeartbeatPayload {
               }
               case 12: {
                 obj.left = reader.bool();
+                break;
+              }
+              case 13: {
+                obj.softwareVersion = reader.string();
                 break;
               }
               default: {
@@ -740,6 +750,13 @@ export namespace HeartbeatPayload {
                 };
                 break;
               }
+              case 13: {
+                yield {
+                  field: `${prefix}.softwareVersion`,
+                  value: reader.string(),
+                };
+                break;
+              }
               default: {
                 reader.skipType(tag & 7);
                 break;
@@ -814,6 +831,11 @@ export namespace HeartbeatPayload {
     value: boolean;
   }
 
+  export interface HeartbeatPayloadSoftwareVersionFieldEvent {
+    field: '$.softwareVersion';
+    value: string;
+  }
+
   export function encode(obj: Partial<HeartbeatPayload>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, HeartbeatPayload.codec());
   }
@@ -838,6 +860,7 @@ export namespace HeartbeatPayload {
     | HeartbeatPayloadFloorWallMsFieldEvent
     | HeartbeatPayloadFloorLogicalFieldEvent
     | HeartbeatPayloadLeftFieldEvent
+    | HeartbeatPayloadSoftwareVersionFieldEvent
   > {
     return streamMessage(buf, HeartbeatPayload.codec(), opts);
   }
@@ -2420,6 +2443,12 @@ export namespace LivenessFrame {
     index: number;
   }
 
+  export interface LivenessFrameEntriesSoftwareVersionFieldEvent {
+    field: '$.entries[].softwareVersion';
+    value: string;
+    index: number;
+  }
+
   export function encode(obj: Partial<LivenessFrame>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, LivenessFrame.codec());
   }
@@ -2444,6 +2473,7 @@ export namespace LivenessFrame {
     | LivenessFrameEntriesAddrsFieldEvent
     | LivenessFrameEntriesSameSummaryFieldEvent
     | LivenessFrameEntriesWallMsDeltaFieldEvent
+    | LivenessFrameEntriesSoftwareVersionFieldEvent
   > {
     return streamMessage(buf, LivenessFrame.codec(), opts);
   }
@@ -2461,6 +2491,7 @@ export interface LivenessEntry {
   addrs: string[];
   sameSummary: boolean;
   wallMsDelta: bigint;
+  softwareVersion: string;
 }
 
 export namespace LivenessEntry {
@@ -2531,6 +2562,11 @@ export namespace LivenessEntry {
             w.uint64(obj.wallMsDelta);
           }
 
+          if (obj.softwareVersion != null && obj.softwareVersion !== '') {
+            w.uint32(98);
+            w.string(obj.softwareVersion);
+          }
+
           if (opts.lengthDelimited !== false) {
             w.ldelim();
           }
@@ -2548,6 +2584,7 @@ export namespace LivenessEntry {
             addrs: [],
             sameSummary: false,
             wallMsDelta: 0n,
+            softwareVersion: '',
           };
 
           const end = length == null ? reader.len : reader.pos + length;
@@ -2602,6 +2639,10 @@ export namespace LivenessEntry {
               }
               case 11: {
                 obj.wallMsDelta = reader.uint64();
+                break;
+              }
+              case 12: {
+                obj.softwareVersion = reader.string();
                 break;
               }
               default: {
@@ -2709,6 +2750,13 @@ export namespace LivenessEntry {
                 };
                 break;
               }
+              case 12: {
+                yield {
+                  field: `${prefix}.softwareVersion`,
+                  value: reader.string(),
+                };
+                break;
+              }
               default: {
                 reader.skipType(tag & 7);
                 break;
@@ -2778,6 +2826,11 @@ export namespace LivenessEntry {
     value: bigint;
   }
 
+  export interface LivenessEntrySoftwareVersionFieldEvent {
+    field: '$.softwareVersion';
+    value: string;
+  }
+
   export function encode(obj: Partial<LivenessEntry>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, LivenessEntry.codec());
   }
@@ -2801,6 +2854,7 @@ export namespace LivenessEntry {
     | LivenessEntryAddrsFieldEvent
     | LivenessEntrySameSummaryFieldEvent
     | LivenessEntryWallMsDeltaFieldEvent
+    | LivenessEntrySoftwareVersionFieldEvent
   > {
     return streamMessage(buf, LivenessEntry.codec(), opts);
   }

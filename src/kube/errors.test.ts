@@ -15,4 +15,17 @@ describe('describeError', () => {
     expect(describeError({ message: 'watch closed' })).toBe('watch closed');
     expect(describeError('plain')).toBe('plain');
   });
+
+  it('keeps the causes fetch hides behind "fetch failed"', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6443'), { code: 'ECONNREFUSED' });
+    expect(describeError(new TypeError('fetch failed', { cause: refused }))).toBe(
+      'fetch failed: connect ECONNREFUSED 127.0.0.1:6443',
+    );
+    const tls = new Error('request to https://x failed', { cause: { code: 'CERT_HAS_EXPIRED' } });
+    expect(describeError(tls)).toBe('request to https://x failed: CERT_HAS_EXPIRED');
+    // A cause already in the message is not repeated.
+    expect(describeError(new Error('connect ECONNREFUSED x', { cause: { code: 'ECONNREFUSED' } }))).toBe(
+      'connect ECONNREFUSED x',
+    );
+  });
 });

@@ -16,9 +16,18 @@ export function describeError(err: unknown): string {
     }
     return `HTTP ${err.code}${detail === '' ? '' : ` ${detail}`}`;
   }
-  if (err instanceof Error) return err.message;
   const message = (err as { message?: unknown } | undefined)?.message;
-  return typeof message === 'string' ? message : String(err);
+  const line = typeof message === 'string' ? message : String(err);
+  // fetch's "fetch failed" says nothing: its cause (`connect ECONNREFUSED 127.0.0.1:6443`, a TLS error) does.
+  const parts = [line];
+  let cause = (err as { cause?: unknown } | undefined)?.cause;
+  for (let depth = 0; depth < 3 && cause !== undefined && cause !== null; depth++) {
+    const text = (cause as { message?: unknown }).message;
+    const c = typeof text === 'string' && text !== '' ? text : (cause as { code?: unknown }).code;
+    if (typeof c === 'string' && !parts.some((p) => p.includes(c))) parts.push(c);
+    cause = (cause as { cause?: unknown }).cause;
+  }
+  return parts.join(': ');
 }
 
 /** The API server's own message of a failed call (its Status `message`), else {@link describeError}'s line. */

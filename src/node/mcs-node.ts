@@ -12,7 +12,15 @@ import type * as k8s from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
 import { Gauge, Registry } from 'prom-client';
 import { ClusterSetState, DEFAULT_ENDPOINT_TTL_MS, resolve } from '../core/index.js';
-import { createGossipNode, parseBootstrapEntry, type GossipNode, type GossipStatus } from '../gossip/index.js';
+import {
+  createGossipNode,
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  MIN_WIRE_VERSION,
+  parseBootstrapEntry,
+  WIRE_VERSION,
+  type GossipNode,
+  type GossipStatus,
+} from '../gossip/index.js';
 import {
   createKubeAdapter,
   formatPeerProperty,
@@ -73,10 +81,17 @@ export interface NodeReadiness {
 
 /** What `/status` reports. */
 export interface NodeStatus {
+  /** This node's software version, and the wire versions it speaks (docs/upgrades.md). */
+  readonly version: string;
+  readonly wire: { readonly version: number; readonly min: number };
+  /** The timings liveness depends on (`mcs-gossip diagnose` checks them). */
+  readonly config: { readonly endpointTtlMs: number; readonly heartbeatIntervalMs: number };
   readonly readiness: NodeReadiness;
   readonly identity?: ClusterIdentity;
   readonly leader: boolean;
   readonly gossip?: GossipStatus;
+  /** Peers refused for their version (also in gossip.incompatiblePeers; empty while gossip is stopped). */
+  readonly incompatiblePeers: GossipStatus['incompatiblePeers'];
   readonly withdrawnOrigins: readonly string[];
   /** Service keys kept as they are in the cluster until the source clusters they name are settled. */
   readonly heldKeys: readonly { readonly key: string; readonly waitingFor: readonly string[] }[];
@@ -216,11 +231,19 @@ export class McsNode {
 
   status(): NodeStatus {
     const id = this.kube.identity();
+    const gossip = this.#gossip?.status();
     return {
+      version: this.#init.buildInfo?.version ?? 'unknown',
+      wire: { version: WIRE_VERSION, min: MIN_WIRE_VERSION },
+      config: {
+        endpointTtlMs: this.#ttlMs,
+        heartbeatIntervalMs: this.#init.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
+      },
       readiness: this.readiness(),
       ...(id.ok ? { identity: id.identity } : {}),
       leader: this.kube.isLeader(),
-      ...(this.#gossip === undefined ? {} : { gossip: this.#gossip.status() }),
+      ...(gossip === undefined ? {} : { gossip }),
+      incompatiblePeers: gossip?.incompatiblePeers ?? [],
       withdrawnOrigins: this.#withdrawn === '' ? [] : this.#withdrawn.split(','),
       heldKeys: [...this.kube.heldKeys()].map(([key, waitingFor]) => ({ key, waitingFor })),
       refusedKeys: this.kube.refusedKeys(),
@@ -292,6 +315,7 @@ export class McsNode {
       ...(this.#init.syncIntervalMs === undefined ? {} : { syncIntervalMs: this.#init.syncIntervalMs }),
       ...(this.#init.originHorizonMs === undefined ? {} : { originHorizonMs: this.#init.originHorizonMs }),
       ...(this.#init.tombstoneHorizonMs === undefined ? {} : { tombstoneHorizonMs: this.#init.tombstoneHorizonMs }),
+      ...(this.#init.buildInfo === undefined ? {} : { softwareVersion: this.#init.buildInfo.version }),
     });
     gossip.on('state:change', () => this.#scheduleResolve());
     gossip.on('settled', () => {

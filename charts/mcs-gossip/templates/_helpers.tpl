@@ -108,3 +108,19 @@ true
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: readyz-test
 {{- end -}}
+
+{{/* Labels of the metrics Service, which the ServiceMonitor selects. */}}
+{{- define "mcs-gossip.metricsSelectorLabels" -}}
+{{ include "mcs-gossip.selectorLabels" . }}
+app.kubernetes.io/component: metrics
+{{- end -}}
+
+{{/* PromQL label matchers (no braces) selecting this release's series in the alert rules: the user's, or the
+     namespace and job a ServiceMonitor of this chart gives them (job: the metrics Service's name). */}}
+{{- define "mcs-gossip.promSelector" -}}
+{{- if .Values.metrics.prometheusRule.selector -}}
+{{- .Values.metrics.prometheusRule.selector -}}
+{{- else -}}
+{{- printf "namespace=%q,job=%q" .Release.Namespace (include "mcs-gossip.metricsService" .) -}}
+{{- end -}}
+{{- end -}}
