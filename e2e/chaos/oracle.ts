@@ -208,7 +208,13 @@ export interface ExpectedOptions {
   readonly withdrawn?: ReadonlyMap<string, readonly string[]>;
 }
 
-const NOTHING: Resolution = { serviceImports: [], endpointSlices: [], exportConditions: [], unimportable: [] };
+const NOTHING: Resolution = {
+  serviceImports: [],
+  endpointSlices: [],
+  exportConditions: [],
+  unimportable: [],
+  namespaceMissing: [],
+};
 
 /** Runs the core for every cluster as the nodes do, over the merged exports of every member cluster. */
 export function expectedState(truth: GroundTruth, options: ExpectedOptions = {}): ExpectedState {

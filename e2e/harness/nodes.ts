@@ -1,7 +1,7 @@
 // mcs-gossip nodes for the local ClusterSet: one `mcs-gossip run` process per cluster on its own loopback address
 // (cluster i on 127.0.0.(i+1)), one ClusterSet key for all, one identity key each, every node bootstrapped to the
-// others with their PeerIds pinned to their cluster ids. Each node's HTTP endpoint listens on 0.0.0.0 (its port is
-// distinct across the ClusterSet), and each node process is registered as a Pod of its cluster (registerNodePod) so
+// others with their PeerIds pinned to their cluster ids. Each node's HTTP endpoint listens on 0.0.0.0 (its port, as
+// every gossip port, is distinct across the ClusterSet), and each node process is registered as a Pod of its cluster (registerNodePod) so
 // the API server's pod proxy reaches its /status, as it reaches a real node pod's.
 import { mkdir } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
@@ -38,14 +38,15 @@ export async function planNodes(
 ): Promise<NodePlan[]> {
   const clusterSetKey = join(dir, 'clusterset.key');
   await writeSecretFile(clusterSetKey, generatePsk(), { force: true });
-  // The HTTP endpoints listen on every address (the pod proxy dials the machine's address): their ports are drawn
-  // together, free on 0.0.0.0, so no two nodes get the same one.
-  const metricsPorts = await freePorts(clusters.length, '0.0.0.0');
+  // The HTTP endpoints listen on every address (the pod proxy dials the machine's address), the gossip ports on
+  // each node's loopback address. All the ports are drawn in one go, free on 0.0.0.0 (so free on every 127.0.0.x
+  // too) and distinct: no gossip port can be another node's metrics port, nor two nodes share one.
+  const ports = await freePorts(2 * clusters.length, '0.0.0.0');
   const partial = await Promise.all(
     clusters.map(async (c, i) => {
       const host = `127.0.0.${c.index + 1}`;
-      const [gossipPort] = (await freePorts(1, host)) as [number];
-      const metricsPort = metricsPorts[i] as number;
+      const gossipPort = ports[2 * i] as number;
+      const metricsPort = ports[2 * i + 1] as number;
       const nodeDir = join(dir, c.name, 'node');
       await mkdir(nodeDir, { recursive: true });
       const key = await generateIdentityKey();

@@ -2,7 +2,8 @@
 // 3-cluster ClusterSet: each node's /status is read through its API server's pod proxy (the harness registers each
 // node process as a Pod at this machine's address), exports and imports straight from each API.
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,8 +15,10 @@ import {
   up,
   type ClusterSetState as Harness,
 } from '../harness/clusterset.js';
+import { ignoreAlreadyExists } from '../harness/api-errors.js';
 import { machineAddress } from '../harness/nodes.js';
-import { nodeReady } from './node-helpers.js';
+import { nodeHttp, nodeReady } from './node-helpers.js';
+import type { NodeStatus } from '../../src/node/index.js';
 import { admin, deployWeb, ensureNamespace, eventually, exportService } from './kube-helpers.js';
 import type { StatusDocument } from '../../src/cli/fleet/status-view.js';
 
@@ -27,24 +30,25 @@ interface Run {
   stderr: string;
 }
 
-describe.skipIf(machineAddress() === undefined)('mcs-gossip status and diagnose on a 3-cluster ClusterSet', () => {
+describe('mcs-gossip status and diagnose on a 3-cluster ClusterSet', () => {
   let dir: string;
   let harness: Harness;
 
-  const cliArgs = (args: string[]) => [
+  const cliArgs = (args: string[], kubeconfig = harness.kubeconfig) => [
     '--import',
     'tsx',
     join(repoRoot, 'src', 'cli', 'kubectl-mcs.ts'),
     ...args,
-    `--kubeconfig=${harness.kubeconfig}`,
+    `--kubeconfig=${kubeconfig}`,
   ];
   const cliEnv = () => ({ ...process.env, KUBECONFIG: '' });
   /** The CLI as a subprocess (through the kubectl plugin's entry point), against the harness kubeconfig. */
-  const cli = (...args: string[]): Promise<Run> =>
+  const cli = (...args: string[]): Promise<Run> => cliWith(harness.kubeconfig, ...args);
+  const cliWith = (kubeconfig: string, ...args: string[]): Promise<Run> =>
     new Promise((resolve) => {
       execFile(
         process.execPath,
-        cliArgs(args),
+        cliArgs(args, kubeconfig),
         { cwd: repoRoot, env: cliEnv(), timeout: 120_000 },
         (err, stdout, stderr) => {
           const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
@@ -71,6 +75,9 @@ describe.skipIf(machineAddress() === undefined)('mcs-gossip status and diagnose 
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'mcs-gossip-fleet-'));
+    if (machineAddress() === undefined) {
+      throw new Error('this machine has no non-loopback IPv4 address: the API server cannot proxy to the nodes');
+    }
     harness = await up({
       dir,
       clusters: CLUSTERS.length,
@@ -151,6 +158,14 @@ describe.skipIf(machineAddress() === undefined)('mcs-gossip status and diagnose 
     expect(table.stdout).toMatch(/^CONFLICTS$/m);
     expect(table.stdout).toMatch(/^web\/web\s+cluster-2\s+PortConflict\s+Conflicting ports/m);
     expect(table.stdout).toMatch(/^web\/web\s+cluster-3\s+no \(namespace missing\)/m);
+    // The node of cluster-3 says so itself: /status and a metric.
+    const s3 = JSON.parse((await nodeHttp(harness, 'cluster-3', '/status')).body) as NodeStatus;
+    expect(s3.namespaceMissing.map((m) => [m.key, [...m.exporters].sort()])).toEqual([
+      ['web/web', ['cluster-1', 'cluster-2']],
+    ]);
+    expect((await nodeHttp(harness, 'cluster-3', '/metrics')).body).toMatch(
+      /^mcs_gossip_imports_namespace_missing 1$/m,
+    );
 
     const d = await cli('diagnose', '--all-contexts');
     const lines = d.stdout.trimEnd().split('\n');
@@ -227,6 +242,122 @@ describe.skipIf(machineAddress() === undefined)('mcs-gossip status and diagnose 
     const back = await waiting.done;
     expect(back.code, back.stdout + back.stderr).toBe(0);
     expect((JSON.parse(back.stdout) as StatusDocument).agreed).toBe(true);
+  });
+
+  it('names what a user with only the namespaced Role of docs/status.md may not read, never taking it for none', async () => {
+    // The viewer of docs/status.md, part 1 only: pods list and pods/proxy get in the node's namespace.
+    const one = admin(harness, 'cluster-1');
+    const ns = 'mcs-gossip-system';
+    await one.core
+      .createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'viewer' } } })
+      .catch(ignoreAlreadyExists);
+    await one.rbac
+      .createNamespacedRole({
+        namespace: ns,
+        body: {
+          metadata: { name: 'viewer' },
+          rules: [
+            { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+            { apiGroups: [''], resources: ['pods/proxy'], verbs: ['get'] },
+          ],
+        },
+      })
+      .catch(ignoreAlreadyExists);
+    await one.rbac
+      .createNamespacedRoleBinding({
+        namespace: ns,
+        body: {
+          metadata: { name: 'viewer' },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'viewer' },
+          subjects: [{ kind: 'ServiceAccount', name: 'viewer', namespace: ns }],
+        },
+      })
+      .catch(ignoreAlreadyExists);
+    const token = await one.core.createNamespacedServiceAccountToken({
+      name: 'viewer',
+      namespace: ns,
+      body: { spec: { audiences: [], expirationSeconds: 3600 } },
+    });
+    const server = one.kc.getCurrentCluster();
+    const file = join(dir, 'viewer.kubeconfig');
+    await writeFile(
+      file,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        'current-context': 'cluster-1',
+        clusters: [
+          { name: 'cluster-1', cluster: { server: server?.server, 'certificate-authority-data': server?.caData } },
+        ],
+        users: [{ name: 'viewer', user: { token: token.status?.token ?? '' } }],
+        contexts: [{ name: 'cluster-1', context: { cluster: 'cluster-1', user: 'viewer' } }],
+      }),
+      { mode: 0o600 },
+    );
+    const json = await cliWith(file, 'status', '-n', ns, '-o', 'json');
+    expect(json.code, json.stdout + json.stderr).toBe(1);
+    const doc = JSON.parse(json.stdout) as StatusDocument;
+    expect(doc.agreed).toBe(false);
+    const row = doc.clusters[0]!;
+    expect(row).toMatchObject({ clusterId: 'cluster-1', reachable: true });
+    expect(row.readErrors.map((e) => e.resource).sort()).toEqual([
+      'ClusterProperty cluster.clusterset.k8s.io',
+      'ClusterProperty clusterset.k8s.io',
+      'Namespaces',
+      'ServiceExports',
+      'ServiceImports',
+    ]);
+    for (const e of row.readErrors) expect(e.message).toMatch(/^HTTP 403 Forbidden: .* is forbidden: /);
+    expect(doc.problems).toContainEqual(expect.stringMatching(/^cluster-1: ServiceExports unreadable: HTTP 403 /));
+    const table = await cliWith(file, 'status', '-n', ns);
+    expect(table.code).toBe(1);
+    expect(table.stdout).toMatch(
+      /^cluster-1: ServiceExports unreadable: HTTP 403 Forbidden: serviceexports\.multicluster\.x-k8s\.io is forbidden: /m,
+    );
+    expect(table.stdout).not.toContain('agree.');
+    const d = await cliWith(file, 'diagnose', '-n', ns);
+    expect(d.code).toBe(3);
+    expect(d.stdout).toMatch(
+      /^FAIL identity: context cluster-1: ClusterProperty cluster\.clusterset\.k8s\.io unreadable: HTTP 403 /m,
+    );
+    expect(d.stdout).toMatch(/^WARN access: cluster-1: ServiceExports unreadable: HTTP 403 .* — /m);
+    expect(d.stdout).toMatch(/^WARN access: cluster-1: Namespaces unreadable: HTTP 403 .* — /m);
+    expect(d.stdout).not.toMatch(/ClusterIdMissing|is missing|^PASS (export-service|namespace|conflict)/m);
+  });
+
+  it('ends soon after a black-holed API server, saying so', async () => {
+    // Accepts connections and never answers.
+    const sockets: Socket[] = [];
+    const hole = createServer((s) => {
+      s.resume();
+      sockets.push(s);
+    });
+    await new Promise<void>((r) => hole.listen(0, '127.0.0.1', () => r()));
+    try {
+      const { port } = hole.address() as { port: number };
+      const file = join(dir, 'black-hole.kubeconfig');
+      await writeFile(
+        file,
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Config',
+          'current-context': 'hole',
+          clusters: [
+            { name: 'hole', cluster: { server: `https://127.0.0.1:${port}`, 'insecure-skip-tls-verify': true } },
+          ],
+          users: [{ name: 'u', user: { token: 't' } }],
+          contexts: [{ name: 'hole', context: { cluster: 'hole', user: 'u' } }],
+        }),
+      );
+      const started = Date.now();
+      const r = await cliWith(file, 'status');
+      expect(r.code).toBe(1);
+      expect(r.stdout).toMatch(/^hole\s+hole\s.*Unreachable\s+API server: .*no answer within 8000 ms$/m);
+      expect(Date.now() - started).toBeLessThan(30_000);
+    } finally {
+      for (const s of sockets) s.destroy();
+      hole.close();
+    }
   });
 
   it('refuses bad flags with one line and exit code 2', async () => {

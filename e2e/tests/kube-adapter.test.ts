@@ -132,7 +132,8 @@ describe('Kubernetes adapter on two real control planes', () => {
       const api = a(c);
       const si = await eventually(`ServiceImport web/web with an ip in ${c}`, async () => {
         const got = await getImport(api, 'web', 'web');
-        return got?.spec.ips?.length === 1 ? got : undefined;
+        // The status (its source clusters) is a write of its own, just after the ServiceImport's.
+        return got?.spec.ips?.length === 1 && got.status?.clusters !== undefined ? got : undefined;
       });
       expect(si.spec.type).toBe('ClusterSetIP');
       expect(si.spec.ports).toEqual([{ name: 'http', protocol: 'TCP', port: 80 }]);

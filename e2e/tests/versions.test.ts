@@ -76,7 +76,11 @@ describe('incompatible peers', () => {
       10_000,
       'a knows b runs 0.3.0',
     );
-    expect(b.node.status().origins.find((o) => o.origin === 'cluster-a')?.version).toBe('0.2.0');
+    await waitFor(
+      () => b.node.status().origins.find((o) => o.origin === 'cluster-a')?.version === '0.2.0',
+      10_000,
+      'b knows a runs 0.2.0',
+    );
     expect(await a.node.metrics.registry.metrics()).not.toContain(
       'mcs_gossip_incompatible_peers{reason="SoftwareVersion"} 1',
     );
@@ -98,7 +102,7 @@ describe('the previous release beside this one', () => {
       dir,
       clusters: 3,
       nodes: true,
-      extraArgs: { 'mcs-gossip': ['--endpoint-ttl=6s', '--heartbeat-interval=2s'] },
+      extraArgs: { 'mcs-gossip': ['--endpoint-ttl=4s', '--heartbeat-interval=1s'] },
       onProgress: () => {},
     });
     for (const c of ['cluster-1', 'cluster-2', 'cluster-3']) kcs[c] = kubeConfigFor(harness, c);
@@ -213,8 +217,8 @@ describe('the previous release beside this one', () => {
     );
     await startComponent(harness, 'cluster-2', 'mcs-gossip');
     await allImport('cache', ['cluster-3']);
-    // Three TTLs (6 s each) of mixed versions: every import keeps every source cluster.
-    await new Promise((r) => setTimeout(r, 18_000));
+    // Three TTLs (4 s each) of mixed versions: every import keeps every source cluster.
+    await new Promise((r) => setTimeout(r, 12_000));
     for (const c of Object.keys(kcs)) {
       expect(await importedFrom(c, 'web')).toEqual(['cluster-1', 'cluster-3']);
       expect(await importedFrom(c, 'db')).toEqual(['cluster-3']);

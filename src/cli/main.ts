@@ -99,12 +99,30 @@ export function fileProblem(err: unknown): string | undefined {
   return why === undefined ? undefined : `cannot ${e.syscall ?? 'open'} "${e.path}": ${why}`;
 }
 
+/** Resolves once what was written to `stream` so far has been handed to the system. */
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.destroyed || !stream.writable) resolve();
+    else stream.write('', () => resolve());
+  });
+}
+
+/**
+ * Every command but `run` ends the process once its output is written: a request left over (an API server that
+ * does not answer, a keep-alive socket) must not keep `status` or `diagnose` alive after they printed. `run` ends
+ * when its node stops, by itself.
+ */
+async function finish(code: number): Promise<void> {
+  process.exitCode = code;
+  if (process.argv[2] === 'run') return;
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit(code);
+}
+
 main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
+  (code) => finish(code),
   (err: unknown) => {
     process.stderr.write(`mcs-gossip: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exitCode = 1;
+    return finish(1);
   },
 );

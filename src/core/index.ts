@@ -75,7 +75,14 @@ export {
   sameConditions,
   withTransitionTimes,
 } from './conditions.js';
-export type { ExportConditions, Resolution, ResolveOptions, ServiceResolution, UnimportableRecord } from './resolve.js';
+export type {
+  ExportConditions,
+  NamespaceMissing,
+  Resolution,
+  ResolveOptions,
+  ServiceResolution,
+  UnimportableRecord,
+} from './resolve.js';
 export { resolve, resolveService } from './resolve.js';
 export { mergePorts, samePorts, sortPorts } from './port-merge.js';
 export { derivedServiceName, derivedServiceNameOfKey } from './derived-name.js';

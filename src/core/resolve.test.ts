@@ -237,8 +237,11 @@ describe('resolve: validity, namespaces, conflicts', () => {
     });
     expect(r['b']!.serviceImports).toEqual([]);
     expect(r['b']!.endpointSlices).toEqual([]);
+    // Not silently: the resolution names what it skipped, and who exports it.
+    expect(r['b']!.namespaceMissing).toEqual([{ namespace: NS, name: 'hello', exporters: ['a'] }]);
     expect(importOf(r['c']!)).toBeDefined();
     expect(r['c']!.endpointSlices).toHaveLength(1);
+    expect(r['c']!.namespaceMissing).toEqual([]);
   });
 
   it('three-way port conflict: merged by name, then by protocol+port, precedence to the oldest', () => {

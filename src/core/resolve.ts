@@ -49,6 +49,16 @@ export interface Resolution {
   readonly exportConditions: readonly ExportConditions[];
   /** Live records no import is made of, by namespace/name and origin: reported, never written. */
   readonly unimportable: readonly UnimportableRecord[];
+  /** Exported services not imported because their namespace does not exist in this cluster (sorted by key). */
+  readonly namespaceMissing: readonly NamespaceMissing[];
+}
+
+/** An exported service this cluster does not import: its namespace does not exist here (MCS: namespace sameness). */
+export interface NamespaceMissing {
+  readonly namespace: string;
+  readonly name: string;
+  /** The clusters exporting it, in precedence order. */
+  readonly exporters: readonly ClusterId[];
 }
 
 /** The cluster-independent outcome for one service key. */
@@ -428,6 +438,7 @@ export function resolve(state: ClusterSetState, options: ResolveOptions): Resolu
   const serviceImports: ServiceImportObject[] = [];
   const endpointSlices: ImportedEndpointSliceObject[] = [];
   const unimportable: UnimportableRecord[] = [];
+  const namespaceMissing: NamespaceMissing[] = [];
   for (const key of state.keys()) {
     const revision = state.revisionOf(key);
     const hit = cache.get(key);
@@ -440,7 +451,11 @@ export function resolve(state: ClusterSetState, options: ResolveOptions): Resolu
     }
     for (const u of entry.unimportable) unimportable.push(u);
     const r = entry.result;
-    if (r === undefined || !namespaces.has(r.namespace)) continue;
+    if (r === undefined) continue;
+    if (!namespaces.has(r.namespace)) {
+      namespaceMissing.push({ namespace: r.namespace, name: r.name, exporters: r.exporters });
+      continue;
+    }
     serviceImports.push(r.serviceImport);
     for (const s of r.endpointSlices) endpointSlices.push(s);
   }
@@ -467,5 +482,5 @@ export function resolve(state: ClusterSetState, options: ResolveOptions): Resolu
     if (e.valid.status === 'True' && r !== undefined) conditions.push(r.conflict);
     return { namespace: e.namespace, name: e.name, conditions };
   });
-  return { serviceImports, endpointSlices, exportConditions, unimportable };
+  return { serviceImports, endpointSlices, exportConditions, unimportable, namespaceMissing };
 }

@@ -211,6 +211,24 @@ describe('heartbeat and binding envelopes', () => {
     expect(info.addrs).toEqual(['/ip4/10.0.0.1/tcp/7946']);
   });
 
+  it('carries the software version; one this build cannot parse is left out, the heartbeat still taken', () => {
+    const base = {
+      heartbeat: { origin: 'east', incarnation: 1, version: { wallMs: 1_700_000_000_500, logical: 0 } },
+      recordCount: 0,
+      maxVersion: { wallMs: 0, logical: 0 },
+      recordsHash: '',
+      addrs: [],
+    };
+    expect(heartbeatOf(verifier.open(signHeartbeat(signer, { ...base, software: '0.2.0' }).proof!)).software).toBe(
+      '0.2.0',
+    );
+    for (const odd of ['v2', '2026.12', 'x'.repeat(200)]) {
+      const info = heartbeatOf(verifier.open(signHeartbeat(signer, { ...base, software: odd }).proof!));
+      expect(info.software).toBeUndefined();
+      expect(info.heartbeat.origin).toBe('east');
+    }
+  });
+
   it('round-trip a binding', () => {
     const b = signBinding(signer, 'east', 'prod', 1234);
     const back = bindingOf(verifier.open(b.proof));

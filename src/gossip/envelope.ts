@@ -373,9 +373,6 @@ export function heartbeatOf(env: OpenedEnvelope): HeartbeatInfo {
   for (const a of p.addrs) if (a.length > 512) throw new InvalidMessageError('bad address');
   if ((p.floorWallMs === undefined) !== (p.floorLogical === undefined)) throw new InvalidMessageError('bad floor');
   if (p.left === false) throw new InvalidMessageError('non-canonical left flag'); // absent when false
-  if (p.softwareVersion !== undefined && !isSoftwareVersion(p.softwareVersion)) {
-    throw new InvalidMessageError('bad software version');
-  }
   const version = hlcOf(p.wallMs, p.logical);
   const floor = p.floorWallMs === undefined ? undefined : hlcOf(p.floorWallMs, p.floorLogical ?? 0);
   if (floor !== undefined && compareHlc(floor, version) > 0) throw new InvalidMessageError('floor above the heartbeat');
@@ -393,7 +390,9 @@ export function heartbeatOf(env: OpenedEnvelope): HeartbeatInfo {
     maxVersion: hlcOf(p.maxWallMs, p.maxLogical),
     recordsHash: p.recordsHash,
     addrs: p.addrs,
-    ...(p.softwareVersion === undefined ? {} : { software: p.softwareVersion }),
+    // Shown, never acted on beyond display: a version this build cannot parse (a later format) is left out, and
+    // the heartbeat still counts (refusing it would cut liveness across exactly the skew upgrades go through).
+    ...(p.softwareVersion !== undefined && isSoftwareVersion(p.softwareVersion) ? { software: p.softwareVersion } : {}),
   };
 }
 

@@ -243,7 +243,9 @@ interface MeshPeersOf {
 /** How long an incompatible peer's connection stays open (nothing it sends is taken) before it is hung up on. */
 const INCOMPATIBLE_HANGUP_DELAY_MS = 1000;
 /** How long a sync session waits for the peer's identify (its version) before it runs anyway. */
-const IDENTIFY_WAIT_MS = 5000;
+const IDENTIFY_WAIT_MS = 3000;
+/** A refused peer not connected for this long is dropped from status() and the metric. */
+const INCOMPATIBLE_FORGET_MS = 10 * 60_000;
 
 const jitter = (ms: number, spread: number): number => Math.round(ms * (1 - spread + 2 * spread * Math.random()));
 
@@ -354,11 +356,15 @@ export class GossipNode extends EventTarget {
   readonly #software: string;
   /** The software version each origin announces (heartbeats, liveness, identify of its bound key). */
   readonly #originSoftware = new Map<ClusterId, string>();
+  /** The software version in each connected peer's identify agent, by PeerId (null: it announces none). */
+  readonly #agentSoftware = new Map<string, string | null>();
   /** Peers refused for their version, by PeerId. */
   readonly #incompatible = new Map<string, IncompatiblePeer>();
   /** Per connected peer: whether its identify passed the version check (unset until it ran). */
   readonly #identified = new Map<string, boolean>();
   readonly #identifyWaiters = new Map<string, (() => void)[]>();
+  /** Refused peers gone: forgotten when the timer fires unless they are back. */
+  readonly #forgetIncompatible = new Map<string, NodeJS.Timeout>();
 
   constructor(init: GossipNodeInit) {
     super();
@@ -480,6 +486,11 @@ export class GossipNode extends EventTarget {
       maxOutboundStreams: 2,
     });
     node.addEventListener('peer:connect', (evt) => {
+      const back = this.#forgetIncompatible.get(evt.detail.toString());
+      if (back !== undefined) {
+        clearTimeout(back);
+        this.#forgetIncompatible.delete(evt.detail.toString());
+      }
       this.#redialer?.connected(evt.detail);
       this.#liveness?.forgetPeer(evt.detail);
       this.metrics.peers.set(connectedPeers(node).length);
@@ -500,7 +511,20 @@ export class GossipNode extends EventTarget {
     });
     node.addEventListener('peer:disconnect', (evt) => {
       // A reconnecting peer may run another version (it was upgraded): it is checked again.
-      this.#identified.delete(evt.detail.toString());
+      const key = evt.detail.toString();
+      this.#identified.delete(key);
+      this.#agentSoftware.delete(key);
+      this.#releaseWaiters(key);
+      // A refused peer that stays away (decommissioned, re-keyed) is forgotten after a while, its row and metric too.
+      if (this.#incompatible.has(key) && !this.#forgetIncompatible.has(key)) {
+        const timer = setTimeout(() => {
+          this.#forgetIncompatible.delete(key);
+          if (node.getConnections(evt.detail).length > 0 || !this.#incompatible.delete(key)) return;
+          this.#countIncompatible();
+        }, INCOMPATIBLE_FORGET_MS);
+        timer.unref();
+        this.#forgetIncompatible.set(key, timer);
+      }
       this.#redialer?.disconnected(evt.detail);
       this.#liveness?.forgetPeer(evt.detail);
       this.metrics.peers.set(connectedPeers(node).length);
@@ -550,6 +574,11 @@ export class GossipNode extends EventTarget {
     clearTimeout(this.#flushTimer);
     for (const t of this.#syncSoon.values()) clearTimeout(t);
     this.#syncSoon.clear();
+    for (const t of this.#forgetIncompatible.values()) clearTimeout(t);
+    this.#forgetIncompatible.clear();
+    this.#releaseWaiters();
+    this.#identified.clear();
+    this.#agentSoftware.clear();
     this.#redialer?.stop();
     this.#redialer = undefined;
     this.#liveness?.stop();
@@ -1222,10 +1251,13 @@ export class GossipNode extends EventTarget {
     for (const info of heartbeats) {
       const hb: OriginHeartbeat = info.heartbeat;
       if (hb.origin !== this.clusterId) this.#learnAddrs(hb.origin, info.addrs);
-      if (hb.origin !== this.clusterId && info.software !== undefined) {
-        this.#originSoftware.set(hb.origin, info.software);
-      }
       if (this.state.observeHeartbeat(hb, now)) {
+        // Only a fresher heartbeat says which version the origin runs now (an old one, relayed late, would roll it
+        // back); a signed heartbeat always carries the version of a node that announces one: none means none.
+        if (hb.origin !== this.clusterId) {
+          if (info.software === undefined) this.#originSoftware.delete(hb.origin);
+          else this.#originSoftware.set(hb.origin, info.software);
+        }
         this.metrics.envelopes.inc({ kind: 'heartbeat', result: 'accepted' });
         if (hb.origin === this.clusterId) {
           this.clock.seed(hb.version);
@@ -1344,7 +1376,12 @@ export class GossipNode extends EventTarget {
 
   /** The software version of an origin: this node's own, or the one it announced. */
   #softwareOf(origin: ClusterId): string | undefined {
-    return origin === this.clusterId ? this.#software : this.#originSoftware.get(origin);
+    if (origin === this.clusterId) return this.#software;
+    // A connected peer's identify is the surest word on the process running now (null: it announces none).
+    const peerId = this.#bindings.peerIdOf(origin);
+    const agent = peerId === undefined ? undefined : this.#agentSoftware.get(peerId);
+    if (agent !== undefined) return agent ?? undefined;
+    return this.#originSoftware.get(origin);
   }
 
   /**
@@ -1357,13 +1394,16 @@ export class GossipNode extends EventTarget {
     const theirs = parseAgentVersion(agent);
     const verdict = compatibility(this.#software, theirs);
     const clusterId = this.#bindings.entries().find((e) => e.peerId === key)?.clusterId;
+    this.#agentSoftware.set(key, theirs.software ?? null);
     if (verdict.ok) {
       if (this.#incompatible.delete(key)) {
         this.#log.info({ peerId: key, clusterId, version: theirs.software }, 'peer is compatible again');
         this.#countIncompatible();
       }
-      if (clusterId !== undefined && theirs.software !== undefined)
-        this.#originSoftware.set(clusterId, theirs.software);
+      if (clusterId !== undefined) {
+        if (theirs.software === undefined) this.#originSoftware.delete(clusterId);
+        else this.#originSoftware.set(clusterId, theirs.software);
+      }
       this.#identifiedAs(key, true);
       return true;
     }
@@ -1403,23 +1443,31 @@ export class GossipNode extends EventTarget {
     const known = this.#identified.get(key);
     if (known !== undefined) return known;
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, IDENTIFY_WAIT_MS);
       const waiters = this.#identifyWaiters.get(key) ?? [];
+      const done = () => {
+        clearTimeout(timer);
+        const i = waiters.indexOf(done);
+        if (i >= 0) waiters.splice(i, 1);
+        if (waiters.length === 0 && this.#identifyWaiters.get(key) === waiters) this.#identifyWaiters.delete(key);
+        resolve();
+      };
+      const timer = setTimeout(done, IDENTIFY_WAIT_MS);
+      timer.unref();
       waiters.push(done);
       this.#identifyWaiters.set(key, waiters);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
     });
     return this.#identified.get(key) ?? true;
   }
 
   #identifiedAs(key: string, compatible: boolean): void {
     this.#identified.set(key, compatible);
-    const waiters = this.#identifyWaiters.get(key);
-    this.#identifyWaiters.delete(key);
-    for (const w of waiters ?? []) w();
+    this.#releaseWaiters(key);
+  }
+
+  /** Lets the sessions waiting for a peer's identify go on (it ran, the peer left, or this node stops). */
+  #releaseWaiters(key?: string): void {
+    const keys = key === undefined ? [...this.#identifyWaiters.keys()] : [key];
+    for (const k of keys) for (const w of [...(this.#identifyWaiters.get(k) ?? [])]) w();
   }
 
   #countIncompatible(): void {

@@ -471,12 +471,10 @@ function fromWire(e: LivenessEntry, now: number): Beat {
   if (e.addrs.length > MAX_ADDRS_PER_HEARTBEAT || e.addrs.some((a) => a.length > MAX_ADDR_LENGTH)) {
     throw new InvalidMessageError(`liveness entry of "${e.origin}": too many or too long addresses`);
   }
-  if (e.softwareVersion !== '' && !isSoftwareVersion(e.softwareVersion)) {
-    throw new InvalidMessageError(`liveness entry of "${e.origin}": bad software version`);
-  }
   return {
     ...(e.addrs.length > 0 ? { addrs: e.addrs } : {}),
-    ...(e.softwareVersion !== '' ? { software: e.softwareVersion } : {}),
+    // A version this build cannot parse is left out; the entry still counts (see heartbeatOf).
+    ...(isSoftwareVersion(e.softwareVersion) ? { software: e.softwareVersion } : {}),
     origin: e.origin,
     incarnation: Number(e.incarnation),
     version,

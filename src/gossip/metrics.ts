@@ -150,8 +150,8 @@ export class GossipMetrics {
     });
     this.peers = new Gauge({ name: 'mcs_gossip_connected_peers', help: 'Connected peers', registers });
     this.records = new Gauge({ name: 'mcs_gossip_records', help: 'Records held, tombstones included', registers });
-    // gossipsub's own metrics need a MetricsRegister (libp2p's `metrics` option, e.g. @libp2p/prometheus-metrics,
-    // which is not a dependency): these few are read from the gossipsub instance when scraped instead.
+    // Besides gossipsub's own `gossipsub_*` series (gossipsub-metrics.ts), these few are read from the gossipsub
+    // instance when scraped, under our names (dashboards and tests rely on them).
     const mesh = (name: string, help: string, value: (m: MeshStats) => number) => {
       const read = () => this.#mesh();
       return new Gauge({

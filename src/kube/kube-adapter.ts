@@ -11,6 +11,7 @@ import {
   type LocalExports,
   type Resolution,
   type ServiceKey,
+  type NamespaceMissing,
   type UnimportableRecord,
 } from '../core/index.js';
 import { canonical } from './compare.js';
@@ -178,6 +179,8 @@ export class KubeAdapter extends EventTarget {
   >();
   /** Live records resolution skipped as not importable, by origin/key: logged once per new problem. */
   #unimportable = new Map<string, UnimportableRecord>();
+  /** Exported services of the last resolution not imported for want of their namespace, by namespace/name. */
+  #namespaceMissing = new Map<string, NamespaceMissing>();
   #local: LocalExports | undefined;
   #localTimer: NodeJS.Timeout | undefined;
   #resyncTimer: NodeJS.Timeout | undefined;
@@ -403,6 +406,11 @@ export class KubeAdapter extends EventTarget {
     return [...this.#unimportable.values()];
   }
 
+  /** Exported services of the last resolution not imported here because their namespace does not exist. */
+  namespaceMissing(): NamespaceMissing[] {
+    return [...this.#namespaceMissing.values()];
+  }
+
   /** Live namespaces (not being deleted): imports appear only there. */
   namespaces(): string[] {
     return this.namespacesCache
@@ -439,6 +447,7 @@ export class KubeAdapter extends EventTarget {
   apply(resolution: Resolution, gate?: OriginGate): void {
     if (!this.#identity.ok) return;
     this.#noteUnimportable(resolution.unimportable);
+    this.#noteNamespaceMissing(resolution.namespaceMissing);
     const next = indexResolution(resolution);
     this.#desired = next;
     this.#gate = gate;
@@ -763,6 +772,23 @@ export class KubeAdapter extends EventTarget {
       );
       await this.#writer.reportRefusal(key, err);
     }
+  }
+
+  /** Logs each service newly skipped for want of its namespace (once, until it is imported or unexported). */
+  #noteNamespaceMissing(missing: readonly NamespaceMissing[]): void {
+    const next = new Map<string, NamespaceMissing>();
+    for (const m of missing) {
+      const key = `${m.namespace}/${m.name}`;
+      next.set(key, m);
+      if (!this.#namespaceMissing.has(key)) {
+        this.#log.info(
+          { key, exporters: m.exporters },
+          `not importing ${key} (exported by ${m.exporters.join(', ')}): namespace ${m.namespace} does not exist in this cluster; create it to import the service`,
+        );
+      }
+    }
+    this.#namespaceMissing = next;
+    this.metrics.namespaceMissing.set(next.size);
   }
 
   #noteUnimportable(records: readonly UnimportableRecord[]): void {

@@ -24,6 +24,8 @@ export class KubeMetrics {
   readonly refusedKeys: Gauge;
   /** Live export records held that importers could not write, so resolution skips them, by origin. */
   readonly unimportableRecords: Gauge<'origin'>;
+  /** Exported services not imported because their namespace does not exist in this cluster. */
+  readonly namespaceMissing: Gauge;
 
   constructor(readonly registry: Registry = new Registry()) {
     const registers = [registry];
@@ -88,6 +90,11 @@ export class KubeMetrics {
       name: 'mcs_gossip_unimportable_records',
       help: 'Live export records that fail the importers API validation and are skipped by resolution, by origin',
       labelNames: ['origin'],
+      registers,
+    });
+    this.namespaceMissing = new Gauge({
+      name: 'mcs_gossip_imports_namespace_missing',
+      help: 'Exported services this cluster does not import because their namespace does not exist here',
       registers,
     });
     this.leader = new Gauge({

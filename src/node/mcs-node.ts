@@ -97,6 +97,8 @@ export interface NodeStatus {
   readonly heldKeys: readonly { readonly key: string; readonly waitingFor: readonly string[] }[];
   /** Keys whose last writes the API server refused (4xx), with its answers: retried on a change or a resync. */
   readonly refusedKeys: readonly RefusedKey[];
+  /** Exported services not imported here because their namespace does not exist (create it to import them). */
+  readonly namespaceMissing: readonly { readonly key: string; readonly exporters: readonly string[] }[];
   /** Export records held that importers could not write: skipped by resolution, with the reason. */
   readonly unimportableRecords: readonly {
     readonly origin: string;
@@ -247,6 +249,9 @@ export class McsNode {
       withdrawnOrigins: this.#withdrawn === '' ? [] : this.#withdrawn.split(','),
       heldKeys: [...this.kube.heldKeys()].map(([key, waitingFor]) => ({ key, waitingFor })),
       refusedKeys: this.kube.refusedKeys(),
+      namespaceMissing: this.kube
+        .namespaceMissing()
+        .map((m) => ({ key: `${m.namespace}/${m.name}`, exporters: m.exporters })),
       unimportableRecords: this.kube.unimportableRecords().map((r) => ({
         origin: r.origin,
         key: `${r.namespace}/${r.name}`,

@@ -52,6 +52,14 @@ function setup(defaultMetrics = false) {
 }
 
 describe('NodeMetrics', () => {
+  it('has no per-cluster series for a cluster that left the ClusterSet', async () => {
+    const t = setup();
+    t.set(status([origin({ origin: 'cluster-2' }), origin({ origin: 'cluster-3', alive: false, left: true })]));
+    const text = await t.text();
+    expect(text).toContain('mcs_gossip_cluster_alive{cluster="cluster-2"} 1');
+    expect(text).not.toContain('cluster="cluster-3"');
+  });
+
   it('reports the build and, once per registry, the default process metrics', async () => {
     const t = setup(true);
     const text = await t.text();

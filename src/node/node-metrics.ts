@@ -142,8 +142,9 @@ export class NodeMetrics {
     }
     const { status, live } = this.#cached;
     if (status === undefined) return [];
+    // A cluster that left the ClusterSet is no member any more: no series (its alive=0 would look like an outage).
     return status.origins
-      .filter((o) => o.origin !== status.clusterId)
+      .filter((o) => o.origin !== status.clusterId && o.left !== true)
       .map((o) => ({
         cluster: o.origin,
         alive: o.alive,

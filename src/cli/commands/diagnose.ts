@@ -8,12 +8,14 @@ const USAGE = `Usage: mcs-gossip diagnose [--context NAME]... [--all-contexts] [
        kubectl mcs diagnose [flags]
 
 Checks the ClusterSet through each given context's API server and prints one line per finding:
-\`PASS|WARN|FAIL <check>: <finding> — <fix>\`. The checks: identity (ClusterProperties valid, cluster ids unique,
-one ClusterSet name), node (pod found, reachable, ready), peers (every other cluster alive as each node sees it,
-no refused peer), versions (same major, minors at most one apart), export-service (a ServiceExport without its
-Service), namespace (an exported namespace missing in a cluster), conflict, coredns (the Corefile has
-\`multicluster clusterset.local\`), coredns-rbac (CoreDNS may list and watch ServiceImports), cidrs (pod and
-service CIDRs do not overlap across clusters), ttl (endpoint TTL at least 3 × the heartbeat interval).
+\`PASS|WARN|FAIL <check>: <finding> — <fix>\`. The checks: identity (ClusterProperties readable and valid, cluster
+ids unique, one ClusterSet name), node (a Running pod found, reachable, ready), peers (every other cluster alive as
+each node sees it), versions (of the alive clusters: same major, minors at most one apart, wire versions in range;
+no peer refused), access (a WARN per list that failed, e.g. forbidden: the checks needing it skip that cluster),
+export-service (a ServiceExport without its Service), namespace (an exported namespace missing in a cluster),
+conflict, coredns (the Corefile has \`multicluster clusterset.local\`), coredns-rbac (CoreDNS may list and watch
+ServiceImports), cidrs (no pod CIDR overlaps another cluster's pod or service CIDR; overlapping service CIDRs only
+WARN), ttl (endpoint TTL at least 3 × the heartbeat interval).
 
 ${CONTEXT_FLAGS_USAGE}
 

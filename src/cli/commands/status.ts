@@ -13,13 +13,14 @@ cluster each node knows with liveness, heartbeat age and version; per service it
 conditions, its ServiceImport (type, IPs, ports, source clusters) and conflicts. RBAC: docs/status.md.
 
 ${CONTEXT_FLAGS_USAGE}
-  --wait                poll until every context agrees: every node reachable and ready, every node sees exactly
-                        the contexts' clusters alive, every exported service imported alike (type, ports, source
-                        clusters) in every context that has its namespace
+  --wait                poll until every context agrees: every read succeeded, every node reachable and ready,
+                        every node sees exactly the contexts' clusters alive, every exported service imported
+                        alike (type, ports, source clusters) in every context that has its namespace
   --timeout DURATION    how long --wait waits; default 2m (500ms, 10s, 2m, 1h)
 
-Exit codes: 0 every node answered (with --wait: every context agrees), 1 a node or API server unreachable (with
---wait: not agreed at the timeout), 2 bad flags.`;
+Exit codes: 0 every node answered and everything was read (with --wait: every context agrees), 1 a node or API
+server unreachable or a read failed, e.g. a forbidden list, named under the table (with --wait: not agreed at the
+timeout), 2 bad flags.`;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -50,6 +51,7 @@ export const status: Command = {
     }
     process.stdout.write(formatDocument(doc, flags.output, () => renderStatus(doc)) + '\n');
     if (flags.wait) return doc.agreed ? 0 : 1;
-    return doc.clusters.every((c) => c.reachable) ? 0 : 1;
+    // A read that failed (a forbidden list) is as bad as a node that did not answer: what it hides is unknown.
+    return doc.clusters.every((c) => c.reachable && c.readErrors.length === 0) ? 0 : 1;
   },
 };

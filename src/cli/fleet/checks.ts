@@ -3,8 +3,17 @@
  * lines with the finding and the fix.
  */
 import { isIP } from 'node:net';
+import { compatibility, UNANNOUNCED_VERSION } from '../../gossip/versioning.js';
 import { validateIdentity } from '../../kube/identity.js';
-import { clusterOf, conditionOf, type ContextReport } from './model.js';
+import {
+  clusterOf,
+  conditionOf,
+  formatReadError,
+  noNodeReason,
+  readErrorOf,
+  type ContextReport,
+  type ReadTarget,
+} from './model.js';
 
 export type Level = 'PASS' | 'WARN' | 'FAIL';
 
@@ -19,16 +28,18 @@ export interface CheckResult {
 /** What `diagnose` reads of a context beyond what `status` reads. */
 export interface DiagnoseContext {
   readonly report: ContextReport;
-  /** `namespace/name` of every Service (undefined when they could not be listed). */
+  /** `namespace/name` of every Service (undefined when they could not be listed, see the error). */
   readonly services?: readonly string[];
+  readonly servicesError?: string;
   /** The Corefile of ConfigMap kube-system/coredns; null when the ConfigMap does not exist; undefined: unreadable. */
   readonly corefile?: string | null;
   readonly corefileError?: string;
   /** Whether system:serviceaccount:kube-system:coredns may list and watch ServiceImports (SubjectAccessReview). */
   readonly corednsAccess?: { readonly list: boolean; readonly watch: boolean };
   readonly corednsAccessError?: string;
-  /** spec.podCIDRs of the Nodes (undefined when they could not be listed). */
+  /** spec.podCIDRs of the Nodes (undefined when they could not be listed, see the error). */
   readonly podCidrs?: readonly string[];
+  readonly nodesError?: string;
   /** spec.cidrs of the ServiceCIDR objects (undefined: the API is not served or unreadable, see the error). */
   readonly serviceCidrs?: readonly string[];
   readonly serviceCidrError?: string;
@@ -69,6 +80,21 @@ export function checkIdentity(contexts: readonly ContextReport[]): CheckResult[]
           'check the kubeconfig and the network',
         ),
       );
+      continue;
+    }
+    // An unreadable ClusterProperty is not a missing one: say which and why, and do not judge the identity.
+    const unreadable = (['clusterid', 'clusterset'] as const)
+      .map((w) => readErrorOf(r, w))
+      .filter((e) => e !== undefined);
+    if (unreadable.length > 0) {
+      for (const e of unreadable)
+        out.push(
+          fail(
+            'identity',
+            `context ${r.context}: ${formatReadError(e)}`,
+            'the CLI needs get on clusterproperties.about.k8s.io (docs/status.md, RBAC)',
+          ),
+        );
       continue;
     }
     const v = validateIdentity(r.clusterId, r.clusterSetName);
@@ -118,11 +144,20 @@ export function checkNode(r: ContextReport): CheckResult {
   const id = clusterOf(r);
   if (r.apiError !== undefined)
     return fail('node', `${id}: API server unreachable (${r.apiError})`, 'check the kubeconfig and the network');
+  const pods = readErrorOf(r, 'pods');
+  if (pods !== undefined)
+    return warn(
+      'node',
+      `${id}: cannot tell: ${formatReadError(pods)}`,
+      'the CLI needs list pods (cluster-wide, or in the node namespace with -n NS) and get pods/proxy there (docs/status.md, RBAC)',
+    );
   if (r.node === undefined)
     return fail(
       'node',
-      `${id}: no node pod (label app.kubernetes.io/name=mcs-gossip)${r.readErrors.find((e) => e.startsWith('list node pods')) === undefined ? '' : ` (${r.readErrors.find((e) => e.startsWith('list node pods'))})`}`,
-      'install the Helm chart in this cluster, or name its namespace with -n; the CLI needs list pods and get pods/proxy',
+      `${id}: ${noNodeReason(r)}`,
+      r.skippedPods !== undefined && r.skippedPods.length > 0
+        ? `kubectl --context ${r.context} get pods -l app.kubernetes.io/name=mcs-gossip -A; see why the node pod is not Running`
+        : 'install the Helm chart in this cluster, or name its namespace with -n; the CLI needs list pods and get pods/proxy',
     );
   const where = `${r.node.namespace}/${r.node.pod}`;
   if (r.node.status === undefined)
@@ -161,14 +196,6 @@ export function checkPeers(contexts: readonly ContextReport[]): CheckResult[] {
       else if (!o.alive) notAlive.push(`${other} (unheard for ${Math.round((o.heartbeatAgeMs ?? 0) / 1000)}s)`);
     }
     const strangers = origins.filter((o) => o.alive && o.origin !== id && !ids.includes(o.origin)).map((o) => o.origin);
-    for (const p of s.incompatiblePeers ?? [])
-      out.push(
-        fail(
-          'peers',
-          `${id}: refuses peer ${p.clusterId ?? p.peerId}${p.version === undefined ? '' : ` (version ${p.version})`}: ${p.reason}`,
-          'upgrade the clusters so their versions are at most one minor apart (docs/upgrades.md)',
-        ),
-      );
     if (notAlive.length > 0)
       out.push(
         fail(
@@ -192,43 +219,127 @@ export function checkPeers(contexts: readonly ContextReport[]): CheckResult[] {
 
 // ---- versions
 
-/** Major and minor of a version; a missing or unparsable version is taken as older than 0.2 (0.1). */
-export function parseVersion(v: string | undefined): { major: number; minor: number; known: boolean } {
-  const m = v === undefined ? null : /^v?(\d+)\.(\d+)/.exec(v);
-  if (m === null) return { major: 0, minor: 1, known: false };
-  return { major: Number(m[1]), minor: Number(m[2]), known: true };
+interface ClusterVersion {
+  readonly cluster: string;
+  /** Undefined: announced none (a node before 0.2). */
+  readonly version?: string;
+  /** The wire versions it speaks, when its own node said (a remote cluster's is not known here). */
+  readonly wire?: { readonly version: number; readonly min: number };
 }
 
-export function checkVersions(contexts: readonly ContextReport[]): CheckResult {
-  // Each cluster's version as its own node says, else as another node heard it announced.
-  const versions = new Map<string, string | undefined>();
+/** Why a and b cannot peer, from a's side then b's (versioning.ts `compatibility`); undefined when they can. */
+function incompatibility(a: ClusterVersion, b: ClusterVersion): string | undefined {
+  for (const [x, y] of [
+    [a, b],
+    [b, a],
+  ] as const) {
+    // A wire range not known on either side is not checked (a remote cluster's is not reported).
+    const range = x.wire === undefined ? undefined : { min: x.wire.min, max: x.wire.version };
+    const wire = y.wire?.version ?? x.wire?.version ?? 0;
+    const verdict = compatibility(
+      x.version ?? UNANNOUNCED_VERSION,
+      { ...(y.version === undefined ? {} : { software: y.version }), wire },
+      range ?? { min: wire, max: wire },
+    );
+    if (!verdict.ok) return `${y.cluster} ${verdict.message.replace('this node', x.cluster)}`;
+  }
+  return undefined;
+}
+
+/**
+ * The versions of the clusters: each node's own, and those the nodes hear announced by the other alive clusters
+ * (a cluster that left, or is dead and only held, does not count). Pairs that cannot peer (another major, minors
+ * more than one apart, or wire versions out of range; a development build, not semver, is checked by wire only)
+ * FAIL, as does every peer a node refuses (its /status `incompatiblePeers`); mixed compatible versions WARN.
+ */
+export function checkVersions(contexts: readonly ContextReport[]): CheckResult[] {
+  const versions = new Map<string, ClusterVersion>();
   for (const r of contexts) {
     const s = r.node?.status;
-    if (s !== undefined) versions.set(clusterOf(r), s.version);
+    if (s === undefined) continue;
+    const cluster = clusterOf(r);
+    // A node that reports no version is older than 0.2: it speaks wire 1.
+    const wire = s.wire ?? (s.version === undefined ? { version: 1, min: 1 } : undefined);
+    versions.set(cluster, {
+      cluster,
+      ...(s.version === undefined ? {} : { version: s.version }),
+      ...(wire === undefined ? {} : { wire }),
+    });
   }
   for (const r of contexts)
-    for (const o of r.node?.status?.gossip?.origins ?? [])
-      if (!versions.has(o.origin) || (versions.get(o.origin) === undefined && o.version !== undefined))
-        versions.set(o.origin, o.version);
-  if (versions.size === 0) return warn('versions', 'no node answered: versions unknown', 'fix the node check first');
-  const shown = [...versions].sort(([a], [b]) => a.localeCompare(b)).map(([c, v]) => `${c} ${v ?? '<0.2'}`);
-  const parsed = [...versions.values()].map(parseVersion);
-  const majors = new Set(parsed.map((p) => p.major));
-  const minors = parsed.map((p) => p.minor);
-  const spread = Math.max(...minors) - Math.min(...minors);
-  if (majors.size > 1 || spread > 1)
-    return fail(
-      'versions',
-      `incompatible versions: ${shown.join(', ')}`,
-      'upgrade one cluster at a time, one minor at a time (docs/upgrades.md): versions may differ by at most one minor',
-    );
-  if (new Set([...versions.values()]).size > 1)
-    return warn(
-      'versions',
-      `mixed versions (compatible): ${shown.join(', ')}`,
-      'finish the upgrade of the remaining clusters',
-    );
-  return pass('versions', `every cluster runs ${[...versions.values()][0] ?? 'a version older than 0.2'}`);
+    for (const o of r.node?.status?.gossip?.origins ?? []) {
+      if (!o.alive || o.left === true) continue;
+      const known = versions.get(o.origin);
+      if (known === undefined || (known.version === undefined && known.wire === undefined && o.version !== undefined))
+        versions.set(o.origin, { cluster: o.origin, ...(o.version === undefined ? {} : { version: o.version }) });
+    }
+  const out: CheckResult[] = [];
+  const fix =
+    'upgrade one cluster at a time, one minor at a time (docs/upgrades.md): versions may differ by at most one minor';
+  for (const r of contexts)
+    for (const p of r.node?.status?.incompatiblePeers ?? [])
+      out.push(
+        fail(
+          'versions',
+          `${clusterOf(r)} refuses peer ${p.clusterId ?? p.peerId}${p.version === undefined ? '' : ` (version ${p.version})`}: ${p.message ?? p.reason}`,
+          fix,
+        ),
+      );
+  if (versions.size === 0) {
+    out.push(warn('versions', 'no node answered: versions unknown', 'fix the node check first'));
+    return out;
+  }
+  const all = [...versions.values()].sort((a, b) => a.cluster.localeCompare(b.cluster));
+  const shown = all.map((c) => `${c.cluster} ${c.version ?? '<0.2'}`).join(', ');
+  const clashes: string[] = [];
+  for (let i = 0; i < all.length; i++)
+    for (let j = i + 1; j < all.length; j++) {
+      const why = incompatibility(all[i]!, all[j]!);
+      if (why !== undefined) clashes.push(why);
+    }
+  if (clashes.length > 0) out.push(fail('versions', `incompatible versions: ${shown} (${clashes.join('; ')})`, fix));
+  else if (new Set(all.map((c) => c.version)).size > 1)
+    out.push(warn('versions', `mixed versions (compatible): ${shown}`, 'finish the upgrade of the remaining clusters'));
+  else if (out.length === 0)
+    out.push(pass('versions', `every cluster runs ${all[0]?.version ?? 'a version older than 0.2'}`));
+  return out;
+}
+
+// ---- reads
+
+/**
+ * One WARN per list of a context that failed (ServiceExports, ServiceImports, Namespaces): the checks that need it
+ * skip that context rather than take it for empty. (Unreadable node pods are the node check's, unreadable
+ * ClusterProperties the identity check's.)
+ */
+export function checkReads(contexts: readonly ContextReport[]): CheckResult[] {
+  const needs: Partial<Record<ReadTarget, string>> = {
+    serviceexports: 'list serviceexports.multicluster.x-k8s.io',
+    serviceimports: 'list serviceimports.multicluster.x-k8s.io',
+    namespaces: 'list namespaces',
+  };
+  const out: CheckResult[] = [];
+  for (const r of contexts) {
+    if (r.apiError !== undefined) continue;
+    for (const e of r.readErrors) {
+      const need = needs[e.what];
+      if (need === undefined) continue;
+      out.push(
+        warn(
+          'access',
+          `${clusterOf(r)}: ${formatReadError(e)}: not checked there`,
+          `the CLI needs ${need} (docs/status.md, RBAC)`,
+        ),
+      );
+    }
+  }
+  return out;
+}
+
+/** The contexts where `what` could not be read, as `(… unreadable in a, b)`, or ''. */
+function unreadableIn(contexts: readonly ContextReport[], what: ReadTarget, resource: string): string {
+  const ids = contexts.filter((r) => readErrorOf(r, what) !== undefined).map(clusterOf);
+  return ids.length === 0 ? '' : ` (${resource} unreadable in ${ids.join(', ')}: not checked there)`;
 }
 
 // ---- exports
@@ -237,8 +348,19 @@ export function checkVersions(contexts: readonly ContextReport[]): CheckResult {
 export function checkExportsHaveServices(contexts: readonly DiagnoseContext[]): CheckResult[] {
   const out: CheckResult[] = [];
   for (const c of contexts) {
-    if (c.services === undefined) continue;
     const id = clusterOf(c.report);
+    if (c.report.apiError !== undefined || readErrorOf(c.report, 'serviceexports') !== undefined) continue;
+    if (c.services === undefined) {
+      if (c.report.exports.length > 0)
+        out.push(
+          warn(
+            'export-service',
+            `${id}: Services unreadable: ${c.servicesError ?? 'unknown error'}: not checked there`,
+            'the CLI needs list services',
+          ),
+        );
+      continue;
+    }
     for (const e of c.report.exports)
       if (!c.services.includes(`${e.namespace}/${e.name}`))
         out.push(
@@ -249,12 +371,19 @@ export function checkExportsHaveServices(contexts: readonly DiagnoseContext[]): 
           ),
         );
   }
-  const counted = contexts.filter((c) => c.services !== undefined).length;
-  if (out.length === 0)
+  const checked = contexts.filter(
+    (c) => c.services !== undefined && readErrorOf(c.report, 'serviceexports') === undefined,
+  ).length;
+  if (out.length === 0 && checked > 0)
     out.push(
-      counted === 0
-        ? warn('export-service', 'Services could not be listed in any context', 'the CLI needs list services')
-        : pass('export-service', 'every ServiceExport has its Service'),
+      pass(
+        'export-service',
+        `every ServiceExport has its Service${unreadableIn(
+          contexts.map((c) => c.report),
+          'serviceexports',
+          'ServiceExports',
+        )}`,
+      ),
     );
   return out;
 }
@@ -279,7 +408,14 @@ export function checkNamespaces(contexts: readonly ContextReport[]): CheckResult
         ),
       );
     }
-  if (out.length === 0) out.push(pass('namespace', 'every exported namespace exists in every cluster'));
+  const unknown =
+    unreadableIn(contexts, 'serviceexports', 'ServiceExports') + unreadableIn(contexts, 'namespaces', 'Namespaces');
+  if (
+    out.length === 0 &&
+    contexts.some((r) => readErrorOf(r, 'serviceexports') === undefined) &&
+    contexts.some((r) => r.namespaces !== undefined)
+  )
+    out.push(pass('namespace', `every exported namespace exists in every cluster${unknown}`));
   return out;
 }
 
@@ -297,7 +433,10 @@ export function checkConflicts(contexts: readonly ContextReport[]): CheckResult[
           ),
         );
     }
-  if (out.length === 0) out.push(pass('conflict', 'no ServiceExport in conflict'));
+  if (out.length === 0 && contexts.some((r) => readErrorOf(r, 'serviceexports') === undefined))
+    out.push(
+      pass('conflict', `no ServiceExport in conflict${unreadableIn(contexts, 'serviceexports', 'ServiceExports')}`),
+    );
   return out;
 }
 
@@ -339,7 +478,7 @@ export function checkCoreDns(c: DiagnoseContext): CheckResult[] {
     out.push(
       warn(
         'coredns-rbac',
-        `${id}: cannot ask (SubjectAccessReview: ${c.corednsAccessError ?? 'unknown error'})`,
+        `${id}: cannot ask (${c.corednsAccessError ?? 'unknown error'})`,
         'the CLI needs create subjectaccessreviews',
       ),
     );
@@ -388,51 +527,107 @@ export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
   return a.family === b.family && a.start <= b.end && b.start <= a.end;
 }
 
+/**
+ * Pod and service CIDRs across clusters. Endpoints are pod IPs, so a pod CIDR of one cluster that overlaps a pod
+ * CIDR of another, or a service CIDR of another (that cluster would route those endpoint addresses to its own
+ * Services), FAILs. Service CIDRs overlapping each other are harmless here (an imported Service's IP is allocated
+ * locally in each cluster) but confusing: a WARN. No PASS when some CIDRs could not be read: only the WARNs.
+ */
 export function checkCidrs(contexts: readonly DiagnoseContext[]): CheckResult[] {
   const out: CheckResult[] = [];
-  const ranges: { cluster: string; kind: string; cidr: Cidr }[] = [];
+  const ranges: { cluster: string; kind: 'pod' | 'service'; cidr: Cidr }[] = [];
+  let complete = true;
   for (const c of contexts) {
     const id = clusterOf(c.report);
-    if (c.podCidrs === undefined)
-      out.push(warn('cidrs', `${id}: cannot list Nodes: pod CIDRs unknown`, 'the CLI needs list nodes'));
+    if (c.podCidrs === undefined) {
+      complete = false;
+      out.push(
+        warn(
+          'cidrs',
+          `${id}: cannot list Nodes: pod CIDRs unknown${c.nodesError === undefined ? '' : ` (${c.nodesError})`}`,
+          'the CLI needs list nodes',
+        ),
+      );
+    } else if (c.podCidrs.length === 0) {
+      complete = false;
+      out.push(
+        warn(
+          'cidrs',
+          `${id}: no Node has spec.podCIDRs (the CNI allocates pod IPs itself): pod CIDRs unknown`,
+          "compare the clusters' pod IP pools by hand: they must not overlap",
+        ),
+      );
+    }
     for (const t of c.podCidrs ?? []) {
       const cidr = parseCidr(t);
       if (cidr !== undefined) ranges.push({ cluster: id, kind: 'pod', cidr });
     }
-    if (c.serviceCidrs === undefined)
+    if (c.serviceCidrs === undefined) {
+      complete = false;
       out.push(
         warn(
           'cidrs',
           `${id}: service CIDRs unknown (ServiceCIDR networking.k8s.io/v1: ${c.serviceCidrError ?? 'not served'})`,
-          "compare the clusters' --service-cluster-ip-range by hand",
+          "compare the clusters' --service-cluster-ip-range with the other clusters' pod CIDRs by hand",
         ),
       );
+    }
     for (const t of c.serviceCidrs ?? []) {
       const cidr = parseCidr(t);
       if (cidr !== undefined) ranges.push({ cluster: id, kind: 'service', cidr });
     }
   }
   const seen = new Set<string>();
+  const serviceOverlaps: string[] = [];
   for (let i = 0; i < ranges.length; i++)
     for (let j = i + 1; j < ranges.length; j++) {
-      const a = ranges[i]!;
-      const b = ranges[j]!;
+      let a = ranges[i]!;
+      let b = ranges[j]!;
       if (a.cluster === b.cluster || !cidrsOverlap(a.cidr, b.cidr)) continue;
       const key = [`${a.cluster} ${a.kind} ${a.cidr.text}`, `${b.cluster} ${b.kind} ${b.cidr.text}`].sort().join(' / ');
       if (seen.has(key)) continue;
       seen.add(key);
+      if (a.kind === 'service' && b.kind === 'service') {
+        serviceOverlaps.push(`${a.cluster} ${a.cidr.text} / ${b.cluster} ${b.cidr.text}`);
+        continue;
+      }
+      if (a.kind === 'pod' && b.kind === 'pod') {
+        out.push(
+          fail(
+            'cidrs',
+            `${a.cluster} pod CIDR ${a.cidr.text} overlaps ${b.cluster} pod CIDR ${b.cidr.text}: endpoints are pod IPs, so the same address is a pod in both clusters`,
+            'give every cluster a pod CIDR of its own: imported endpoints must be routable and unambiguous',
+          ),
+        );
+        continue;
+      }
+      // One pod, one service CIDR: the pod's cluster is remote for the service CIDR's cluster.
+      if (a.kind === 'service') [a, b] = [b, a];
       out.push(
         fail(
           'cidrs',
-          `${a.cluster} ${a.kind} CIDR ${a.cidr.text} overlaps ${b.cluster} ${b.kind} CIDR ${b.cidr.text}`,
-          'give every cluster pod and service CIDRs of its own: imported addresses must be routable and unambiguous',
+          `${a.cluster} pod CIDR ${a.cidr.text} overlaps ${b.cluster} service CIDR ${b.cidr.text}: in ${b.cluster}, endpoints of ${a.cluster} at those addresses are taken for its own Services`,
+          `give ${a.cluster} a pod CIDR outside every other cluster's service CIDR (or move ${b.cluster}'s service CIDR)`,
         ),
       );
     }
-  if (!out.some((r) => r.level === 'FAIL')) {
+  if (serviceOverlaps.length > 0)
+    out.push(
+      warn(
+        'cidrs',
+        `service CIDRs overlap across clusters: ${serviceOverlaps.join(', ')}: harmless for mcs-gossip (an imported Service's IP is allocated in each cluster, endpoints are pod IPs), but the same IP names different Services in different clusters`,
+        'nothing required; distinct service CIDRs per cluster avoid the confusion',
+      ),
+    );
+  if (complete && !out.some((r) => r.level === 'FAIL')) {
     const pods = ranges.filter((r) => r.kind === 'pod').length;
     const services = ranges.filter((r) => r.kind === 'service').length;
-    out.push(pass('cidrs', `no overlap between the clusters' ${pods} pod and ${services} service CIDRs`));
+    out.push(
+      pass(
+        'cidrs',
+        `no overlap of a cluster's pod CIDRs with another's pod or service CIDRs (${pods} pod and ${services} service CIDRs)`,
+      ),
+    );
   }
   return out;
 }
@@ -467,7 +662,11 @@ export function checkTtl(r: ContextReport): CheckResult {
   let from = 'the node';
   if (ttl === undefined || hb === undefined) {
     if (r.node === undefined)
-      return warn('ttl', `${id}: no node pod: cannot read its flags`, 'fix the node check first');
+      return warn(
+        'ttl',
+        `${id}: ${readErrorOf(r, 'pods') === undefined ? 'no node pod' : 'node pods unreadable'}: cannot read its flags`,
+        'fix the node check first',
+      );
     const t = flagValue(r.node.args, '--endpoint-ttl');
     const h = flagValue(r.node.args, '--heartbeat-interval');
     ttl ??= t === undefined ? DEFAULT_TTL_MS : durationMs(t);
@@ -493,7 +692,8 @@ export function runChecks(contexts: readonly DiagnoseContext[]): CheckResult[] {
     ...checkIdentity(reports),
     ...reports.map(checkNode),
     ...checkPeers(reports),
-    checkVersions(reports),
+    ...checkVersions(reports),
+    ...checkReads(reports),
     ...checkExportsHaveServices(contexts),
     ...checkNamespaces(reports),
     ...checkConflicts(reports),

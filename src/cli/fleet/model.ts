@@ -25,7 +25,10 @@ export interface IncompatiblePeer {
   readonly peerId: string;
   readonly clusterId?: string;
   readonly version?: string;
+  readonly wire?: number;
   readonly reason: string;
+  /** Why the node refuses it, in the node's words (absent from nodes before 0.2). */
+  readonly message?: string;
 }
 
 /** GET /status of a node, every field optional but readiness (nodes of other versions report more or less). */
@@ -95,8 +98,41 @@ export interface ContextReport {
   readonly imports: readonly ImportView[];
   /** Namespaces of the cluster (undefined when they could not be listed). */
   readonly namespaces?: readonly string[];
-  /** Lists that failed (e.g. forbidden), one line each. */
-  readonly readErrors: readonly string[];
+  /** Node pods found but not used (not Running, being deleted, no container port `metrics`), with why. */
+  readonly skippedPods?: readonly string[];
+  /** Reads that failed (e.g. forbidden): what was not read, so empty data is not taken for "none". */
+  readonly readErrors: readonly ReadError[];
+}
+
+/** What a failed read was of. */
+export type ReadTarget = 'pods' | 'serviceexports' | 'serviceimports' | 'namespaces' | 'clusterid' | 'clusterset';
+
+/** A read of a context that failed: which resource, and the API server's (or the connection's) one-line message. */
+export interface ReadError {
+  readonly what: ReadTarget;
+  /** The resource as people name it: `ServiceExports`, `ClusterProperty cluster.clusterset.k8s.io`. */
+  readonly resource: string;
+  readonly message: string;
+}
+
+/** The resource name for each read target. */
+export const READ_RESOURCE: Record<ReadTarget, string> = {
+  pods: 'Pods (node pods)',
+  serviceexports: 'ServiceExports',
+  serviceimports: 'ServiceImports',
+  namespaces: 'Namespaces',
+  clusterid: 'ClusterProperty cluster.clusterset.k8s.io',
+  clusterset: 'ClusterProperty clusterset.k8s.io',
+};
+
+/** The read error of `what` in `r`, if that read failed. */
+export function readErrorOf(r: ContextReport, what: ReadTarget): ReadError | undefined {
+  return r.readErrors.find((e) => e.what === what);
+}
+
+/** `ServiceExports unreadable: HTTP 403 Forbidden: …` */
+export function formatReadError(e: ReadError): string {
+  return `${e.resource} unreadable: ${e.message}`;
 }
 
 /** The cluster id a context goes by: its ClusterProperty, else its node's, else the context name. */
@@ -106,4 +142,13 @@ export function clusterOf(r: ContextReport): string {
 
 export function conditionOf(conds: readonly Condition[], type: string): Condition | undefined {
   return conds.find((c) => c.type === type);
+}
+
+/** Why a context has no node pod: the pods are unreadable, none is running (and which were skipped), or none. */
+export function noNodeReason(r: ContextReport): string {
+  const unreadable = readErrorOf(r, 'pods');
+  if (unreadable !== undefined) return `node pods unreadable: ${unreadable.message}`;
+  if (r.skippedPods !== undefined && r.skippedPods.length > 0)
+    return `no running node pod (found ${r.skippedPods.join(', ')})`;
+  return 'no node pod found (label app.kubernetes.io/name=mcs-gossip)';
 }

@@ -2,10 +2,14 @@
 import {
   clusterOf,
   conditionOf,
+  formatReadError,
+  noNodeReason,
+  readErrorOf,
   type ContextReport,
   type ExportView,
   type ImportView,
   type IncompatiblePeer,
+  type ReadError,
 } from './model.js';
 import { table } from './table.js';
 
@@ -25,6 +29,10 @@ export interface ClusterRow {
   readonly pods: readonly { readonly pod: string; readonly reachable: boolean; readonly leader?: boolean }[];
   readonly known: readonly KnownCluster[];
   readonly incompatiblePeers: readonly IncompatiblePeer[];
+  /** Node pods found but not used (not Running, being deleted, no port `metrics`), `namespace/name (why)`. */
+  readonly skippedPods?: readonly string[];
+  /** What could not be read in this context (e.g. a forbidden list): its data is unknown, not empty. */
+  readonly readErrors: readonly Pick<ReadError, 'resource' | 'message'>[];
 }
 
 export interface KnownCluster {
@@ -42,6 +50,9 @@ export interface ServiceInCluster {
   readonly namespaceExists?: boolean;
   readonly export?: { readonly conditions: ExportView['conditions'] };
   readonly import?: Omit<ImportView, 'namespace' | 'name'>;
+  /** The ServiceExports / ServiceImports of this context could not be listed: no export or import is unknown. */
+  readonly exportsUnreadable?: true;
+  readonly importsUnreadable?: true;
 }
 
 export interface ServiceRow {
@@ -66,7 +77,7 @@ function clusterRow(r: ContextReport): ClusterRow {
     r.apiError !== undefined
       ? `API server: ${r.apiError}`
       : r.node === undefined
-        ? 'no node pod found (label app.kubernetes.io/name=mcs-gossip)'
+        ? noNodeReason(r)
         : (r.node.error ?? s?.readiness.reason ?? '');
   const known: KnownCluster[] = (s?.gossip?.origins ?? []).map((o) => ({
     clusterId: o.origin,
@@ -101,6 +112,9 @@ function clusterRow(r: ContextReport): ClusterRow {
     })),
     known,
     incompatiblePeers: s?.incompatiblePeers ?? [],
+    ...(r.skippedPods === undefined || r.skippedPods.length === 0 ? {} : { skippedPods: r.skippedPods }),
+    // An API server that answered nothing is said once, in the reason.
+    readErrors: r.apiError !== undefined ? [] : r.readErrors.map((e) => ({ resource: e.resource, message: e.message })),
   };
 }
 
@@ -117,6 +131,8 @@ function serviceRows(reports: readonly ContextReport[]): ServiceRow[] {
           context: r.context,
           clusterId: clusterOf(r),
           ...(r.namespaces === undefined ? {} : { namespaceExists: r.namespaces.includes(namespace) }),
+          ...(readErrorOf(r, 'serviceexports') === undefined ? {} : { exportsUnreadable: true as const }),
+          ...(readErrorOf(r, 'serviceimports') === undefined ? {} : { importsUnreadable: true as const }),
           ...(ex === undefined ? {} : { export: { conditions: ex.conditions } }),
           ...(im === undefined
             ? {}
@@ -142,9 +158,10 @@ function serviceRows(reports: readonly ContextReport[]): ServiceRow[] {
 }
 
 /**
- * Why the contexts do not agree: a node unreachable or not ready; a node whose alive clusters are not exactly the
- * contexts' cluster ids; an exported service (an export not Valid=False) whose ServiceImport is missing, or differs
- * in type, ports or source clusters, in a context that has its namespace.
+ * Why the contexts do not agree: a read that failed (a forbidden list: what it would have shown is unknown); a node
+ * unreachable or not ready; a node whose alive clusters are not exactly the contexts' cluster ids; an exported
+ * service (an export not Valid=False) whose ServiceImport is missing, or differs in type, ports or source clusters,
+ * in a context that has its namespace.
  */
 export function agreementProblems(reports: readonly ContextReport[]): string[] {
   const problems: string[] = [];
@@ -157,8 +174,9 @@ export function agreementProblems(reports: readonly ContextReport[]): string[] {
       problems.push(`${id}: API server unreachable (${r.apiError})`);
       continue;
     }
+    for (const e of r.readErrors) if (e.what !== 'pods') problems.push(`${id}: ${formatReadError(e)}`);
     if (r.node === undefined) {
-      problems.push(`${id}: no node pod found`);
+      problems.push(`${id}: ${noNodeReason(r)}`);
       continue;
     }
     if (s === undefined) {
@@ -185,7 +203,7 @@ export function agreementProblems(reports: readonly ContextReport[]): string[] {
     if (!exported) continue;
     const shapes = new Map<string, string[]>();
     for (const c of svc.clusters) {
-      if (c.namespaceExists === false) continue;
+      if (c.namespaceExists === false || c.importsUnreadable === true) continue;
       if (c.import === undefined) {
         problems.push(`${c.clusterId}: no ServiceImport ${svc.namespace}/${svc.name}`);
         continue;
@@ -250,6 +268,9 @@ export function renderStatus(doc: StatusDocument): string {
       ]),
     ]),
   );
+  // Under the table: what could not be read, so an empty table below is not taken for "nothing there".
+  for (const c of doc.clusters)
+    for (const e of c.readErrors) out.push(`${c.context}: ${e.resource} unreadable: ${e.message}`);
   const known = doc.clusters.flatMap((c) =>
     c.known.map((k) => [
       c.clusterId,
@@ -265,11 +286,18 @@ export function renderStatus(doc: StatusDocument): string {
     out.push(table([['SEEN BY', 'CLUSTER', 'ALIVE', 'HEARTBEAT', 'VERSION', 'RECORDS'], ...known]));
   }
   const incompatible = doc.clusters.flatMap((c) =>
-    c.incompatiblePeers.map((p) => [c.clusterId, dash(p.clusterId), shortPeerId(p.peerId), dash(p.version), p.reason]),
+    c.incompatiblePeers.map((p) => [
+      c.clusterId,
+      dash(p.clusterId),
+      shortPeerId(p.peerId),
+      dash(p.version),
+      p.reason,
+      dash(p.message),
+    ]),
   );
   if (incompatible.length > 0) {
     out.push('', 'INCOMPATIBLE PEERS');
-    out.push(table([['SEEN BY', 'CLUSTER', 'PEERID', 'VERSION', 'REASON'], ...incompatible]));
+    out.push(table([['SEEN BY', 'CLUSTER', 'PEERID', 'VERSION', 'REASON', 'MESSAGE'], ...incompatible]));
   }
   if (doc.services.length > 0) {
     const cond = (c: ServiceInCluster, type: string) =>
@@ -282,11 +310,17 @@ export function renderStatus(doc: StatusDocument): string {
           s.clusters.map((c) => [
             `${s.namespace}/${s.name}`,
             c.clusterId,
-            c.export !== undefined ? 'yes' : c.namespaceExists === false ? 'no (namespace missing)' : 'no',
+            c.export !== undefined
+              ? 'yes'
+              : c.exportsUnreadable === true
+                ? 'unreadable'
+                : c.namespaceExists === false
+                  ? 'no (namespace missing)'
+                  : 'no',
             cond(c, 'Valid'),
             cond(c, 'Ready'),
             cond(c, 'Conflict'),
-            dash(c.import?.type),
+            c.import === undefined && c.importsUnreadable === true ? 'unreadable' : dash(c.import?.type),
             c.import === undefined || c.import.ips.length === 0 ? '-' : c.import.ips.join(','),
             c.import === undefined || c.import.ports.length === 0 ? '-' : c.import.ports.join(','),
             c.import === undefined || c.import.clusters.length === 0 ? '-' : c.import.clusters.join(','),
