@@ -12,6 +12,7 @@ import { generateIdentityKey, encodeIdentityKey, generatePsk, writeSecretFile } 
 import { ignoreAlreadyExists } from './api-errors.js';
 import { writeNodeKubeConfig } from './node-identity.js';
 import { freePorts } from './ports.js';
+import { ensureBuilt, programArgv } from './program.js';
 import { startDetached, type StartedProcess } from './process.js';
 
 export interface NodePlan {
@@ -36,6 +37,7 @@ export async function planNodes(
   repoRoot: string,
   extraArgs: readonly string[] = [],
 ): Promise<NodePlan[]> {
+  await ensureBuilt();
   const clusterSetKey = join(dir, 'clusterset.key');
   await writeSecretFile(clusterSetKey, generatePsk(), { force: true });
   // The HTTP endpoints listen on every address (the pod proxy dials the machine's address), the gossip ports on
@@ -65,11 +67,9 @@ export async function planNodes(
     const bootstrap = partial
       .filter((o) => o !== p)
       .flatMap((o) => ['--bootstrap', `${o.c.name}=${o.listen}/p2p/${o.peerId}`]);
+    // The compiled program (dist/, built by ensureBuilt before any node starts), as the image runs it.
     const argv = [
-      process.execPath,
-      '--import',
-      'tsx',
-      join(repoRoot, 'src', 'cli', 'main.ts'),
+      ...programArgv(),
       'run',
       `--kubeconfig=${p.kubeconfig}`,
       `--context=${p.c.name}`,

@@ -34,10 +34,9 @@ describe('mcs-gossip status and diagnose on a 3-cluster ClusterSet', () => {
   let dir: string;
   let harness: Harness;
 
+  // The compiled kubectl plugin (dist/, as installed), the one `kubectl mcs` runs.
   const cliArgs = (args: string[], kubeconfig = harness.kubeconfig) => [
-    '--import',
-    'tsx',
-    join(repoRoot, 'src', 'cli', 'kubectl-mcs.ts'),
+    join(repoRoot, 'dist', 'cli', 'kubectl-mcs.js'),
     ...args,
     `--kubeconfig=${kubeconfig}`,
   ];

@@ -10,7 +10,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { derivedServiceName } from '../../src/core/index.js';
 import { down, startComponent, stopComponent, up, type ClusterSetState as Harness } from '../harness/clusterset.js';
-import { repoRoot } from '../harness/paths.js';
+import { programArgv } from '../harness/program.js';
 import { isAlive } from '../harness/process.js';
 import { nodeHttp, nodeOf, nodeReady } from './node-helpers.js';
 import { diffState, expectedState, readGroundTruth } from '../chaos/oracle.js';
@@ -187,15 +187,8 @@ describe('restart safety on a three-cluster ClusterSet', () => {
     for (const c of ['cluster-1', 'cluster-3'])
       await eventually(`lv/web imported in ${c}`, () => importedFrom(c, 'lv', 'cluster-2'));
     const two = harness.clusters.find((c) => c.name === 'cluster-2')!;
-    const cli = join(repoRoot, 'src', 'cli', 'main.ts');
-    const { stdout } = await run(process.execPath, [
-      '--import',
-      'tsx',
-      cli,
-      'leave',
-      `--kubeconfig=${two.kubeconfig}`,
-      '--wait=30s',
-    ]);
+    const [node, cli] = programArgv() as [string, string];
+    const { stdout } = await run(node, [cli, 'leave', `--kubeconfig=${two.kubeconfig}`, '--wait=30s']);
     expect(stdout).toContain('cluster-2 left ClusterSet');
     for (const c of ['cluster-1', 'cluster-3']) {
       await eventually(`lv/web gone from ${c}`, async () => ((await getImport(a(c), 'lv', 'web')) ? undefined : true));
@@ -216,13 +209,9 @@ describe('restart safety on a three-cluster ClusterSet', () => {
       return list.items.length === 0 ? true : undefined;
     });
     // Leaving twice: one line, exit 1.
-    const again = await run(process.execPath, [
-      '--import',
-      'tsx',
-      cli,
-      'leave',
-      `--kubeconfig=${two.kubeconfig}`,
-    ]).catch((err: { code: number; stderr: string }) => err);
+    const again = await run(node, [cli, 'leave', `--kubeconfig=${two.kubeconfig}`]).catch(
+      (err: { code: number; stderr: string }) => err,
+    );
     expect((again as { code: number }).code).toBe(1);
     expect((again as { stderr: string }).stderr.trim().split('\n')).toHaveLength(1);
     // Back in the ClusterSet: the export returns (newer than the leave).
