@@ -4,6 +4,7 @@
 // installed on a real API server that has the Prometheus Operator's CRDs (fetched by e2e/tools/build.sh from the Go
 // module proxy), so their schemas validate them; and a real CoreDNS running as the ServiceAccount the chart binds
 // serves clusterset.local with only that ClusterRole (plus what it reads for cluster.local).
+import { getMetrics } from '@libp2p/gossipsub/metrics';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -16,6 +17,7 @@ import { Registry } from 'prom-client';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GossipMetrics } from '../../src/gossip/metrics.js';
+import { gossipsubMetricsRegister, gossipsubTopicLabels } from '../../src/gossip/gossipsub-metrics.js';
 import { encodeIdentityKey, generateIdentityKey, generatePsk } from '../../src/gossip/keys.js';
 import { KubeMetrics } from '../../src/kube/metrics.js';
 import { NodeMetrics } from '../../src/node/node-metrics.js';
@@ -114,9 +116,11 @@ const rulesOf = (objects: k8s.KubernetesObject[]) =>
 /** Every metric name a PromQL text mentions (besides functions, labels and keywords). */
 function metricNames(promql: string): string[] {
   const noStrings = promql.replace(/"(?:[^"\\]|\\.)*"/g, '""');
-  return [...noStrings.matchAll(/\b(mcs_gossip_[a-z0-9_]+|process_[a-z0-9_]+|nodejs_[a-z0-9_]+|up)\b(?!\s*\()/g)].map(
-    (m) => m[1] as string,
-  );
+  return [
+    ...noStrings.matchAll(
+      /\b(mcs_gossip_[a-z0-9_]+|gossipsub_[a-z0-9_]+|process_[a-z0-9_]+|nodejs_[a-z0-9_]+|up)\b(?!\s*\()/g,
+    ),
+  ].map((m) => m[1] as string);
 }
 
 /** The names the node's code registers: its metric classes on a registry (with prom-client's defaults), and
@@ -126,6 +130,12 @@ async function registeredNames(): Promise<Set<string>> {
   new KubeMetrics(registry);
   new GossipMetrics(registry);
   new NodeMetrics({ registry, gossipStatus: () => undefined });
+  // Gossipsub's own series, registered as the node registers them (src/gossip/gossipsub-metrics.ts).
+  getMetrics(gossipsubMetricsRegister(registry), gossipsubTopicLabels('/t'), {
+    gossipPromiseExpireSec: 3,
+    behaviourPenaltyThreshold: 6,
+    maxMeshMessageDeliveriesWindowSec: 0.01,
+  });
   const names = new Set((await registry.getMetricsAsJSON()).map((m) => m.name));
   const walk = async (dir: string): Promise<void> => {
     for (const e of await readdir(dir, { withFileTypes: true })) {
