@@ -3,7 +3,8 @@
 // source file, once per machine at a time (a lock file), so a single test run from an editor gets a fresh build too.
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { open, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { repoRoot } from './paths.js';
@@ -12,17 +13,24 @@ const exec = promisify(execFile);
 
 /** The compiled CLI. */
 export const programMain = join(repoRoot, 'dist', 'cli', 'main.js');
-/** Written after each build the harness makes or checks: its mtime is the build's. */
-const STAMP = join(repoRoot, 'dist', '.build-stamp');
+/** Written after each successful build (outside dist/, which npm packs): its mtime is the time the build started. */
+const STAMP = join(repoRoot, '.build-stamp');
+const LOCK = join(repoRoot, '.build.lock');
+/** A lock not refreshed for this long belongs to a builder that is gone (a live one touches it every 5 s). */
+const LOCK_STALE_MS = 30_000;
+const BUILD_TIMEOUT_MS = 240_000;
 
 /** The command line (program first) that runs `mcs-gossip <args…>` from the compiled output. */
 export function programArgv(...args: string[]): string[] {
   return [process.execPath, programMain, ...args];
 }
 
-/** The newest mtime (ms) of the files under `dir` that end in `.ts` (tests included: cheap, and harmless). */
+/**
+ * The newest mtime (ms) under `dir`: of its `.ts` files and of its directories (adding, deleting or renaming a file
+ * changes its directory's mtime, even when the file keeps an old one).
+ */
 function newestSource(dir: string): number {
-  let newest = 0;
+  let newest = statSync(dir).mtimeMs;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) newest = Math.max(newest, newestSource(path));
@@ -51,32 +59,73 @@ export function ensureBuilt(log: (line: string) => void = () => {}): Promise<voi
   return building;
 }
 
-async function build(log: (line: string) => void): Promise<void> {
-  if (isFresh()) return;
-  const lockFile = join(repoRoot, '.build.lock');
-  // One build at a time across processes (vitest workers, a CLI run): wait for another builder's lock to go.
-  const deadline = Date.now() + 180_000;
+function holderAlive(text: string): boolean {
+  const pid = Number(text.split('-')[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/** Takes the build lock (one builder per checkout at a time); returns a release function. */
+async function lock(): Promise<() => Promise<void>> {
+  const token = `${process.pid}-${randomUUID()}`;
+  const deadline = Date.now() + BUILD_TIMEOUT_MS + 60_000;
   for (;;) {
     try {
-      const handle = await open(lockFile, 'wx');
-      await handle.writeFile(String(process.pid));
-      await handle.close();
+      await writeFile(LOCK, token, { flag: 'wx' });
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const age = Date.now() - (await stat(lockFile).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs;
-      // A lock older than the longest build is left over by a killed builder.
-      if (age > 120_000) await rm(lockFile, { force: true });
-      else if (Date.now() > deadline) {
-        throw new Error(`waited 180 s for another build of dist/ (${lockFile})`, { cause: err });
-      } else await new Promise((r) => setTimeout(r, 250));
+      const [text, age] = await Promise.all([
+        readFile(LOCK, 'utf8').catch(() => ''),
+        stat(LOCK).then(
+          (st) => Date.now() - st.mtimeMs,
+          () => 0,
+        ),
+      ]);
+      if (text !== '' && (!holderAlive(text) || age > LOCK_STALE_MS)) {
+        // Only one of the waiters renames the abandoned lock away; the others find it gone and race for a new one.
+        const aside = `${LOCK}.stale-${token}`;
+        if (
+          await rename(LOCK, aside).then(
+            () => true,
+            () => false,
+          )
+        )
+          await rm(aside, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline)
+        throw new Error(`waited too long for another build of dist/ (${LOCK})`, { cause: err });
+      await new Promise((r) => setTimeout(r, 250));
     }
   }
+  const keepAlive = setInterval(() => {
+    const now = new Date();
+    void utimes(LOCK, now, now).catch(() => undefined);
+  }, 5_000);
+  keepAlive.unref();
+  return async () => {
+    clearInterval(keepAlive);
+    // Ours only: a lock taken over meanwhile (we were thought gone) belongs to its new holder.
+    if ((await readFile(LOCK, 'utf8').catch(() => '')) === token) await rm(LOCK, { force: true });
+  };
+}
+
+async function build(log: (line: string) => void): Promise<void> {
+  if (isFresh()) return;
+  const release = await lock();
   try {
     if (isFresh()) return;
     const t0 = Date.now();
-    // The stamp takes the time the build started: a source saved during the build counts as newer.
+    // The stamp takes the time the build started (a source saved during the build counts as newer), and goes first:
+    // a build that dies midway leaves no stamp, so its partial output is never taken for fresh.
     const started = new Date();
+    await rm(STAMP, { force: true });
     log('building dist/ (npm run build): the harness runs the compiled program');
     try {
       await exec(
@@ -85,16 +134,19 @@ async function build(log: (line: string) => void): Promise<void> {
         {
           cwd: repoRoot,
           maxBuffer: 64 * 1024 * 1024,
+          timeout: BUILD_TIMEOUT_MS,
         },
       );
     } catch (err) {
       const out = (err as { stdout?: string }).stdout ?? '';
       throw new Error(`npm run build failed:\n${out.split('\n').slice(0, 20).join('\n')}`, { cause: err });
     }
-    await writeFile(STAMP, `${started.toISOString()}\n`);
-    await utimes(STAMP, started, started);
+    const tmp = `${STAMP}.${process.pid}`;
+    await writeFile(tmp, `${started.toISOString()}\n`);
+    await utimes(tmp, started, started);
+    await rename(tmp, STAMP);
     log(`built dist/ in ${Date.now() - t0} ms`);
   } finally {
-    await rm(lockFile, { force: true });
+    await release();
   }
 }
