@@ -198,13 +198,18 @@ describe('the previous release beside this one', () => {
     expect(origins.get('cluster-3')?.alive).toBe(true);
     expect(origins.get('cluster-3')?.version).toBeUndefined();
     expect(s1.incompatiblePeers).toEqual([]);
-    const s3 = JSON.parse(old) as { gossip?: { origins: { origin: string; alive: boolean }[] } };
-    expect(
-      s3.gossip?.origins
-        .filter((o) => o.alive)
-        .map((o) => o.origin)
-        .sort(),
-    ).toEqual(['cluster-1', 'cluster-2', 'cluster-3']);
+    // The old node sees every cluster alive (read again: right after its restart it may not have heard one yet).
+    await eventually(
+      'the old node sees every cluster alive',
+      async () => {
+        const s3 = JSON.parse((await nodeHttp(harness, 'cluster-3', '/status')).body) as {
+          gossip?: { origins: { origin: string; alive: boolean }[] };
+        };
+        const alive = (s3.gossip?.origins ?? []).filter((o) => o.alive).map((o) => o.origin);
+        return alive.sort().join() === 'cluster-1,cluster-2,cluster-3' ? true : undefined;
+      },
+      30_000,
+    );
   });
 
   it('syncs a node that missed a change of the old one, and nobody is withdrawn after the TTL', async () => {
