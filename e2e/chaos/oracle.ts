@@ -32,7 +32,6 @@ import {
   type LocalExport,
   type LocalObjects,
   type Resolution,
-  type ServiceImportObject,
   type ServiceKey,
 } from '../../src/core/index.js';
 import {
@@ -297,11 +296,6 @@ function keyOf(meta: k8s.V1ObjectMeta | undefined): ServiceKey {
   return serviceKey(meta?.namespace ?? '', meta?.name ?? '');
 }
 
-/** A stand-in owner for expected objects whose ServiceImport is absent: only names matter for the projections. */
-function ownerFor(si: ServiceImportObject, actual: ServiceImport | undefined): ServiceImport {
-  return actual ?? { metadata: { name: si.metadata.name, namespace: si.metadata.namespace } };
-}
-
 function diffCluster(name: string, expected: Resolution, actual: ClusterTruth | undefined): Difference[] {
   const out: Difference[] = [];
   const add = (kind: DifferenceKind, key: ServiceKey, what: Difference['what'], detail: string) => {
@@ -344,23 +338,20 @@ function diffCluster(name: string, expected: Resolution, actual: ClusterTruth | 
   for (const key of actualImports.keys())
     if (!wantImports.has(key)) add('ServiceImport', key, 'orphan', 'no export of this service should reach here');
 
-  // Derived Services: one per ClusterSetIP import, owned by it.
-  const wantDerived = new Map<ServiceKey, { svc: k8s.V1Service; owner: ServiceImport | undefined }>();
-  for (const [key, si] of wantImports) {
+  // Derived Services: one per ClusterSetIP import (not owned by it: it is created first, see import-writer.ts).
+  const wantDerived = new Map<ServiceKey, { svc: k8s.V1Service }>();
+  for (const [, si] of wantImports) {
     if (si.spec.type !== 'ClusterSetIP') continue;
-    const owner = actualImports.get(key);
-    const svc = derivedService(si, ownerFor(si, owner));
-    wantDerived.set(keyOf(svc.metadata), { svc, owner });
+    const svc = derivedService(si);
+    wantDerived.set(keyOf(svc.metadata), { svc });
   }
-  for (const [key, { svc, owner }] of wantDerived) {
+  for (const [key, { svc }] of wantDerived) {
     const got = actualServices.get(key);
     const of = `of ${svc.metadata?.namespace}/${svc.metadata?.labels?.[LABEL_SERVICE_NAME]}`;
     if (got === undefined) add('DerivedService', key, 'missing', `derived Service ${of} expected`);
     else if (!isDerivedService(got)) add('DerivedService', key, 'missing', `a Service not ours holds the name ${of}`);
     else {
       const details = projectionDetail(derivedServiceProjection(svc), derivedServiceProjection(got));
-      if (owner !== undefined && !ownedBy(got.metadata?.ownerReferences, owner.metadata.uid))
-        details.push('not owned by its ServiceImport');
       if (details.length > 0) add('DerivedService', key, 'different', details.join('; '));
     }
   }
@@ -530,7 +521,7 @@ export function converged(truth: GroundTruth, expected: ExpectedState, options: 
         };
         const ips = si.spec.type === 'ClusterSetIP' ? allocate(c.name, key, si.spec.ipFamilies) : [];
         if (si.spec.type === 'ClusterSetIP') {
-          const svc = derivedService(si, owner);
+          const svc = derivedService(si);
           derived.push({ ...svc, spec: { ...svc.spec, clusterIP: ips[0], clusterIPs: [...ips] } });
         }
         const body = serviceImportBody(si, ips);

@@ -192,7 +192,7 @@ export async function judge(a: Admin, service: ExportedService, namespace: strin
       ? { ...serviceImport, spec: { ...serviceImport.spec, type: 'ClusterSetIP' as const, ipFamilies: ['IPv4'] } }
       : serviceImport;
   if (serviceImport.spec.type !== 'Headless' || serviceImport.spec.ports.length > 0) {
-    const svc = derivedService(asClusterSetIp, owner);
+    const svc = derivedService(asClusterSetIp);
     const r = await dryRun(a, namespace, { kind: 'Service', name: svc.metadata?.name ?? '', body: svc });
     const { response, ...rest } = r;
     results.push(rest);

@@ -253,6 +253,32 @@ describe('ClusterSetState', () => {
     expect(s.origins()).toEqual(['b']);
     expect(s.recordsFor('ns1/web').map((r) => r.origin)).toEqual(['b']);
   });
+
+  it('journals the keys every change touched, however it changed, for one consumer', () => {
+    const s = new ClusterSetState();
+    expect(s.takeChangedKeys()).toEqual([]);
+    s.merge(
+      issue('a', [
+        { key: 0, service: exported() },
+        { key: 1, service: exported() },
+      ]),
+    );
+    s.merge(issue('b', [{ key: 1, service: exported() }]));
+    expect(s.takeChangedKeys().sort()).toEqual([...new Set(s.keys())].sort());
+    expect(s.takeChangedKeys()).toEqual([]);
+    // A stale record changes nothing, so it is not journalled.
+    s.merge(issue('b', [{ key: 1, service: exported() }]));
+    expect(s.takeChangedKeys()).toEqual([]);
+    // Forgetting an origin drops its records: their keys are journalled (also one that goes from the state).
+    const aKeys = s.recordsOf('a').map((r) => `${r.namespace}/${r.name}`);
+    s.forgetOrigin('a');
+    expect(s.takeChangedKeys().sort()).toEqual(aKeys.sort());
+    // A raised floor drops records below it.
+    const bKeys = s.recordsOf('b').map((r) => `${r.namespace}/${r.name}`);
+    s.raiseFloor('b', { wallMs: 10_000_000, logical: 0 });
+    expect(s.takeChangedKeys().sort()).toEqual(bKeys.sort());
+    expect(s.keys()).toEqual([]);
+  });
 });
 
 describe('ClusterSetState at size', () => {

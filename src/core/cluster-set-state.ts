@@ -177,6 +177,8 @@ export class ClusterSetState {
   #revision = 0;
   /** Counts merge calls (see `Entry.batch`). */
   #batch = 0;
+  /** Keys changed (or dropped) since the last {@link ClusterSetState.takeChangedKeys}. */
+  #changed = new Set<ServiceKey>();
 
   #origin(origin: ClusterId): OriginState {
     let o = this.#origins.get(origin);
@@ -232,6 +234,7 @@ export class ClusterSetState {
       }
       setRecord(perKey, r);
       perKey.revision = ++this.#revision;
+      this.#changed.add(key);
     }
     return { applied, stale, invalid };
   }
@@ -311,6 +314,7 @@ export class ClusterSetState {
       perKey.records = perKey.records.filter((r) => r.origin !== origin);
       perKey.shared = false;
       perKey.revision = ++this.#revision;
+      this.#changed.add(key);
       if (perKey.records.length === 0) {
         this.#byKey.delete(key);
         this.#sortedKeys = undefined;
@@ -361,6 +365,18 @@ export class ClusterSetState {
   keys(): readonly ServiceKey[] {
     this.#sortedKeys ??= [...this.#byKey.keys()].sort(compareStrings);
     return this.#sortedKeys;
+  }
+
+  /**
+   * The keys whose records changed or were dropped since the last call, however they changed (a merge, a floor, a
+   * forgotten origin), and forgets them: a node's data path resolves just these. One consumer per state; without one
+   * the set is bounded by the number of keys ever held.
+   */
+  takeChangedKeys(): ServiceKey[] {
+    if (this.#changed.size === 0) return [];
+    const keys = [...this.#changed];
+    this.#changed = new Set();
+    return keys;
   }
 
   /** A number that changes whenever a record of `key` changes (0: never held). Equal revisions, equal records. */

@@ -63,8 +63,8 @@ export type {
   ServicePortObject,
 } from './kube-objects.js';
 export type { LocalExport, LocalExports, LocalRecords } from './local-exports.js';
-export { exportRecordsFromObjects, localExports, timestampMs } from './local-exports.js';
-export { planOwnRecords } from './own-records.js';
+export { exportRecordsFromObjects, localExportOf, localExports, sliceOwnerKey, timestampMs } from './local-exports.js';
+export { planOwnRecords, planOwnRecordsFor } from './own-records.js';
 
 export type { ConditionData, ConflictReason } from './conditions.js';
 export {
@@ -77,13 +77,15 @@ export {
 } from './conditions.js';
 export type {
   ExportConditions,
+  KeyOutcome,
   NamespaceMissing,
   Resolution,
+  ResolveKeysOptions,
   ResolveOptions,
   ServiceResolution,
   UnimportableRecord,
 } from './resolve.js';
-export { resolve, resolveService } from './resolve.js';
+export { resolve, resolveKeys, resolveService } from './resolve.js';
 export { mergePorts, samePorts, sortPorts } from './port-merge.js';
 export { derivedServiceName, derivedServiceNameOfKey } from './derived-name.js';
 export type { ImportProblem, ImportProblemReason } from './importability.js';

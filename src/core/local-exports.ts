@@ -185,10 +185,8 @@ export function localExports(objects: LocalObjects): LocalExports {
   for (const s of objects.services) services.set(serviceKey(s.metadata.namespace ?? '', s.metadata.name ?? ''), s);
   const slicesByService = new Map<ServiceKey, EndpointSliceObject[]>();
   for (const slice of objects.endpointSlices) {
-    const labels = slice.metadata.labels ?? {};
-    const owner = labels[LABEL_KUBE_SERVICE_NAME];
-    if (owner === undefined || labels[LABEL_SERVICE_NAME] !== undefined) continue;
-    const key = serviceKey(slice.metadata.namespace ?? '', owner);
+    const key = sliceOwnerKey(slice);
+    if (key === undefined) continue;
     const list = slicesByService.get(key);
     if (list === undefined) slicesByService.set(key, [slice]);
     else list.push(slice);
@@ -200,34 +198,58 @@ export function localExports(objects: LocalObjects): LocalExports {
     .map((se) => ({ se, key: serviceKey(se.metadata.namespace ?? '', se.metadata.name ?? '') }))
     .sort((a, b) => compareStrings(a.key, b.key));
   for (const { se, key } of sorted) {
-    const namespace = se.metadata.namespace ?? '';
-    const name = se.metadata.name ?? '';
-    const svc = services.get(key);
-    if (svc === undefined) {
-      exports.push({ namespace, name, valid: validCondition('False', 'NoService', `Service "${key}" not found`) });
-    } else if (svc.spec?.type === 'ExternalName') {
-      const message = `Service "${key}" is of type ExternalName, which cannot be exported`;
-      exports.push({ namespace, name, valid: validCondition('False', 'InvalidServiceType', message) });
-    } else {
-      let service = exportedService(svc, se, slicesByService.get(key) ?? []);
-      // Too many endpoints for one record: export those that fit (ready ones first) rather than withdraw the service.
-      const fitted = fitToRecord(service);
-      if (fitted !== undefined) service = fitted.service;
-      const problem = importProblem(service);
-      if (problem !== undefined) {
-        exports.push({ namespace, name, valid: unimportable(key, problem) });
-        continue;
-      }
-      desired.set(key, service);
-      const exported =
-        fitted === undefined
-          ? `Service "${key}" is exported`
-          : `Service "${key}" is exported with ${fitted.kept} of its ${fitted.total} endpoints (ready ones first): one export carries at most ${MAX_SERVICE_JSON_BYTES / 1024} KiB`;
-      const valid = validCondition('True', 'Valid', exported);
-      exports.push({ namespace, name, valid, service });
-    }
+    const e = localExportOf(key, se, services.get(key), slicesByService.get(key) ?? []);
+    if (e === undefined) continue;
+    exports.push(e);
+    if (e.service !== undefined) desired.set(key, e.service);
   }
   return { exports, desired };
+}
+
+/**
+ * The service key a local EndpointSlice gives endpoints to (label `kubernetes.io/service-name`); undefined for a
+ * slice of no Service and for our imported slices.
+ */
+export function sliceOwnerKey(slice: EndpointSliceObject): ServiceKey | undefined {
+  const labels = slice.metadata.labels ?? {};
+  const owner = labels[LABEL_KUBE_SERVICE_NAME];
+  if (owner === undefined || labels[LABEL_SERVICE_NAME] !== undefined) return undefined;
+  return serviceKey(slice.metadata.namespace ?? '', owner);
+}
+
+/**
+ * One export of {@link localExports}, from the objects of its key alone: the ServiceExport (undefined, or being
+ * deleted: nothing is exported), the Service of the same namespace/name and the slices that name it (see
+ * {@link sliceOwnerKey}). `localExports(objects)` is this function applied to every key of `objects`, so a node can
+ * recompute the one key an event touched.
+ */
+export function localExportOf(
+  key: ServiceKey,
+  se: ServiceExportObject | undefined,
+  svc: ServiceObject | undefined,
+  slices: readonly EndpointSliceObject[],
+): LocalExport | undefined {
+  if (se === undefined || se.metadata.deletionTimestamp !== undefined) return undefined;
+  const namespace = se.metadata.namespace ?? '';
+  const name = se.metadata.name ?? '';
+  if (svc === undefined) {
+    return { namespace, name, valid: validCondition('False', 'NoService', `Service "${key}" not found`) };
+  }
+  if (svc.spec?.type === 'ExternalName') {
+    const message = `Service "${key}" is of type ExternalName, which cannot be exported`;
+    return { namespace, name, valid: validCondition('False', 'InvalidServiceType', message) };
+  }
+  let service = exportedService(svc, se, slices);
+  // Too many endpoints for one record: export those that fit (ready ones first) rather than withdraw the service.
+  const fitted = fitToRecord(service);
+  if (fitted !== undefined) service = fitted.service;
+  const problem = importProblem(service);
+  if (problem !== undefined) return { namespace, name, valid: unimportable(key, problem) };
+  const exported =
+    fitted === undefined
+      ? `Service "${key}" is exported`
+      : `Service "${key}" is exported with ${fitted.kept} of its ${fitted.total} endpoints (ready ones first): one export carries at most ${MAX_SERVICE_JSON_BYTES / 1024} KiB`;
+  return { namespace, name, valid: validCondition('True', 'Valid', exported), service };
 }
 
 /** The records of a whole cluster at one version: the offline path (`resolve` CLI, simulations). */

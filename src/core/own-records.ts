@@ -25,11 +25,27 @@ export function planOwnRecords(
 ): ExportRecord[] {
   const heldByKey = new Map<ServiceKey, ExportRecord>();
   for (const r of held) if (r.origin === origin) heldByKey.set(serviceKey(r.namespace, r.name), r);
-  const keys = [...new Set([...heldByKey.keys(), ...desired.keys()])].sort(compareStrings);
+  const keys = new Set([...heldByKey.keys(), ...desired.keys()]);
+  return planOwnRecordsFor(origin, (key) => heldByKey.get(key), desired, keys, stamp);
+}
+
+/**
+ * {@link planOwnRecords} for some keys only: what the origin must publish for `keys` (those an event touched) so that
+ * the ClusterSet holds `desired` for them. `heldOf` gives this origin's record of a key. Planning every key the origin
+ * holds or desires gives exactly `planOwnRecords`.
+ */
+export function planOwnRecordsFor(
+  origin: ClusterId,
+  heldOf: (key: ServiceKey) => ExportRecord | undefined,
+  desired: ReadonlyMap<ServiceKey, ExportedService>,
+  keys: Iterable<ServiceKey>,
+  stamp: () => Hlc,
+): ExportRecord[] {
   const out: ExportRecord[] = [];
-  for (const key of keys) {
+  for (const key of [...new Set(keys)].sort(compareStrings)) {
     const want = desired.get(key);
-    const have = heldByKey.get(key);
+    const found = heldOf(key);
+    const have = found?.origin === origin ? found : undefined;
     const { namespace, name } = splitServiceKey(key);
     if (want !== undefined) {
       if (have?.service !== undefined && sameContent(have.service, want)) continue;

@@ -3,7 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { ClusterSetState } from './cluster-set-state.js';
 import { derivedServiceName } from './derived-name.js';
 import type { ExportRecord } from './export-record.js';
-import { resolve } from './resolve.js';
+import { serviceKey } from './ids.js';
+import type { LocalExport } from './local-exports.js';
+import { resolve, resolveKeys, type KeyOutcome, type Resolution } from './resolve.js';
 import {
   conditionsOf,
   endpointSlice,
@@ -508,6 +510,102 @@ describe('resolve: determinism', () => {
         },
       ),
       { numRuns: 500 },
+    );
+  });
+
+  it('per-key resolution equals whole resolution, key by key, whatever was resolved before', () => {
+    /** The whole resolution regrouped by key, as resolveKeys gives it. */
+    const byKey = (r: Resolution, keys: Iterable<string>) => {
+      const out = new Map<string, KeyOutcome>();
+      for (const key of keys) {
+        const [namespace, name] = key.split('/') as [string, string];
+        const si = r.serviceImports.find((x) => x.metadata.namespace === namespace && x.metadata.name === name);
+        const slices = r.endpointSlices.filter(
+          (x) =>
+            x.metadata.namespace === namespace && x.metadata.labels['multicluster.kubernetes.io/service-name'] === name,
+        );
+        const conditions = r.exportConditions.find((c) => c.namespace === namespace && c.name === name)?.conditions;
+        const missing = r.namespaceMissing.find((m) => m.namespace === namespace && m.name === name);
+        const o: Record<string, unknown> = {
+          endpointSlices: slices,
+          unimportable: r.unimportable.filter((u) => u.namespace === namespace && u.name === name),
+        };
+        if (si !== undefined) o['serviceImport'] = si;
+        if (conditions !== undefined) o['exportConditions'] = conditions;
+        if (missing !== undefined) o['namespaceMissing'] = missing;
+        out.set(key, o as unknown as KeyOutcome);
+      }
+      return out;
+    };
+    fc.assert(
+      fc.property(
+        historiesArb(8).chain((h) => {
+          const all = ORIGINS.flatMap((o) => issue(o, h[o] ?? []));
+          return fc.tuple(
+            fc.shuffledSubarray(all, { minLength: all.length, maxLength: all.length }),
+            fc.array(fc.nat(4), { minLength: 1, maxLength: 6 }),
+            fc.array(fc.subarray([...ORIGINS]), { minLength: 1, maxLength: 6 }),
+            fc.subarray(['ns1', 'ns2']),
+            fc.boolean(),
+          );
+        }),
+        ([records, cuts, withdrawnSets, namespaces, explicit]) => {
+          const state = new ClusterSetState();
+          let at = 0;
+          cuts.forEach((cut, i) => {
+            // Between batches, resolve some keys only (as a node does), with other withdrawn sets.
+            const merged = state.merge(records.slice(at, at + cut));
+            at += cut;
+            const touched = merged.applied.map((r) => serviceKey(r.namespace, r.name));
+            resolveKeys(state, touched, {
+              localCluster: 'cluster-a',
+              namespaces: new Set(namespaces),
+              withdrawnOrigins: withdrawnSets[i % withdrawnSets.length],
+            });
+          });
+          state.merge(records.slice(at));
+          const localCluster = 'cluster-a';
+          let localExports: LocalExport[] | undefined;
+          if (explicit) {
+            localExports = state
+              .recordsOf(localCluster)
+              .filter((r) => !r.removed)
+              .map((r) => ({
+                namespace: r.namespace,
+                name: r.name,
+                valid: { type: 'Valid', status: 'True', reason: 'Valid', message: 'ok' },
+                ...(r.service === undefined ? {} : { service: r.service }),
+              }));
+            localExports.push({
+              namespace: 'ns1',
+              name: 'no-service',
+              valid: { type: 'Valid', status: 'False', reason: 'NoService', message: 'none' },
+            });
+          }
+          const options = {
+            localCluster,
+            namespaces,
+            withdrawnOrigins: withdrawnSets[0],
+            ...(localExports === undefined ? {} : { localExports }),
+          };
+          const whole = resolve(state, options);
+          const keys = new Set([
+            ...state.keys(),
+            ...(localExports ?? []).map((e) => serviceKey(e.namespace, e.name)),
+            'ns2/never-exported',
+          ]);
+          const perKey = resolveKeys(state, keys, {
+            localCluster,
+            namespaces: new Set(namespaces),
+            withdrawnOrigins: withdrawnSets[0],
+            ...(localExports === undefined
+              ? {}
+              : { localExports: new Map(localExports.map((e) => [serviceKey(e.namespace, e.name), e])) }),
+          });
+          expect(perKey).toEqual(byKey(whole, keys));
+        },
+      ),
+      { numRuns: 1000 },
     );
   });
 

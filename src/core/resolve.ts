@@ -430,25 +430,13 @@ export function resolve(state: ClusterSetState, options: ResolveOptions): Resolu
   const namespaces = new Set(options.namespaces);
   const withdrawn = new Set(options.withdrawnOrigins ?? []);
   const withdrawnSig = [...withdrawn].sort(compareStrings).join(',');
-  let cache = memo.get(state);
-  if (cache === undefined) {
-    cache = new Map();
-    memo.set(state, cache);
-  }
+  const cache = memoOf(state);
   const serviceImports: ServiceImportObject[] = [];
   const endpointSlices: ImportedEndpointSliceObject[] = [];
   const unimportable: UnimportableRecord[] = [];
   const namespaceMissing: NamespaceMissing[] = [];
   for (const key of state.keys()) {
-    const revision = state.revisionOf(key);
-    const hit = cache.get(key);
-    let entry: KeyResolution;
-    if (hit !== undefined && hit.revision === revision && hit.withdrawnSig === withdrawnSig) {
-      entry = hit.entry;
-    } else {
-      entry = resolveKey(state, key, withdrawn);
-      cache.set(key, { revision, withdrawnSig, entry });
-    }
+    const entry = cachedKey(state, cache, key, withdrawn, withdrawnSig);
     for (const u of entry.unimportable) unimportable.push(u);
     const r = entry.result;
     if (r === undefined) continue;
@@ -473,14 +461,128 @@ export function resolve(state: ClusterSetState, options: ResolveOptions): Resolu
       }
     }
   }
-  const exportConditions = keyed.map(({ e, key }): ExportConditions => {
-    const mine = state.record(options.localCluster, key);
-    const published = mine !== undefined && !mine.removed;
-    const conditions: ConditionData[] = [e.valid, readyCondition(e.valid, published)];
+  const exportConditions = keyed.map(({ e, key }): ExportConditions => ({
+    namespace: e.namespace,
+    name: e.name,
     // Every key of the state was just resolved into the cache; a published export's key is one of them.
-    const r = published ? cache.get(key)?.entry.result : undefined;
-    if (e.valid.status === 'True' && r !== undefined) conditions.push(r.conflict);
-    return { namespace: e.namespace, name: e.name, conditions };
-  });
+    conditions: exportConditionsOf(state, options.localCluster, key, e, (k) => cache.get(k)?.entry.result),
+  }));
   return { serviceImports, endpointSlices, exportConditions, unimportable, namespaceMissing };
 }
+
+function memoOf(
+  state: ClusterSetState,
+): Map<ServiceKey, { revision: number; withdrawnSig: string; entry: KeyResolution }> {
+  let cache = memo.get(state);
+  if (cache === undefined) {
+    cache = new Map();
+    memo.set(state, cache);
+  }
+  return cache;
+}
+
+function cachedKey(
+  state: ClusterSetState,
+  cache: Map<ServiceKey, { revision: number; withdrawnSig: string; entry: KeyResolution }>,
+  key: ServiceKey,
+  withdrawn: ReadonlySet<ClusterId>,
+  withdrawnSig: string,
+): KeyResolution {
+  const revision = state.revisionOf(key);
+  const hit = cache.get(key);
+  if (hit !== undefined && hit.revision === revision && hit.withdrawnSig === withdrawnSig) return hit.entry;
+  const entry = resolveKey(state, key, withdrawn);
+  cache.set(key, { revision, withdrawnSig, entry });
+  return entry;
+}
+
+/** The conditions of the local ServiceExport `e` of `key`: Valid, Ready and (when published and valid) Conflict. */
+function exportConditionsOf(
+  state: ClusterSetState,
+  localCluster: ClusterId,
+  key: ServiceKey,
+  e: LocalExport,
+  resultOf: (key: ServiceKey) => ServiceResolution | undefined,
+): ConditionData[] {
+  const mine = state.record(localCluster, key);
+  const published = mine !== undefined && !mine.removed;
+  const conditions: ConditionData[] = [e.valid, readyCondition(e.valid, published)];
+  const r = published ? resultOf(key) : undefined;
+  if (e.valid.status === 'True' && r !== undefined) conditions.push(r.conflict);
+  return conditions;
+}
+
+/** What one service key should look like in the resolving cluster, and what resolution noted about it. */
+export interface KeyOutcome {
+  /** Absent: no ServiceImport here (nobody exports the key, or its namespace does not exist here). */
+  readonly serviceImport?: ServiceImportObject;
+  /** The imported slices, by source cluster (empty without a ServiceImport). */
+  readonly endpointSlices: readonly ImportedEndpointSliceObject[];
+  /** The conditions of this cluster's ServiceExport of the key, when there is one. */
+  readonly exportConditions?: readonly ConditionData[];
+  /** Live records of the key skipped as not importable, by source cluster. */
+  readonly unimportable: readonly UnimportableRecord[];
+  /** Set when the key is exported but its namespace does not exist here. */
+  readonly namespaceMissing?: NamespaceMissing;
+}
+
+/** What {@link resolveKeys} needs: {@link ResolveOptions} with the namespaces as a set and local exports by key. */
+export interface ResolveKeysOptions {
+  readonly localCluster: ClusterId;
+  readonly namespaces: ReadonlySet<string>;
+  readonly withdrawnOrigins?: Iterable<ClusterId>;
+  /**
+   * This cluster's ServiceExports by key, with their validity. Default: one valid export per live record this
+   * cluster holds for itself (as {@link resolve}).
+   */
+  readonly localExports?: ReadonlyMap<ServiceKey, LocalExport>;
+}
+
+/**
+ * Resolves some keys only — those an event touched: work proportional to them, not to the state. For every key it
+ * gives what {@link resolve} gives for that key (the same objects when the state of the key did not change), so a
+ * node may resolve the whole state once and then only the keys that change. Keys nobody exports and nobody exports
+ * locally get an empty outcome (their objects should go).
+ */
+export function resolveKeys(
+  state: ClusterSetState,
+  keys: Iterable<ServiceKey>,
+  options: ResolveKeysOptions,
+): Map<ServiceKey, KeyOutcome> {
+  const withdrawn = new Set(options.withdrawnOrigins ?? []);
+  const withdrawnSig = [...withdrawn].sort(compareStrings).join(',');
+  const cache = memoOf(state);
+  const out = new Map<ServiceKey, KeyOutcome>();
+  for (const key of keys) {
+    if (out.has(key)) continue;
+    const entry = cachedKey(state, cache, key, withdrawn, withdrawnSig);
+    const r = entry.result;
+    let local: LocalExport | undefined;
+    if (options.localExports !== undefined) local = options.localExports.get(key);
+    else {
+      const rec = state.record(options.localCluster, key);
+      if (rec !== undefined && !rec.removed)
+        local = { namespace: rec.namespace, name: rec.name, valid: IMPLICIT_VALID };
+    }
+    const exportConditions =
+      local === undefined ? undefined : exportConditionsOf(state, options.localCluster, key, local, () => r);
+    const outcome: {
+      serviceImport?: ServiceImportObject;
+      endpointSlices: readonly ImportedEndpointSliceObject[];
+      exportConditions?: readonly ConditionData[];
+      unimportable: readonly UnimportableRecord[];
+      namespaceMissing?: NamespaceMissing;
+    } = { endpointSlices: NONE_SLICES, unimportable: entry.unimportable };
+    if (exportConditions !== undefined) outcome.exportConditions = exportConditions;
+    if (r !== undefined) {
+      if (options.namespaces.has(r.namespace)) {
+        outcome.serviceImport = r.serviceImport;
+        outcome.endpointSlices = r.endpointSlices;
+      } else outcome.namespaceMissing = { namespace: r.namespace, name: r.name, exporters: r.exporters };
+    }
+    out.set(key, outcome);
+  }
+  return out;
+}
+
+const NONE_SLICES: readonly ImportedEndpointSliceObject[] = Object.freeze([]);

@@ -491,6 +491,18 @@ export class GossipNode extends EventTarget {
   }
 
   /**
+   * {@link GossipNode.setLocalExports} for the keys an event touched: `desired` is the whole of what this cluster
+   * exports (kept for later reconciles), but only `keys` are compared with what this origin holds, so the cost is
+   * that of the keys. Before a first `setLocalExports` it is one.
+   */
+  updateLocalExports(desired: ReadonlyMap<ServiceKey, ExportedService>, keys: Iterable<ServiceKey>): ExportRecord[] {
+    const first = !this.#publisher.hasDesired();
+    const issued = this.#publisher.setDesiredKeys(desired, keys);
+    if (first && this.#libp2p !== undefined) this.#settledness.settle([this.clusterId]);
+    return issued;
+  }
+
+  /**
    * Whether this node holds an origin's records as completely as the ClusterSet does: itself once it published its
    * exports from listed caches; another origin once a completed sync with a peer that had settled it left this node
    * with the same digest (or a newer one). Before that, what this node holds of the origin may be partial (nothing

@@ -1,6 +1,6 @@
 // This origin's records on the mesh: plans them from the desired exports, signs them (in batches), merges them and
 // publishes them on the topic as coalesced deltas.
-import { planOwnRecords, serviceKey } from '../core/index.js';
+import { planOwnRecords, planOwnRecordsFor, serviceKey } from '../core/index.js';
 import type { ExportedService, ExportRecord, ServiceKey } from '../core/index.js';
 import { DEFAULT_DELTA_COALESCE_MS, TARGET_DELTA_BYTES, WIRE_VERSION } from './constants.js';
 import type { GossipContext } from './context.js';
@@ -25,6 +25,7 @@ export class Publisher {
   /** Own envelopes waiting for the mesh: records by key (latest wins), plus the binding. */
   readonly #pending = new Map<string, Uint8Array>();
   #flushTimer: NodeJS.Timeout | undefined;
+  #lastFlushAt = Number.NEGATIVE_INFINITY;
 
   constructor(ctx: GossipContext, init: PublisherInit) {
     this.#ctx = ctx;
@@ -47,6 +48,22 @@ export class Publisher {
   setDesired(desired: ReadonlyMap<ServiceKey, ExportedService>): ExportRecord[] {
     this.#desired = desired;
     return this.reconcile();
+  }
+
+  /** See {@link GossipNode.updateLocalExports}. */
+  setDesiredKeys(desired: ReadonlyMap<ServiceKey, ExportedService>, keys: Iterable<ServiceKey>): ExportRecord[] {
+    if (this.#desired === undefined) return this.setDesired(desired);
+    this.#desired = desired;
+    const { clusterId, clock, state } = this.#ctx;
+    this.#ctx.own.seedClock();
+    const plan = planOwnRecordsFor(
+      clusterId,
+      (key) => state.record(clusterId, key),
+      desired,
+      keys,
+      () => clock.tick(this.#ctx.now()),
+    );
+    return plan.length === 0 ? [] : this.publishLocal(plan);
   }
 
   /** Plans, stamps and publishes what the desired exports need (nothing before they were set). */
@@ -85,12 +102,19 @@ export class Publisher {
     return [...applied];
   }
 
-  scheduleFlush(delayMs: number): void {
+  /**
+   * Flushes the pending envelopes no sooner than `minIntervalMs` after the last flush: the first change after a quiet
+   * period goes out in the next turn of the event loop (no delay added to an isolated change), later ones are
+   * coalesced into one delta per interval while changes keep coming.
+   */
+  scheduleFlush(minIntervalMs: number): void {
     if (this.#flushTimer !== undefined || this.#pending.size === 0 || this.#ctx.stopping()) return;
+    const wait = Math.max(0, this.#lastFlushAt + minIntervalMs - performance.now());
     this.#flushTimer = setTimeout(() => {
       this.#flushTimer = undefined;
+      this.#lastFlushAt = performance.now();
       void this.#flush();
-    }, delayMs);
+    }, wait);
   }
 
   /** Publishes own envelopes on the topic; resolves with whether it went out. */

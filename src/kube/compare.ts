@@ -5,6 +5,7 @@
  */
 import type * as k8s from '@kubernetes/client-node';
 import type { ImportedEndpointSliceObject, ServiceImportObject } from '../core/index.js';
+import type { DesiredService } from './desired.js';
 import type { ServiceImport } from './objects.js';
 
 /** JSON with sorted keys and undefined members dropped: equal projections give equal strings. */
@@ -109,4 +110,23 @@ export function derivedServiceProjection(svc: k8s.V1Service): string {
 /** Whether `owners` names `uid` as controller owner. */
 export function ownedBy(owners: readonly k8s.V1OwnerReference[] | undefined, uid: string | undefined): boolean {
   return uid !== undefined && (owners ?? []).some((o) => o.uid === uid);
+}
+
+/**
+ * Whether two desired states of a key are the same: by reference first (resolution hands out the same objects for a
+ * key whose records did not change), by canonical JSON for what differs in identity only.
+ */
+export function sameDesired(a: DesiredService | undefined, b: DesiredService | undefined): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined) return false;
+  if (a.serviceImport !== b.serviceImport && canonical(a.serviceImport) !== canonical(b.serviceImport)) return false;
+  if (a.endpointSlices !== b.endpointSlices) {
+    if (a.endpointSlices.length !== b.endpointSlices.length) return false;
+    for (let i = 0; i < a.endpointSlices.length; i++) {
+      const x = a.endpointSlices[i];
+      const y = b.endpointSlices[i];
+      if (x !== y && canonical(x) !== canonical(y)) return false;
+    }
+  }
+  return a.exportConditions === b.exportConditions || canonical(a.exportConditions) === canonical(b.exportConditions);
 }

@@ -56,23 +56,15 @@ describe('desired objects', () => {
     ]);
   });
 
-  it('builds a selectorless derived Service owned by the ServiceImport', () => {
+  it('builds a selectorless derived Service, owned by nothing (it is written before its ServiceImport)', () => {
     const si = indexResolution(resolution()).get('web/web')!.serviceImport!;
-    const svc = derivedService(si, owner);
+    const svc = derivedService(si);
     expect(svc.metadata?.name).toBe(derivedServiceName('web', 'web'));
     expect(svc.spec?.selector).toBeUndefined();
     expect(svc.spec?.ports).toEqual([{ name: 'http', protocol: 'TCP', port: 80, appProtocol: 'http' }]);
     expect(svc.spec).toMatchObject({ type: 'ClusterIP', ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack' });
     expect(svc.spec?.sessionAffinityConfig).toEqual({ clientIP: { timeoutSeconds: 60 } });
-    expect(svc.metadata?.ownerReferences).toEqual([
-      {
-        apiVersion: 'multicluster.x-k8s.io/v1beta1',
-        kind: 'ServiceImport',
-        name: 'web',
-        uid: 'uid-1',
-        controller: true,
-      },
-    ]);
+    expect(svc.metadata?.ownerReferences).toBeUndefined();
   });
 
   it('puts the derived cluster IPs into spec.ips, never for headless', () => {

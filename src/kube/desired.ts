@@ -73,7 +73,7 @@ export function serviceImportBody(desired: ServiceImportObject, ips: readonly st
  * The derived Service that allocates the ClusterSetIP of a ClusterSetIP import: type ClusterIP, no selector (the
  * endpoint controller leaves it alone; our imported slices point at it), the import's ports and ip families.
  */
-export function derivedService(desired: ServiceImportObject, owner: ServiceImport): k8s.V1Service {
+export function derivedService(desired: ServiceImportObject): k8s.V1Service {
   const { namespace, name } = desired.metadata;
   const spec: k8s.V1ServiceSpec = {
     type: 'ClusterIP',
@@ -97,7 +97,6 @@ export function derivedService(desired: ServiceImportObject, owner: ServiceImpor
       name: derivedServiceName(namespace, name),
       namespace,
       labels: { [LABEL_OWNED_BY]: OWNED_BY, [LABEL_SERVICE_NAME]: name },
-      ownerReferences: [ownerReference(owner)],
     },
     spec,
   };

@@ -26,7 +26,7 @@ import {
 } from '../core/index.js';
 import { canonical, derivedServiceProjection, importProjection, ownedBy, sliceProjection } from './compare.js';
 import { EVENT_COMPONENT, FIELD_MANAGER, LABEL_OWNED_BY, MCS_GROUP, MCS_VERSION, OWNED_BY } from './constants.js';
-import { derivedService, ownerReference, serviceImportBody, sliceBody, type DesiredService } from './desired.js';
+import { derivedService, serviceImportBody, sliceBody, type DesiredService } from './desired.js';
 import { DEFAULT_API_TIMEOUT_MS, withSignal } from './api-options.js';
 import { apiServerMessage, describeError } from './errors.js';
 import type { ResilientInformer } from './informer.js';
@@ -68,11 +68,9 @@ export function isDerivedService(s: k8s.V1Service): boolean {
   return l[LABEL_OWNED_BY] === OWNED_BY && l[LABEL_SERVICE_NAME] !== undefined;
 }
 
-/** The cluster IPs of our derived Service when `si` owns it (a Service of an earlier ServiceImport has none yet). */
-function ipsOf(svc: k8s.V1Service | undefined, si: ServiceImport): string[] {
-  return svc !== undefined && ownedBy(svc.metadata?.ownerReferences, si.metadata.uid)
-    ? (svc.spec?.clusterIPs ?? []).filter((ip) => ip !== 'None' && ip !== '')
-    : [];
+/** The cluster IPs of our derived Service (none before it exists, or while the API server has not given any). */
+function ipsOf(svc: k8s.V1Service | undefined): string[] {
+  return (svc?.spec?.clusterIPs ?? []).filter((ip) => ip !== 'None' && ip !== '');
 }
 
 function isGone(err: unknown): boolean {
@@ -81,6 +79,15 @@ function isGone(err: unknown): boolean {
 
 function seconds(d: Date): string {
   return d.toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+/** Whether a ServiceExport condition reports a problem: Valid=False, Conflict=True, Ready=False. */
+function isProblem(c: { readonly type: string; readonly status: string }): boolean {
+  return (
+    (c.type === CONDITION_VALID && c.status === 'False') ||
+    (c.type === CONDITION_CONFLICT && c.status === 'True') ||
+    (c.type === CONDITION_READY && c.status === 'False')
+  );
 }
 
 /** Longest API server message a ServiceImport condition quotes. */
@@ -257,29 +264,8 @@ export class ImportWriter {
     const derived = this.#derivedOf(namespace, derivedName);
     const clusterSetIp = want.spec.type === 'ClusterSetIP';
 
-    // 1. The ServiceImport (spec.ips from the derived Service once it exists). The rest is owned by its uid.
-    let si: ServiceImport;
-    const body = serviceImportBody(want, clusterSetIp && cached !== undefined ? ipsOf(derived, cached) : []);
-    if (cached === undefined) {
-      si = await this.#write('serviceimports', 'create', object, async () => {
-        const created = (await this.#custom.createNamespacedCustomObject(
-          {
-            group: MCS_GROUP,
-            version: MCS_VERSION,
-            plural: 'serviceimports',
-            namespace,
-            body,
-            fieldManager: FIELD_MANAGER,
-          },
-          this.#options(),
-        )) as ServiceImport;
-        caches.serviceImports.wrote(created);
-        return created;
-      });
-    } else si = cached;
-
-    // The steps below need the ServiceImport (its uid owns the rest) and nothing of each other: each is tried,
-    // whatever the others did — an update of an existing ServiceImport the API server refuses included.
+    // The steps below are each tried whatever the others did (an update the API server refuses included); only a
+    // ServiceImport that cannot be created stops the rest (its uid owns the slices).
     const failures: WriteError[] = [];
     const step = async (fn: () => Promise<unknown>): Promise<void> => {
       try {
@@ -288,22 +274,48 @@ export class ImportWriter {
         failures.push(err instanceof WriteError ? err : new WriteError('serviceimports', 'reconcile', object, err));
       }
     };
-    if (cached !== undefined && importProjection(cached) !== importProjection(body)) {
-      await step(async () => {
-        si = await this.#replaceImport(namespace, name, body, cached);
-      });
-    }
 
-    // 2. The derived Service (ClusterSetIP only), then spec.ips from its cluster IPs.
+    // 1. The derived Service (ClusterSetIP only) first, so that a new ServiceImport is created with its ips in one
+    // write (docs/operations.md "Writes").
+    let svc = derived;
     if (clusterSetIp) {
       await step(async () => {
-        const svc = await this.#ensureDerived(namespace, derivedName, derived, want, si);
-        const ips = ipsOf(svc, si);
-        if (ips.length > 0 && canonical(si.spec?.ips ?? []) !== canonical(ips)) {
-          si = await this.#replaceImport(namespace, name, serviceImportBody(want, ips), si);
-        }
+        svc = await this.#ensureDerived(namespace, derivedName, derived, want);
       });
     } else if (derived !== undefined) await step(() => this.#deleteService(namespace, derivedName));
+
+    // 2. The ServiceImport, spec.ips from the derived Service's cluster IPs.
+    let si: ServiceImport;
+    const body = serviceImportBody(want, clusterSetIp ? ipsOf(svc) : []);
+    if (cached === undefined) {
+      try {
+        si = await this.#write('serviceimports', 'create', object, async () => {
+          const created = (await this.#custom.createNamespacedCustomObject(
+            {
+              group: MCS_GROUP,
+              version: MCS_VERSION,
+              plural: 'serviceimports',
+              namespace,
+              body,
+              fieldManager: FIELD_MANAGER,
+            },
+            this.#options(),
+          )) as ServiceImport;
+          caches.serviceImports.wrote(created);
+          return created;
+        });
+      } catch (err) {
+        failures.push(err instanceof WriteError ? err : new WriteError('serviceimports', 'create', object, err));
+        throw new ReconcileError(object, failures);
+      }
+    } else {
+      si = cached;
+      if (importProjection(cached) !== importProjection(body)) {
+        await step(async () => {
+          si = await this.#replaceImport(namespace, name, body, cached);
+        });
+      }
+    }
 
     // 3. Imported slices: one per source cluster and endpoint group, owned by the ServiceImport; each on its own.
     const owner = si;
@@ -383,16 +395,20 @@ export class ImportWriter {
     return undefined;
   }
 
+  /**
+   * Creates or updates our derived Service. It has no ownerReference: it is created before its ServiceImport (whose
+   * uid does not exist yet), and a ServiceImport deleted by hand is written again with the same ClusterSetIP. The
+   * node deletes it with its import (unexport, `mcs-gossip leave`).
+   */
   async #ensureDerived(
     namespace: string,
     derivedName: string,
     derived: k8s.V1Service | undefined,
     want: ServiceImportObject,
-    si: ServiceImport,
   ): Promise<k8s.V1Service> {
     const { caches } = this.#init;
     const object = `${namespace}/${derivedName}`;
-    const wantSvc = derivedService(want, si);
+    const wantSvc = derivedService(want);
     if (derived !== undefined && canonical(derived.spec?.ipFamilies ?? []) !== canonical(wantSvc.spec?.ipFamilies)) {
       await this.#deleteService(namespace, derivedName); // ip families cannot be changed in place
       derived = undefined;
@@ -407,14 +423,9 @@ export class ImportWriter {
         return created;
       });
     }
-    if (
-      derivedServiceProjection(derived) === derivedServiceProjection(wantSvc) &&
-      ownedBy(derived.metadata?.ownerReferences, si.metadata.uid)
-    ) {
-      return derived;
-    }
+    if (derivedServiceProjection(derived) === derivedServiceProjection(wantSvc)) return derived;
     const next: k8s.V1Service = structuredClone(derived);
-    next.metadata = { ...next.metadata, labels: wantSvc.metadata?.labels, ownerReferences: [ownerReference(si)] };
+    next.metadata = { ...next.metadata, labels: wantSvc.metadata?.labels };
     next.spec = { ...next.spec, ...wantSvc.spec };
     if (wantSvc.spec?.sessionAffinityConfig === undefined) delete next.spec.sessionAffinityConfig;
     return this.#write('services', 'update', object, async () => {
@@ -566,19 +577,19 @@ export class ImportWriter {
     });
     if (patched === undefined) return;
     caches.serviceExports.wrote(patched);
+    // Events only where they help an operator: a condition turning into a problem (Valid=False, Conflict=True,
+    // Ready=False), and the recovery from one. A healthy export's first conditions make none (docs/operations.md).
     const prior = new Map(ours.map((c) => [c.type, c]));
     for (const c of want) {
       const p = prior.get(c.type);
       if (p !== undefined && p.status === c.status && p.reason === c.reason) continue;
-      await this.#event(patched, c, now);
+      const warning = isProblem(c);
+      if (!warning && (p === undefined || !isProblem(p))) continue;
+      await this.#event(patched, c, warning, now);
     }
   }
 
-  async #event(se: ServiceExport, c: ConditionData, now: Date): Promise<void> {
-    const warning =
-      (c.type === CONDITION_VALID && c.status === 'False') ||
-      (c.type === CONDITION_CONFLICT && c.status === 'True') ||
-      (c.type === CONDITION_READY && c.status === 'False');
+  async #event(se: ServiceExport, c: ConditionData, warning: boolean, now: Date): Promise<void> {
     await this.#recordEvent(
       {
         apiVersion: `${MCS_GROUP}/${MCS_VERSION}`,

@@ -32,9 +32,11 @@ export type {
   KubeAdapterInit,
   KubeReadiness,
   LeaderElectionInit,
+  LocalChangeDetail,
   RefusedKey,
 } from './kube-adapter.js';
 export { KubeAdapter } from './kube-adapter.js';
+export { Coalescer } from './coalescer.js';
 export type { ClusterIdentity, IdentityProblem, IdentityStatus } from './identity.js';
 export { formatPeerProperty, isDnsLabel, parseBootstrapProperty, validateIdentity } from './identity.js';
 export { KubeMetrics } from './metrics.js';

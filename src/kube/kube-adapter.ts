@@ -6,15 +6,25 @@ import * as k8s from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import {
+  compareStrings,
   LABEL_SERVICE_NAME,
-  localExports,
+  localExportOf,
+  serviceKey,
+  sliceOwnerKey,
+  type EndpointSliceObject,
+  type ExportedService,
+  type KeyOutcome,
+  type LocalExport,
   type LocalExports,
   type Resolution,
+  type ServiceExportObject,
   type ServiceKey,
+  type ServiceObject,
   type NamespaceMissing,
   type UnimportableRecord,
 } from '../core/index.js';
-import { canonical } from './compare.js';
+import { Coalescer } from './coalescer.js';
+import { canonical, sameDesired } from './compare.js';
 import {
   ABOUT_GROUP,
   ABOUT_VERSION,
@@ -77,8 +87,13 @@ export interface KubeAdapterInit {
   readonly concurrency?: number;
   /** Every key is re-checked this often (a no-op when nothing differs). Default 5 min. */
   readonly resyncIntervalMs?: number;
-  /** Coalescing delay of local changes before `local:change` fires (ms). Default 100. */
+  /**
+   * Local changes fire `local:change` at once (in the next turn of the event loop, so the watch events read together
+   * go together), and then at most once per this many ms while changes keep coming. Default 50.
+   */
   readonly localDebounceMs?: number;
+  /** Keys of a periodic resync re-checked per second at most (a lane of their own, behind events). Default 20. */
+  readonly resyncQps?: number;
 }
 
 /**
@@ -121,11 +136,19 @@ export interface KubeReadiness {
   readonly reason: string;
 }
 
+/** What changed locally since the last `local:change`. */
+export interface LocalChangeDetail {
+  /** Keys whose local export may have changed (a Service, EndpointSlice or ServiceExport event); undefined: any. */
+  readonly keys: readonly ServiceKey[] | undefined;
+  /** Namespaces created, deleted or being deleted: imports into them appear or go. */
+  readonly namespaces: readonly string[];
+}
+
 export interface KubeAdapterEvents {
   /** The identity changed (became valid, invalid, or another valid identity). */
   identity: CustomEvent<IdentityStatus>;
   /** Local exports or namespaces may have changed (coalesced). */
-  'local:change': CustomEvent<void>;
+  'local:change': CustomEvent<LocalChangeDetail>;
   /** Leadership changed (always true without leader election, once started). */
   leader: CustomEvent<boolean>;
   /** The bootstrap ClusterProperty changed. */
@@ -141,6 +164,8 @@ export interface KubeAdapterEvents {
  * kube.on('local:change', () => gossip.setLocalExports(kube.localExports()?.desired ?? new Map()));
  * await kube.start();
  * kube.apply(resolve(state, { localCluster, namespaces: kube.namespaces(), localExports: kube.localExports()?.exports }));
+ * // then, per event, only the keys it touched:
+ * kube.applyKeys(resolveKeys(state, keys, { localCluster, namespaces: new Set(kube.namespaces()), localExports }));
  * ```
  */
 export class KubeAdapter extends EventTarget {
@@ -171,7 +196,8 @@ export class KubeAdapter extends EventTarget {
   #heldRevision: number | undefined;
   /** Aborted when writing stops, so writes in flight end at once. */
   #writing = new AbortController();
-  readonly #desiredText = new Map<ServiceKey, string>();
+  /** The canonical text of a desired state, computed only when a refusal needs it. */
+  readonly #desiredText = new WeakMap<DesiredService, string>();
   /** Keys whose last reconcile the API server refused, with the desired state that was refused. */
   readonly #refused = new Map<
     ServiceKey,
@@ -179,10 +205,20 @@ export class KubeAdapter extends EventTarget {
   >();
   /** Live records resolution skipped as not importable, by origin/key: logged once per new problem. */
   #unimportable = new Map<string, UnimportableRecord>();
+  /** The keys of `#unimportable`. */
+  #unimportableKeys = new Set<ServiceKey>();
   /** Exported services of the last resolution not imported for want of their namespace, by namespace/name. */
   #namespaceMissing = new Map<string, NamespaceMissing>();
-  #local: LocalExports | undefined;
-  #localTimer: NodeJS.Timeout | undefined;
+  /** This cluster's exports by key; undefined: recomputed from the caches on the next read. */
+  #local: { byKey: Map<ServiceKey, LocalExport>; desired: Map<ServiceKey, ExportedService> } | undefined;
+  /** `localExports()` sorted, until the next change. */
+  #localSorted: LocalExports | undefined;
+  /** Keys whose export must be recomputed on the next read. */
+  readonly #localDirty = new Set<ServiceKey>();
+  /** What the next `local:change` reports. */
+  #pendingKeys: Set<ServiceKey> | undefined = new Set();
+  readonly #pendingNamespaces = new Set<string>();
+  readonly #localEvents: Coalescer;
   #resyncTimer: NodeJS.Timeout | undefined;
 
   constructor(init: KubeAdapterInit) {
@@ -223,7 +259,7 @@ export class KubeAdapter extends EventTarget {
       'namespaces',
       '/api/v1/namespaces',
       () => core.listNamespace({}, withTimeout(LIST_TIMEOUT_MS)),
-      () => this.#localChanged(),
+      (n) => this.#namespaceChanged(n.metadata?.name ?? ''),
     );
     this.servicesCache = informer(
       'services',
@@ -231,7 +267,7 @@ export class KubeAdapter extends EventTarget {
       () => core.listServiceForAllNamespaces({}, withTimeout(LIST_TIMEOUT_MS)),
       (s) => {
         if (isDerivedService(s)) this.#enqueue(`${s.metadata?.namespace}/${s.metadata?.labels?.[LABEL_SERVICE_NAME]}`);
-        else this.#localChanged();
+        else this.#localChanged(serviceKey(s.metadata?.namespace ?? '', s.metadata?.name ?? ''));
       },
     );
     this.endpointSlicesCache = informer(
@@ -240,7 +276,10 @@ export class KubeAdapter extends EventTarget {
       () => discovery.listEndpointSliceForAllNamespaces({}, withTimeout(LIST_TIMEOUT_MS)),
       (s) => {
         if (isImportedSlice(s)) this.#enqueue(`${s.metadata?.namespace}/${s.metadata?.labels?.[LABEL_SERVICE_NAME]}`);
-        else if (s.metadata?.labels?.['kubernetes.io/service-name'] !== undefined) this.#localChanged();
+        else {
+          const key = sliceOwnerKey(s as EndpointSliceObject);
+          if (key !== undefined) this.#localChanged(key);
+        }
       },
     );
     this.serviceExportsCache = informer<ServiceExport>(
@@ -248,8 +287,9 @@ export class KubeAdapter extends EventTarget {
       `/apis/${MCS_GROUP}/${MCS_VERSION}/serviceexports`,
       listCustom(MCS_GROUP, MCS_VERSION, 'serviceexports'),
       (se) => {
-        this.#localChanged();
-        this.#enqueue(`${se.metadata.namespace}/${se.metadata.name}`);
+        const key = serviceKey(se.metadata.namespace ?? '', se.metadata.name ?? '');
+        this.#localChanged(key);
+        this.#enqueue(key);
       },
     );
     this.serviceImportsCache = informer<ServiceImport>(
@@ -293,8 +333,10 @@ export class KubeAdapter extends EventTarget {
         serviceImports: this.serviceImportsCache,
       },
     });
+    this.#localEvents = new Coalescer(() => this.#emitLocalChange(), init.localDebounceMs ?? 50);
     this.#queue = new WorkQueue({
       process: (key) => this.#reconcile(key),
+      backgroundQps: init.resyncQps ?? 20,
       qps: init.qps ?? DEFAULT_QUEUE_QPS,
       burst: init.burst ?? DEFAULT_QUEUE_BURST,
       concurrency: init.concurrency ?? 4,
@@ -342,7 +384,7 @@ export class KubeAdapter extends EventTarget {
     this.#evaluateIdentity();
     if (this.#elector !== undefined) this.#elector.start();
     else this.#setLeader(true);
-    this.#resyncTimer = setInterval(() => this.#resync(), this.#init.resyncIntervalMs ?? DEFAULT_RESYNC_MS);
+    this.#resyncTimer = setInterval(() => this.#resync(true), this.#init.resyncIntervalMs ?? DEFAULT_RESYNC_MS);
     this.#resyncTimer.unref();
   }
 
@@ -350,7 +392,7 @@ export class KubeAdapter extends EventTarget {
     if (!this.#started) return;
     this.#started = false;
     this.#queue.stop();
-    if (this.#localTimer !== undefined) clearTimeout(this.#localTimer);
+    this.#localEvents.cancel();
     if (this.#resyncTimer !== undefined) clearInterval(this.#resyncTimer);
     await this.#elector?.stop();
     await Promise.all(this.#informers.map((i) => i.stop()));
@@ -426,16 +468,89 @@ export class KubeAdapter extends EventTarget {
    * every export of this cluster in the whole ClusterSet).
    */
   localExports(): LocalExports | undefined {
+    const local = this.localExportsByKey();
+    if (local === undefined) return undefined;
+    this.#localSorted ??= {
+      exports: [...local.byKey].sort(([a], [b]) => compareStrings(a, b)).map(([, e]) => e),
+      desired: local.desired,
+    };
+    return this.#localSorted;
+  }
+
+  /**
+   * {@link KubeAdapter.localExports} by key, brought up to date by recomputing only the keys events touched since
+   * the last read (a Service, its EndpointSlices or its ServiceExport changed). Undefined when `localExports()` is.
+   */
+  localExportsByKey():
+    | {
+        readonly byKey: ReadonlyMap<ServiceKey, LocalExport>;
+        readonly desired: ReadonlyMap<ServiceKey, ExportedService>;
+      }
+    | undefined {
     if (!this.#identity.ok || !this.#listed(this.#localSources)) return undefined;
-    this.#local ??= localExports({
-      namespaces: this.namespacesCache.list() as LocalObjectsOf['namespaces'],
-      services: this.servicesCache.list().filter((s) => !isDerivedService(s)) as LocalObjectsOf['services'],
-      serviceExports: this.serviceExportsCache.list() as LocalObjectsOf['serviceExports'],
-      endpointSlices: this.endpointSlicesCache
-        .list()
-        .filter((s) => !isImportedSlice(s)) as LocalObjectsOf['endpointSlices'],
-    });
+    if (this.#local === undefined) {
+      this.#localDirty.clear();
+      this.#localSorted = undefined;
+      const byKey = new Map<ServiceKey, LocalExport>();
+      const desired = new Map<ServiceKey, ExportedService>();
+      const slices = new Map<ServiceKey, EndpointSliceObject[]>();
+      for (const s of this.endpointSlicesCache.list()) {
+        if (isImportedSlice(s)) continue;
+        const key = sliceOwnerKey(s as EndpointSliceObject);
+        if (key === undefined) continue;
+        const list = slices.get(key);
+        if (list === undefined) slices.set(key, [s as EndpointSliceObject]);
+        else list.push(s as EndpointSliceObject);
+      }
+      for (const se of this.serviceExportsCache.list()) {
+        const { namespace = '', name = '' } = se.metadata;
+        const key = serviceKey(namespace, name);
+        const svc = this.servicesCache.get(name, namespace);
+        const e = localExportOf(
+          key,
+          se as ServiceExportObject,
+          svc === undefined || isDerivedService(svc) ? undefined : (svc as ServiceObject),
+          slices.get(key) ?? [],
+        );
+        if (e === undefined) continue;
+        byKey.set(key, e);
+        if (e.service !== undefined) desired.set(key, e.service);
+      }
+      this.#local = { byKey, desired };
+      return this.#local;
+    }
+    if (this.#localDirty.size > 0) {
+      this.#localSorted = undefined;
+      for (const key of this.#localDirty) {
+        const e = this.#localExportOf(key);
+        if (e === undefined) this.#local.byKey.delete(key);
+        else this.#local.byKey.set(key, e);
+        if (e?.service === undefined) this.#local.desired.delete(key);
+        else this.#local.desired.set(key, e.service);
+      }
+      this.#localDirty.clear();
+    }
     return this.#local;
+  }
+
+  /** One key's local export, from the caches (see localExportOf). */
+  #localExportOf(key: ServiceKey): LocalExport | undefined {
+    const slash = key.indexOf('/');
+    const namespace = key.slice(0, slash);
+    const name = key.slice(slash + 1);
+    const se = this.serviceExportsCache.get(name, namespace);
+    if (se === undefined) return undefined;
+    const svc = this.servicesCache.get(name, namespace);
+    const slices: EndpointSliceObject[] = [];
+    for (const s of this.endpointSlicesCache.list(namespace)) {
+      if (!isImportedSlice(s) && sliceOwnerKey(s as EndpointSliceObject) === key) slices.push(s as EndpointSliceObject);
+    }
+    return localExportOf(
+      key,
+      se as ServiceExportObject,
+      svc === undefined || isDerivedService(svc) ? undefined : (svc as ServiceObject),
+      slices,
+    );
   }
 
   /**
@@ -449,22 +564,55 @@ export class KubeAdapter extends EventTarget {
     this.#noteUnimportable(resolution.unimportable);
     this.#noteNamespaceMissing(resolution.namespaceMissing);
     const next = indexResolution(resolution);
+    const before = this.#desired ?? new Map<ServiceKey, DesiredService>();
     this.#desired = next;
-    this.#gate = gate;
     const changed: ServiceKey[] = [];
-    for (const [key, d] of next) {
-      const text = canonical(d);
-      if (this.#desiredText.get(key) !== text) {
-        this.#desiredText.set(key, text);
-        changed.push(key);
-      }
+    // Unchanged keys keep the core's very objects (resolution is memoised per key): compared by reference first.
+    for (const [key, d] of next) if (!sameDesired(before.get(key), d)) changed.push(key);
+    for (const key of before.keys()) if (!next.has(key)) changed.push(key);
+    this.#applied(changed, gate);
+  }
+
+  /**
+   * Sets what some keys should hold (those an event touched, see `resolveKeys`) and converges them; the other keys
+   * keep what they had. Ignored while the identity is invalid; returns false (and does nothing) when there is no
+   * whole state to update — before a first {@link KubeAdapter.apply}, or since writing stopped — so the caller gives
+   * one.
+   */
+  applyKeys(outcomes: ReadonlyMap<ServiceKey, KeyOutcome>, gate?: OriginGate): boolean {
+    if (!this.#identity.ok) return true;
+    if (this.#desired === undefined) return false;
+    const changed: ServiceKey[] = [];
+    let unimportable = false;
+    for (const [key, o] of outcomes) {
+      const d: DesiredService | undefined =
+        o.serviceImport === undefined && o.exportConditions === undefined && o.endpointSlices.length === 0
+          ? undefined
+          : {
+              ...(o.serviceImport === undefined ? {} : { serviceImport: o.serviceImport }),
+              endpointSlices: o.endpointSlices,
+              ...(o.exportConditions === undefined ? {} : { exportConditions: o.exportConditions }),
+            };
+      const prior = this.#desired.get(key);
+      if (d === undefined) this.#desired.delete(key);
+      else this.#desired.set(key, d);
+      if (!sameDesired(prior, d)) changed.push(key);
+      const hadProblems = this.#unimportableKeys.has(key);
+      if (hadProblems || o.unimportable.length > 0) unimportable = true;
+      this.#noteNamespaceMissingOf(key, o.namespaceMissing);
     }
-    for (const key of [...this.#desiredText.keys()]) {
-      if (!next.has(key)) {
-        this.#desiredText.delete(key);
-        changed.push(key);
-      }
+    if (unimportable) {
+      const records = [...this.#unimportable.values()].filter((r) => !outcomes.has(serviceKey(r.namespace, r.name)));
+      for (const o of outcomes.values()) records.push(...o.unimportable);
+      this.#noteUnimportable(records);
     }
+    this.metrics.namespaceMissing.set(this.#namespaceMissing.size);
+    this.#applied(changed, gate);
+    return true;
+  }
+
+  #applied(changed: ServiceKey[], gate: OriginGate | undefined): void {
+    this.#gate = gate;
     if (gate?.revision !== this.#heldRevision) {
       this.#heldRevision = gate?.revision;
       for (const key of this.#held.keys()) changed.push(key);
@@ -633,6 +781,8 @@ export class KubeAdapter extends EventTarget {
     if (next.ok) {
       this.#log.info({ ...next.identity }, 'cluster identity');
       this.#local = undefined;
+      this.#localSorted = undefined;
+      this.#pendingKeys = undefined;
       this.#maybeStartQueue();
     } else {
       this.metrics.identityProblems.inc({ reason: next.reason });
@@ -658,7 +808,6 @@ export class KubeAdapter extends EventTarget {
     this.#writing.abort(new Error('writing stopped (leadership or identity lost)'));
     this.#queue.stop();
     this.#desired = undefined;
-    this.#desiredText.clear();
     this.#held.clear();
     this.metrics.heldKeys.set(0);
     this.#refused.clear();
@@ -674,7 +823,7 @@ export class KubeAdapter extends EventTarget {
     if (this.#queue.isStarted() || !this.#listed(this.#writerSources)) return;
     if (this.#writing.signal.aborted) this.#writing = new AbortController();
     this.#queue.start();
-    this.#resync();
+    this.#resync(false);
   }
 
   #enqueue(key: ServiceKey): void {
@@ -683,19 +832,45 @@ export class KubeAdapter extends EventTarget {
     this.metrics.queueDepth.set(this.#queue.length);
   }
 
-  #resync(): void {
+  /**
+   * Checks every key we own or want: at once when writing starts (leftovers of an earlier run go), in the background
+   * lane on the periodic resync (behind every event).
+   */
+  #resync(background: boolean): void {
     if (this.#desired === undefined) return;
     for (const r of this.#refused.values()) r.until = Date.now(); // a resync tries refused keys again too
-    for (const key of new Set([...this.#desired.keys(), ...this.#writer.actualKeys()])) this.#enqueue(key);
+    for (const key of new Set([...this.#desired.keys(), ...this.#writer.actualKeys()])) {
+      if (!this.#started) return;
+      if (background) this.#queue.addBackground(key);
+      else this.#queue.add(key);
+    }
+    this.metrics.queueDepth.set(this.#queue.length);
   }
 
-  #localChanged(): void {
-    this.#local = undefined;
-    if (!this.#started || this.#localTimer !== undefined) return;
-    this.#localTimer = setTimeout(() => {
-      this.#localTimer = undefined;
-      this.#emit('local:change', undefined);
-    }, this.#init.localDebounceMs ?? 100);
+  /** A local object of `key` changed (undefined: anything may have, e.g. a cache relisted). */
+  #localChanged(key?: ServiceKey): void {
+    if (key === undefined || this.#local === undefined) {
+      this.#local = undefined;
+      this.#localSorted = undefined;
+      this.#pendingKeys = undefined;
+    } else {
+      this.#localDirty.add(key);
+      this.#pendingKeys?.add(key);
+    }
+    if (this.#started) this.#localEvents.schedule();
+  }
+
+  #namespaceChanged(namespace: string): void {
+    this.#pendingNamespaces.add(namespace);
+    if (this.#started) this.#localEvents.schedule();
+  }
+
+  #emitLocalChange(): void {
+    const keys = this.#pendingKeys === undefined ? undefined : [...this.#pendingKeys];
+    const namespaces = [...this.#pendingNamespaces];
+    this.#pendingKeys = new Set();
+    this.#pendingNamespaces.clear();
+    this.#emit('local:change', { keys, namespaces });
   }
 
   async #reconcile(key: ServiceKey): Promise<void> {
@@ -716,7 +891,7 @@ export class KubeAdapter extends EventTarget {
     }
     // A refused key waits for a change of what it should hold, of what the cluster holds of it (an object deleted
     // or changed by someone else), a resync, or its backoff; events of the writes it failed alone do not retry it.
-    const text = this.#desiredText.get(key);
+    const text = this.#textOf(desired.get(key));
     const refused = this.#refused.get(key);
     if (
       refused !== undefined &&
@@ -747,6 +922,17 @@ export class KubeAdapter extends EventTarget {
     }
   }
 
+  /** The canonical text of a desired state (what a refusal remembers), computed once per desired state. */
+  #textOf(d: DesiredService | undefined): string | undefined {
+    if (d === undefined) return undefined;
+    let text = this.#desiredText.get(d);
+    if (text === undefined) {
+      text = canonical(d);
+      this.#desiredText.set(d, text);
+    }
+    return text;
+  }
+
   async #refuse(
     key: ServiceKey,
     text: string | undefined,
@@ -774,18 +960,30 @@ export class KubeAdapter extends EventTarget {
     }
   }
 
+  /** {@link KubeAdapter.applyKeys}: one key's namespace-missing note (logged when new). */
+  #noteNamespaceMissingOf(key: ServiceKey, m: NamespaceMissing | undefined): void {
+    if (m === undefined) {
+      this.#namespaceMissing.delete(key);
+      return;
+    }
+    if (!this.#namespaceMissing.has(key)) this.#logNamespaceMissing(key, m);
+    this.#namespaceMissing.set(key, m);
+  }
+
+  #logNamespaceMissing(key: string, m: NamespaceMissing): void {
+    this.#log.info(
+      { key, exporters: m.exporters },
+      `not importing ${key} (exported by ${m.exporters.join(', ')}): namespace ${m.namespace} does not exist in this cluster; create it to import the service`,
+    );
+  }
+
   /** Logs each service newly skipped for want of its namespace (once, until it is imported or unexported). */
   #noteNamespaceMissing(missing: readonly NamespaceMissing[]): void {
     const next = new Map<string, NamespaceMissing>();
     for (const m of missing) {
       const key = `${m.namespace}/${m.name}`;
       next.set(key, m);
-      if (!this.#namespaceMissing.has(key)) {
-        this.#log.info(
-          { key, exporters: m.exporters },
-          `not importing ${key} (exported by ${m.exporters.join(', ')}): namespace ${m.namespace} does not exist in this cluster; create it to import the service`,
-        );
-      }
+      if (!this.#namespaceMissing.has(key)) this.#logNamespaceMissing(key, m);
     }
     this.#namespaceMissing = next;
     this.metrics.namespaceMissing.set(next.size);
@@ -809,7 +1007,6 @@ export class KubeAdapter extends EventTarget {
       if (!perOrigin.has(r.origin)) this.metrics.unimportableRecords.remove({ origin: r.origin });
     for (const [origin, n] of perOrigin) this.metrics.unimportableRecords.set({ origin }, n);
     this.#unimportable = next;
+    this.#unimportableKeys = new Set([...next.values()].map((r) => serviceKey(r.namespace, r.name)));
   }
 }
-
-type LocalObjectsOf = Parameters<typeof localExports>[0];

@@ -80,4 +80,30 @@ describe('WorkQueue', () => {
     await sleep(10);
     expect(runs).toEqual(['a']);
   });
+
+  it('runs event keys before background (resync) keys, and never spends event tokens on a resync', async () => {
+    const runs: string[] = [];
+    const q = new WorkQueue({
+      concurrency: 2,
+      qps: 1000,
+      burst: 1000,
+      backgroundQps: 20,
+      process: async (k) => {
+        runs.push(k);
+        await sleep(1);
+      },
+    });
+    for (let i = 0; i < 40; i++) q.addBackground(`bg-${i}`);
+    q.start();
+    await sleep(30);
+    const before = runs.length;
+    q.add('event');
+    q.addBackground('event'); // already queued as an event: stays an event
+    // The event starts at once (the background lane leaves a worker free), ahead of the resync keys still waiting.
+    expect(runs[before]).toBe('event');
+    expect(runs.filter((k) => k.startsWith('bg-')).length).toBeLessThan(40);
+    await q.idle();
+    expect(runs.filter((k) => k === 'event')).toHaveLength(1);
+    expect(new Set(runs.filter((k) => k.startsWith('bg-'))).size).toBe(40);
+  });
 });

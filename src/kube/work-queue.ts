@@ -2,6 +2,10 @@
  * A deduplicating, rate-limited work queue of string keys, in the manner of client-go's workqueue: a key queued
  * many times before it runs runs once; a key is never processed by two workers at once (added while running, it
  * runs again after); failures retry with per-key exponential backoff; starts are limited by a token bucket.
+ *
+ * Two lanes: keys added by events ({@link WorkQueue.add}) always go first; keys of a periodic resync
+ * ({@link WorkQueue.addBackground}) run only while no event key waits, paced by a bucket of their own, so a resync of
+ * every key never delays a real change nor spends its tokens.
  */
 
 export interface WorkQueueInit {
@@ -17,6 +21,8 @@ export interface WorkQueueInit {
   readonly retryBaseMs?: number;
   /** Longest retry delay (ms). Default 60 000. */
   readonly retryMaxMs?: number;
+  /** Background keys started per second (their own bucket, of size `backgroundQps`). Default 20. */
+  readonly backgroundQps?: number;
   /** Called when a key failed (for logs and metrics). */
   readonly onError?: (key: string, err: unknown, attempt: number) => void;
   /** Clock (ms). Default `Date.now`. */
@@ -31,6 +37,10 @@ export class WorkQueue {
   readonly #now: () => number;
   /** Keys waiting, in FIFO order (a Set keeps insertion order and deduplicates). */
   readonly #queue = new Set<string>();
+  /** Background keys waiting (a resync), run only while `#queue` is empty. */
+  readonly #background = new Set<string>();
+  readonly #backgroundQps: number;
+  #backgroundTokens: number;
   readonly #running = new Set<string>();
   /** Keys added while running: they go back to the queue when their run ends. */
   readonly #dirty = new Set<string>();
@@ -49,6 +59,8 @@ export class WorkQueue {
     this.#burst = Math.max(1, init.burst ?? 200);
     this.#now = init.now ?? Date.now;
     this.#tokens = this.#burst;
+    this.#backgroundQps = Math.max(1, init.backgroundQps ?? 20);
+    this.#backgroundTokens = this.#backgroundQps;
     this.#lastRefill = this.#now();
   }
 
@@ -76,13 +88,21 @@ export class WorkQueue {
       this.#dirty.add(key);
       return;
     }
+    this.#background.delete(key);
     this.#queue.add(key);
     this.#pump();
   }
 
-  /** Keys waiting plus running. */
+  /** Queues `key` in the background lane (a resync): it runs when no event key waits; never a duplicate. */
+  addBackground(key: string): void {
+    if (this.#running.has(key) || this.#queue.has(key) || this.#retryTimers.has(key)) return;
+    this.#background.add(key);
+    this.#pump();
+  }
+
+  /** Keys waiting (both lanes), running, or waiting for a retry. */
   get length(): number {
-    return this.#queue.size + this.#running.size + this.#retryTimers.size;
+    return this.#queue.size + this.#background.size + this.#running.size + this.#retryTimers.size;
   }
 
   /** Resolves when nothing is queued, running or waiting for a retry. */
@@ -93,8 +113,18 @@ export class WorkQueue {
 
   #refill(): void {
     const now = this.#now();
-    this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#lastRefill) / 1000) * this.#qps);
+    const seconds = (now - this.#lastRefill) / 1000;
+    this.#tokens = Math.min(this.#burst, this.#tokens + seconds * this.#qps);
+    this.#backgroundTokens = Math.min(this.#backgroundQps, this.#backgroundTokens + seconds * this.#backgroundQps);
     this.#lastRefill = now;
+  }
+
+  #wake(waitMs: number): void {
+    if (this.#pumpTimer !== undefined) return;
+    this.#pumpTimer = setTimeout(() => {
+      this.#pumpTimer = undefined;
+      this.#pump();
+    }, waitMs);
   }
 
   #pump(): void {
@@ -102,18 +132,28 @@ export class WorkQueue {
     this.#refill();
     while (this.#running.size < this.#concurrency && this.#queue.size > 0) {
       if (this.#tokens < 1) {
-        if (this.#pumpTimer === undefined) {
-          const wait = Math.ceil(((1 - this.#tokens) / this.#qps) * 1000);
-          this.#pumpTimer = setTimeout(() => {
-            this.#pumpTimer = undefined;
-            this.#pump();
-          }, wait);
-        }
+        this.#wake(Math.ceil(((1 - this.#tokens) / this.#qps) * 1000));
         return;
       }
       const key = this.#queue.values().next().value as string;
       this.#queue.delete(key);
       this.#tokens -= 1;
+      this.#run(key);
+    }
+    // The background lane: only with no event key waiting, and one worker left free for the next event.
+    while (
+      this.#queue.size === 0 &&
+      this.#background.size > 0 &&
+      this.#running.size < Math.max(1, this.#concurrency - 1)
+    ) {
+      if (this.#backgroundTokens < 1) {
+        this.#wake(Math.ceil(((1 - this.#backgroundTokens) / this.#backgroundQps) * 1000));
+        return;
+      }
+      const key = this.#background.values().next().value as string;
+      this.#background.delete(key);
+      if (this.#running.has(key)) continue;
+      this.#backgroundTokens -= 1;
       this.#run(key);
     }
     this.#checkIdle();

@@ -11,7 +11,7 @@ import type { Ed25519PrivateKey } from '@libp2p/interface';
 import type * as k8s from '@kubernetes/client-node';
 import { pino, type Logger } from 'pino';
 import { Gauge, Registry } from 'prom-client';
-import { ClusterSetState, DEFAULT_ENDPOINT_TTL_MS, resolve } from '../core/index.js';
+import { ClusterSetState, DEFAULT_ENDPOINT_TTL_MS, resolve, resolveKeys, type ServiceKey } from '../core/index.js';
 import {
   createGossipNode,
   DEFAULT_HEARTBEAT_INTERVAL_MS,
@@ -22,11 +22,13 @@ import {
   type GossipStatus,
 } from '../gossip/index.js';
 import {
+  Coalescer,
   createKubeAdapter,
   formatPeerProperty,
   type ClusterIdentity,
   type KubeAdapter,
   type LeaderElectionInit,
+  type LocalChangeDetail,
   type RefusedKey,
 } from '../kube/index.js';
 import { NodeMetrics, type BuildInfo } from './node-metrics.js';
@@ -69,6 +71,13 @@ export interface McsNodeInit {
   readonly metricsRegistry?: Registry;
   /** Reported by `mcs_gossip_build_info`. Default: version `unknown`. */
   readonly buildInfo?: BuildInfo;
+  /**
+   * A resolve pass runs in the next turn of the event loop after the first event of a quiet period, then at most
+   * once per this many ms while events keep coming. Default 10.
+   */
+  readonly resolveIntervalMs?: number;
+  /** Every key is resolved again this often, as a safety net of the per-key passes. Default 5 min. */
+  readonly fullResolveIntervalMs?: number;
   /** Register prom-client's default process and Node.js metrics on the registry. Default true. */
   readonly defaultMetrics?: boolean;
 }
@@ -131,7 +140,16 @@ export class McsNode {
   #membership: Promise<void> = Promise.resolve();
   /** Counts origins becoming settled (across gossip restarts): held keys are re-checked when it changes. */
   #settledEvents = 0;
-  #resolveTimer: NodeJS.Timeout | undefined;
+  /**
+   * The data path runs per key: gossip, local and liveness events mark the keys they touch, and a pass resolves and
+   * applies those keys alone. A whole pass (every key) runs when the gossip node starts, when an event cannot say
+   * which keys it touched, and periodically as a safety net.
+   */
+  readonly #resolver: Coalescer;
+  #resolveAll = true;
+  readonly #dirtyKeys = new Set<ServiceKey>();
+  readonly #dirtyNamespaces = new Set<string>();
+  #fullResolveTimer: NodeJS.Timeout | undefined;
   #livenessTimer: NodeJS.Timeout | undefined;
   #withdrawn = '';
   #stopped = true;
@@ -155,6 +173,7 @@ export class McsNode {
       gossipStatus: () => this.#gossip?.status(),
       liveRecords: () => this.#gossip?.liveRecordCounts(),
     });
+    this.#resolver = new Coalescer(() => this.#resolveAndApply(), init.resolveIntervalMs ?? 10);
     this.kube = createKubeAdapter({
       kubeConfig: init.kubeConfig,
       logger: this.#log,
@@ -185,21 +204,27 @@ export class McsNode {
         this.#membershipChanged();
       }),
       this.kube.on('bootstrap', () => this.#membershipChanged()),
-      this.kube.on('local:change', () => this.#localChanged()),
+      this.kube.on('local:change', (evt) => this.#localChanged(evt.detail)),
     );
     await this.kube.start();
     this.#membershipChanged();
     await this.#membership;
     const tick = Math.max(250, Math.min(5000, Math.floor(this.#ttlMs / 10)));
     this.#livenessTimer = setInterval(() => this.#checkLiveness(), tick);
+    this.#fullResolveTimer = setInterval(
+      () => this.#scheduleResolve(true),
+      this.#init.fullResolveIntervalMs ?? 300_000,
+    );
+    this.#fullResolveTimer.unref();
   }
 
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
     for (const u of this.#unsubscribe.splice(0)) u();
-    if (this.#resolveTimer !== undefined) clearTimeout(this.#resolveTimer);
+    this.#resolver.cancel();
     if (this.#livenessTimer !== undefined) clearInterval(this.#livenessTimer);
+    if (this.#fullResolveTimer !== undefined) clearInterval(this.#fullResolveTimer);
     await this.#membership;
     await this.#stopGossip(false);
     await this.kube.stop();
@@ -322,10 +347,11 @@ export class McsNode {
       ...(this.#init.tombstoneHorizonMs === undefined ? {} : { tombstoneHorizonMs: this.#init.tombstoneHorizonMs }),
       ...(this.#init.buildInfo === undefined ? {} : { softwareVersion: this.#init.buildInfo.version }),
     });
-    gossip.on('state:change', () => this.#scheduleResolve());
+    // The state journals the keys every change touched (ClusterSetState.takeChangedKeys): a pass reads them there.
+    gossip.on('state:change', () => this.#scheduleResolve(false));
     gossip.on('settled', () => {
       this.#settledEvents++;
-      this.#scheduleResolve();
+      this.#scheduleResolve(false);
     });
     gossip.on('heartbeat', () => this.#checkLiveness());
     await gossip.start();
@@ -334,8 +360,8 @@ export class McsNode {
     this.#running = { identity: wanted, bootstrap: bootstrapKey, announce: announceKey };
     // The gossip Service may have changed while the gossip node started: announce what it gives now.
     if ((this.#announce()?.join(',') ?? '') !== announceKey) this.#membershipChanged();
-    this.#publishLocal();
-    this.#scheduleResolve();
+    this.#publishLocal(undefined);
+    this.#scheduleResolve(true);
     const status = gossip.status();
     await this.kube.publishPeer(formatPeerProperty(wanted.clusterId, status.peerId, status.addrs));
     this.#log.info({ ...wanted, peerId: status.peerId, addrs: status.addrs }, 'joined the ClusterSet');
@@ -366,9 +392,12 @@ export class McsNode {
 
   // ---- data path
 
-  #localChanged(): void {
-    this.#publishLocal();
-    this.#scheduleResolve();
+  #localChanged(detail: LocalChangeDetail): void {
+    this.#publishLocal(detail.keys);
+    if (detail.keys === undefined) this.#resolveAll = true;
+    else for (const k of detail.keys) this.#dirtyKeys.add(k);
+    for (const ns of detail.namespaces) this.#dirtyNamespaces.add(ns);
+    this.#scheduleResolve(false);
     // The gossip Service is a local Service: a new LoadBalancer ingress changes what this node announces.
     const running = this.#running;
     if (running !== undefined && this.#init.announceFromService !== undefined) {
@@ -425,10 +454,14 @@ export class McsNode {
     return derived.addrs.length > 0 ? derived.addrs : undefined;
   }
 
-  #publishLocal(): void {
-    const local = this.kube.localExports();
-    if (this.#gossip === undefined || local === undefined) return;
-    this.#gossip.setLocalExports(local.desired);
+  /** Publishes this cluster's exports: of `keys` only (those an event touched), or all. */
+  #publishLocal(keys: readonly ServiceKey[] | undefined): void {
+    const gossip = this.#gossip;
+    if (gossip === undefined) return;
+    const local = this.kube.localExportsByKey();
+    if (local === undefined) return;
+    if (keys === undefined) gossip.setLocalExports(local.desired);
+    else if (keys.length > 0) gossip.updateLocalExports(local.desired, keys);
   }
 
   #withdrawnOrigins(): string[] {
@@ -444,36 +477,75 @@ export class McsNode {
     const withdrawn = this.#withdrawnOrigins().sort().join(',');
     if (withdrawn === this.#withdrawn) return;
     this.#log.info({ withdrawn: withdrawn === '' ? [] : withdrawn.split(',') }, 'endpoint liveness changed');
+    // The keys of the origins withdrawn or restored are the ones whose slices and Ready condition change.
+    const before = new Set(this.#withdrawn === '' ? [] : this.#withdrawn.split(','));
+    const after = new Set(withdrawn === '' ? [] : withdrawn.split(','));
+    const state = this.#state?.state;
+    for (const origin of [...before, ...after]) {
+      if (before.has(origin) === after.has(origin) || state === undefined) continue;
+      for (const r of state.recordsOf(origin)) this.#dirtyKeys.add(`${r.namespace}/${r.name}`);
+    }
     this.#withdrawn = withdrawn;
-    this.#scheduleResolve();
+    this.#scheduleResolve(false);
   }
 
-  #scheduleResolve(): void {
-    if (this.#resolveTimer !== undefined || this.#stopped) return;
-    this.#resolveTimer = setTimeout(() => {
-      this.#resolveTimer = undefined;
-      this.#resolveAndApply();
-    }, 50);
+  /** Asks for a pass: of the keys marked since the last one, or (`all`) of every key. */
+  #scheduleResolve(all: boolean): void {
+    if (this.#stopped) return;
+    if (all) this.#resolveAll = true;
+    this.#resolver.schedule();
   }
 
   #resolveAndApply(): void {
     const running = this.#running;
-    const local = this.kube.localExports();
     const gossip = this.#gossip;
-    if (gossip === undefined || running === undefined || local === undefined || this.#state === undefined) return;
-    const resolution = resolve(this.#state.state, {
-      localCluster: running.identity.clusterId,
-      namespaces: this.kube.namespaces(),
-      withdrawnOrigins: this.#withdrawn === '' ? [] : this.#withdrawn.split(','),
-      localExports: local.exports,
-    });
-    this.#metrics.resolved(resolution, local.exports);
+    const state = this.#state?.state;
+    if (gossip === undefined || running === undefined || state === undefined) return;
+    const local = this.kube.localExportsByKey();
+    if (local === undefined) return;
+    const localCluster = running.identity.clusterId;
+    const withdrawnOrigins = this.#withdrawn === '' ? [] : this.#withdrawn.split(',');
     // Until an origin is settled, what we hold of it may be partial: keys whose imports name it stay as they are.
-    this.kube.apply(resolution, {
-      localCluster: running.identity.clusterId,
-      isSettled: (origin) => gossip.isSettled(origin),
+    const gate = {
+      localCluster,
+      isSettled: (origin: string) => gossip.isSettled(origin),
       revision: this.#settledEvents,
+    };
+    const changed = state.takeChangedKeys();
+    if (!this.#resolveAll) {
+      const keys = new Set<ServiceKey>(changed);
+      for (const k of this.#dirtyKeys) keys.add(k);
+      if (this.#dirtyNamespaces.size > 0) {
+        // A namespace appeared or went: every key in it, exported by anyone or by this cluster.
+        for (const k of [...state.keys(), ...local.byKey.keys()])
+          if (this.#dirtyNamespaces.has(k.slice(0, k.indexOf('/')))) keys.add(k);
+      }
+      this.#dirtyKeys.clear();
+      this.#dirtyNamespaces.clear();
+      const outcomes = resolveKeys(state, keys, {
+        localCluster,
+        namespaces: new Set(this.kube.namespaces()),
+        withdrawnOrigins,
+        localExports: local.byKey,
+      });
+      if (this.kube.applyKeys(outcomes, gate)) {
+        this.#metrics.resolvedKeys(outcomes, local.byKey.values());
+        return;
+      }
+      // The adapter has no whole state to update (writing restarted): give it one.
+    }
+    this.#resolveAll = false;
+    this.#dirtyKeys.clear();
+    this.#dirtyNamespaces.clear();
+    const sorted = this.kube.localExports()!;
+    const resolution = resolve(state, {
+      localCluster,
+      namespaces: this.kube.namespaces(),
+      withdrawnOrigins,
+      localExports: sorted.exports,
     });
+    this.#metrics.resolved(resolution, sorted.exports);
+    this.kube.apply(resolution, gate);
   }
 }
 

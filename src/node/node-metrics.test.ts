@@ -125,7 +125,7 @@ describe('NodeMetrics', () => {
       { namespace: 'a', name: 'z', valid: cond('Valid', 'False') },
     ];
     const resolution = {
-      serviceImports: [{}, {}, {}, {}],
+      serviceImports: ['p', 'q', 'r', 's'].map((name) => ({ metadata: { namespace: 'a', name } })),
       endpointSlices: [],
       exportConditions: [
         { namespace: 'a', name: 'x', conditions: [cond('Ready', 'True'), cond('Conflict', 'True')] },
@@ -140,5 +140,24 @@ describe('NodeMetrics', () => {
     expect(text).toContain('mcs_gossip_exports{valid="false"} 1');
     expect(text).toContain('mcs_gossip_imports 4');
     expect(text).toContain('mcs_gossip_conflicts 1');
+    // A per-key pass changes only the keys it resolved: a/p no longer imported, a/y now in conflict.
+    t.metrics.resolvedKeys(
+      new Map([
+        ['a/p', { endpointSlices: [], unimportable: [] }],
+        [
+          'a/y',
+          {
+            serviceImport: { metadata: { namespace: 'a', name: 'y' } },
+            endpointSlices: [],
+            unimportable: [],
+            exportConditions: [cond('Conflict', 'True')],
+          },
+        ],
+      ]) as unknown as Parameters<typeof t.metrics.resolvedKeys>[0],
+      exports,
+    );
+    text = await t.text();
+    expect(text).toContain('mcs_gossip_imports 4');
+    expect(text).toContain('mcs_gossip_conflicts 2');
   });
 });

@@ -2,7 +2,7 @@
 // metrics, each remote cluster as the running gossip node sees it (read at scrape time), and the counts of the last
 // resolution.
 import { collectDefaultMetrics, Gauge, type Registry } from 'prom-client';
-import { CONDITION_CONFLICT, type LocalExport, type Resolution } from '../core/index.js';
+import { CONDITION_CONFLICT, type KeyOutcome, type LocalExport, type Resolution } from '../core/index.js';
 import type { GossipStatus } from '../gossip/index.js';
 
 export interface BuildInfo {
@@ -36,6 +36,9 @@ export class NodeMetrics {
   readonly #exports: Gauge<'valid'>;
   readonly #imports: Gauge;
   readonly #conflicts: Gauge;
+  /** Keys this cluster imports, and local exports in conflict, as the last passes resolved them. */
+  readonly #importedKeys = new Set<string>();
+  readonly #conflictKeys = new Set<string>();
 
   constructor(init: NodeMetricsInit) {
     this.#init = init;
@@ -156,18 +159,41 @@ export class NodeMetrics {
 
   /** Counts of the last resolution and of the local exports it was made with. */
   resolved(resolution: Resolution, localExports: readonly LocalExport[]): void {
-    let valid = 0;
-    for (const e of localExports) if (e.valid.status === 'True') valid++;
-    this.#exports.set({ valid: 'true' }, valid);
-    this.#exports.set({ valid: 'false' }, localExports.length - valid);
-    this.#imports.set(resolution.serviceImports.length);
+    this.#importedKeys.clear();
+    this.#conflictKeys.clear();
+    for (const si of resolution.serviceImports) this.#importedKeys.add(`${si.metadata.namespace}/${si.metadata.name}`);
     const local = new Set(localExports.map((e) => `${e.namespace}/${e.name}`));
-    let conflicts = 0;
     for (const c of resolution.exportConditions) {
-      if (!local.has(`${c.namespace}/${c.name}`)) continue;
-      if (c.conditions.some((x) => x.type === CONDITION_CONFLICT && x.status === 'True')) conflicts++;
+      const key = `${c.namespace}/${c.name}`;
+      if (local.has(key) && c.conditions.some((x) => x.type === CONDITION_CONFLICT && x.status === 'True'))
+        this.#conflictKeys.add(key);
     }
-    this.#conflicts.set(conflicts);
+    this.#setCounts(localExports);
+  }
+
+  /** {@link NodeMetrics.resolved} for the keys of a per-key pass; the others keep what the last passes said. */
+  resolvedKeys(outcomes: ReadonlyMap<string, KeyOutcome>, localExports: Iterable<LocalExport>): void {
+    for (const [key, o] of outcomes) {
+      if (o.serviceImport === undefined) this.#importedKeys.delete(key);
+      else this.#importedKeys.add(key);
+      if (o.exportConditions?.some((x) => x.type === CONDITION_CONFLICT && x.status === 'True'))
+        this.#conflictKeys.add(key);
+      else this.#conflictKeys.delete(key);
+    }
+    this.#setCounts(localExports);
+  }
+
+  #setCounts(localExports: Iterable<LocalExport>): void {
+    let valid = 0;
+    let all = 0;
+    for (const e of localExports) {
+      all++;
+      if (e.valid.status === 'True') valid++;
+    }
+    this.#exports.set({ valid: 'true' }, valid);
+    this.#exports.set({ valid: 'false' }, all - valid);
+    this.#imports.set(this.#importedKeys.size);
+    this.#conflicts.set(this.#conflictKeys.size);
   }
 }
 
