@@ -395,7 +395,7 @@ describe('diffState', () => {
       'cluster-3 ServiceImport demo/web different',
     ]);
     expect(d[0]!.detail).toContain('got Conflict=False/NoConflicts');
-    expect(d[2]!.detail).toBe('not owned by its ServiceImport');
+    expect(d[2]!.detail).toBe('owned by neither its derived Service nor its ServiceImport');
     expect(d[3]!.detail).toMatch(/^status\.clusters/);
   });
 

@@ -22,6 +22,7 @@ import {
   derivedServiceName,
   exportRecordsFromObjects,
   LABEL_SERVICE_NAME,
+  LABEL_KUBE_SERVICE_NAME,
   LABEL_SOURCE_CLUSTER,
   resolve,
   serviceKey,
@@ -49,7 +50,7 @@ import {
   MCS_GROUP,
   MCS_VERSION,
 } from '../../src/kube/constants.js';
-import { derivedService, serviceImportBody, sliceBody } from '../../src/kube/desired.js';
+import { derivedService, ownerReference, serviceImportBody, sliceBody } from '../../src/kube/desired.js';
 import { validateIdentity } from '../../src/kube/identity.js';
 import { isDerivedService, isImportedSlice } from '../../src/kube/import-writer.js';
 import type { ClusterProperty, ServiceExport, ServiceImport } from '../../src/kube/objects.js';
@@ -370,11 +371,15 @@ function diffCluster(name: string, expected: Resolution, actual: ClusterTruth | 
     else if (!isImportedSlice(got)) add('EndpointSlice', key, 'missing', `a slice not ours holds the name (${source})`);
     else {
       const details = projectionDetail(sliceProjection(want), sliceProjection(got));
-      const owner = actualImports.get(
-        serviceKey(want.metadata.namespace, want.metadata.labels[LABEL_SERVICE_NAME] ?? ''),
-      );
-      if (owner !== undefined && !ownedBy(got.metadata?.ownerReferences, owner.metadata.uid))
-        details.push('not owned by its ServiceImport');
+      // Owned by the derived Service it serves, or by the ServiceImport (Headless, or written by an earlier version).
+      const importKey = serviceKey(want.metadata.namespace, want.metadata.labels[LABEL_SERVICE_NAME] ?? '');
+      const owners = [
+        actualImports.get(importKey)?.metadata.uid,
+        actualServices.get(serviceKey(want.metadata.namespace, want.metadata.labels[LABEL_KUBE_SERVICE_NAME] ?? ''))
+          ?.metadata?.uid,
+      ].filter((uid): uid is string => uid !== undefined);
+      if (owners.length > 0 && !owners.some((uid) => ownedBy(got.metadata?.ownerReferences, uid)))
+        details.push('owned by neither its derived Service nor its ServiceImport');
       if (details.length > 0) add('EndpointSlice', key, 'different', details.join('; '));
     }
   }
@@ -534,7 +539,10 @@ export function converged(truth: GroundTruth, expected: ExpectedState, options: 
         owners.set(key, written);
       }
       const slices = r.endpointSlices.map((s) =>
-        sliceBody(s, owners.get(serviceKey(s.metadata.namespace, s.metadata.labels[LABEL_SERVICE_NAME] ?? ''))!),
+        sliceBody(
+          s,
+          ownerReference(owners.get(serviceKey(s.metadata.namespace, s.metadata.labels[LABEL_SERVICE_NAME] ?? ''))!),
+        ),
       );
       const conditions = new Map<ServiceKey, readonly ConditionData[]>(
         r.exportConditions.map((e) => [serviceKey(e.namespace, e.name), e.conditions]),

@@ -20,7 +20,7 @@ import {
   type ServiceImportObject,
 } from '../../src/core/index.js';
 import { stableJson } from '../../src/core/stable-json.js';
-import { derivedService, serviceImportBody, sliceBody } from '../../src/kube/desired.js';
+import { derivedService, ownerReference, serviceImportBody, sliceBody } from '../../src/kube/desired.js';
 import { MCS, sleep, type admin } from '../tests/kube-helpers.js';
 
 export type Admin = ReturnType<typeof admin>;
@@ -203,7 +203,7 @@ export async function judge(a: Admin, service: ExportedService, namespace: strin
     ...endpointSlices.map((s) => ({
       kind: 'EndpointSlice' as const,
       name: s.metadata.name,
-      body: sliceBody(s, owner),
+      body: sliceBody(s, ownerReference(owner)),
     })),
   ];
   for (const r of await Promise.all(planned.map((o) => dryRun(a, namespace, o)))) {

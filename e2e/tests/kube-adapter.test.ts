@@ -1,5 +1,6 @@
 // The Kubernetes adapter alone, on two real control planes: each cluster's local exports go into one shared
 // ClusterSetState (no network: this test plays the gossip layer), and each adapter writes its resolution.
+import diagnostics from 'node:diagnostics_channel';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +9,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterSetState, derivedServiceName, HlcClock, planOwnRecords, resolve } from '../../src/core/index.js';
+import { apiClient } from '../../src/kube/api-client.js';
 import { createKubeAdapter, LeaderElector, type KubeAdapter } from '../../src/kube/index.js';
 import { down, kubeConfigFor, up, type ClusterSetState as Harness } from '../harness/clusterset.js';
 import { SA_NAME, SYSTEM_NAMESPACE } from '../harness/node-identity.js';
@@ -110,6 +112,29 @@ describe('Kubernetes adapter on two real control planes', () => {
     else console.log(`kept ${dir}`);
   });
 
+  it('reuses its API connections (client-node alone opens one per request)', async () => {
+    const kc = kubeConfigFor(harness, 'cluster-1');
+    const server = new URL(kc.getCurrentCluster()!.server);
+    let connects = 0;
+    const onConnect = (message: unknown) => {
+      const { connectParams } = message as { connectParams: { hostname: string; port: string } };
+      if (connectParams.port === server.port) connects++;
+    };
+    diagnostics.subscribe('undici:client:connected', onConnect);
+    try {
+      const count = async (core: k8s.CoreV1Api) => {
+        connects = 0;
+        for (let i = 0; i < 10; i++) await core.listNamespace();
+        return connects;
+      };
+      // The control: what makeApiClient does (this test would fail if it pooled too, or if nothing were counted).
+      expect(await count(kc.makeApiClient(k8s.CoreV1Api))).toBe(10);
+      expect(await count(apiClient(kc, k8s.CoreV1Api))).toBeLessThanOrEqual(1);
+    } finally {
+      diagnostics.unsubscribe('undici:client:connected', onConnect);
+    }
+  });
+
   it('is ready with the identity from the ClusterProperties', async () => {
     for (const c of clusters) {
       const kube = kubes.get(c)!;
@@ -157,7 +182,8 @@ describe('Kubernetes adapter on two real control planes', () => {
           'kubernetes.io/service-name': derivedServiceName('web', 'web'),
           'endpointslice.kubernetes.io/managed-by': 'mcs-gossip.x-k8s.io',
         });
-        expect(s.metadata?.ownerReferences?.[0]?.uid).toBe(si.metadata.uid);
+        // Owned by the derived Service they serve, as the EndpointSlice controller's are by theirs.
+        expect(s.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'Service', uid: derived.metadata?.uid });
       }
     }
     const se = await eventually('conditions on the ServiceExport', async () => {

@@ -6,7 +6,7 @@ import {
   resolve,
   type LocalObjects,
 } from '../core/index.js';
-import { derivedService, indexResolution, serviceImportBody, sliceBody } from './desired.js';
+import { derivedService, indexResolution, ownerReference, serviceImportBody, sliceBody } from './desired.js';
 import type { ServiceImport } from './objects.js';
 
 const objects: LocalObjects = {
@@ -75,7 +75,7 @@ describe('desired objects', () => {
 
   it('owns imported slices and keeps the core labels', () => {
     const slice = indexResolution(resolution()).get('web/web')!.endpointSlices[0]!;
-    const body = sliceBody(slice, owner);
+    const body = sliceBody(slice, ownerReference(owner));
     expect(body.metadata?.labels).toMatchObject({
       'multicluster.kubernetes.io/source-cluster': 'c1',
       'kubernetes.io/service-name': derivedServiceName('web', 'web'),

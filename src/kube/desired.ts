@@ -49,6 +49,17 @@ export function indexResolution(r: Resolution): Map<ServiceKey, DesiredService> 
   return out;
 }
 
+/** An ownerReference to our derived Service: what imported slices of a ClusterSetIP import are owned by. */
+export function serviceOwnerReference(svc: k8s.V1Service): k8s.V1OwnerReference {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    name: svc.metadata?.name ?? '',
+    uid: svc.metadata?.uid ?? '',
+    controller: true,
+  };
+}
+
 export function ownerReference(si: ServiceImport): k8s.V1OwnerReference {
   return {
     apiVersion: `${MCS_GROUP}/${MCS_VERSION}`,
@@ -102,12 +113,15 @@ export function derivedService(desired: ServiceImportObject): k8s.V1Service {
   };
 }
 
-/** An imported slice to write, owned by its ServiceImport. */
-export function sliceBody(desired: ImportedEndpointSliceObject, owner: ServiceImport): k8s.V1EndpointSlice {
+/**
+ * An imported slice to write, owned by `owner`: the derived Service it serves (ClusterSetIP), or the ServiceImport
+ * (Headless); see {@link serviceOwnerReference} and {@link ownerReference}.
+ */
+export function sliceBody(desired: ImportedEndpointSliceObject, owner: k8s.V1OwnerReference): k8s.V1EndpointSlice {
   return {
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',
-    metadata: { ...desired.metadata, labels: { ...desired.metadata.labels }, ownerReferences: [ownerReference(owner)] },
+    metadata: { ...desired.metadata, labels: { ...desired.metadata.labels }, ownerReferences: [owner] },
     addressType: desired.addressType,
     endpoints: structuredClone(desired.endpoints) as k8s.V1Endpoint[],
     ports: structuredClone(desired.ports) as k8s.DiscoveryV1EndpointPort[],

@@ -6,6 +6,7 @@
  */
 import { hostname } from 'node:os';
 import * as k8s from '@kubernetes/client-node';
+import { apiClient } from './api-client.js';
 import type { Logger } from 'pino';
 import {
   CONDITION_CONFLICT,
@@ -26,7 +27,14 @@ import {
 } from '../core/index.js';
 import { canonical, derivedServiceProjection, importProjection, ownedBy, sliceProjection } from './compare.js';
 import { EVENT_COMPONENT, FIELD_MANAGER, LABEL_OWNED_BY, MCS_GROUP, MCS_VERSION, OWNED_BY } from './constants.js';
-import { derivedService, serviceImportBody, sliceBody, type DesiredService } from './desired.js';
+import {
+  derivedService,
+  ownerReference,
+  serviceImportBody,
+  serviceOwnerReference,
+  sliceBody,
+  type DesiredService,
+} from './desired.js';
 import { DEFAULT_API_TIMEOUT_MS, withSignal } from './api-options.js';
 import { apiServerMessage, describeError } from './errors.js';
 import type { ResilientInformer } from './informer.js';
@@ -142,9 +150,9 @@ export class ImportWriter {
   constructor(init: ImportWriterInit) {
     this.#init = init;
     this.#log = init.logger;
-    this.#custom = init.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
-    this.#core = init.kubeConfig.makeApiClient(k8s.CoreV1Api);
-    this.#discovery = init.kubeConfig.makeApiClient(k8s.DiscoveryV1Api);
+    this.#custom = apiClient(init.kubeConfig, k8s.CustomObjectsApi);
+    this.#core = apiClient(init.kubeConfig, k8s.CoreV1Api);
+    this.#discovery = apiClient(init.kubeConfig, k8s.DiscoveryV1Api);
     this.#now = init.now ?? (() => new Date());
   }
 
@@ -284,52 +292,70 @@ export class ImportWriter {
       });
     } else if (derived !== undefined) await step(() => this.#deleteService(namespace, derivedName));
 
-    // 2. The ServiceImport, spec.ips from the derived Service's cluster IPs.
-    let si: ServiceImport;
+    // 2. The ServiceImport, spec.ips from the derived Service's cluster IPs; 3. the imported slices (one per source
+    // cluster and endpoint group, each on its own). Slices are owned by the derived Service they serve (as the
+    // EndpointSlice controller's are by their Service), so they are written beside the ServiceImport, not after it;
+    // a Headless import's (or one whose Service is missing) are owned by the ServiceImport, written once it exists.
     const body = serviceImportBody(want, clusterSetIp ? ipsOf(svc) : []);
-    if (cached === undefined) {
-      try {
-        si = await this.#write('serviceimports', 'create', object, async () => {
-          const created = (await this.#custom.createNamespacedCustomObject(
-            {
-              group: MCS_GROUP,
-              version: MCS_VERSION,
-              plural: 'serviceimports',
-              namespace,
-              body,
-              fieldManager: FIELD_MANAGER,
-            },
-            this.#options(),
-          )) as ServiceImport;
-          caches.serviceImports.wrote(created);
-          return created;
-        });
-      } catch (err) {
-        failures.push(err instanceof WriteError ? err : new WriteError('serviceimports', 'create', object, err));
-        throw new ReconcileError(object, failures);
-      }
-    } else {
-      si = cached;
-      if (importProjection(cached) !== importProjection(body)) {
+    let si: ServiceImport | undefined = cached;
+    const writeImport = async (): Promise<void> => {
+      if (cached === undefined) {
+        try {
+          si = await this.#write('serviceimports', 'create', object, async () => {
+            const created = (await this.#custom.createNamespacedCustomObject(
+              {
+                group: MCS_GROUP,
+                version: MCS_VERSION,
+                plural: 'serviceimports',
+                namespace,
+                body,
+                fieldManager: FIELD_MANAGER,
+              },
+              this.#options(),
+            )) as ServiceImport;
+            caches.serviceImports.wrote(created);
+            return created;
+          });
+        } catch (err) {
+          // Nothing below can be written without it.
+          failures.push(err instanceof WriteError ? err : new WriteError('serviceimports', 'create', object, err));
+          throw new ReconcileError(object, failures);
+        }
+      } else if (importProjection(cached) !== importProjection(body)) {
         await step(async () => {
           si = await this.#replaceImport(namespace, name, body, cached);
         });
       }
+    };
+    const writeSlices = async (owner: k8s.V1OwnerReference, accepted: readonly (string | undefined)[]) => {
+      const wanted = new Map(desired.endpointSlices.map((s) => [s.metadata.name, s]));
+      const work: Promise<void>[] = [];
+      for (const s of this.#slicesOf(namespace, name)) {
+        const sliceName = s.metadata?.name ?? '';
+        if (!wanted.has(sliceName)) work.push(step(() => this.#deleteSlice(namespace, sliceName)));
+      }
+      for (const [sliceName, w] of wanted)
+        work.push(step(() => this.#ensureSlice(namespace, sliceName, w, owner, accepted)));
+      await Promise.all(work);
+    };
+    const svcUid = clusterSetIp ? svc?.metadata?.uid : undefined;
+    if (svc !== undefined && svcUid !== undefined) {
+      const [imported] = await Promise.allSettled([
+        writeImport(),
+        // A slice owned by the ServiceImport (an earlier version's) is as good: not rewritten for its owner alone.
+        writeSlices(serviceOwnerReference(svc), [svcUid, cached?.metadata.uid]),
+      ]);
+      if (imported.status === 'rejected') throw imported.reason;
+    } else {
+      await writeImport();
+      await writeSlices(ownerReference(si!), [si!.metadata.uid]);
     }
-
-    // 3. Imported slices: one per source cluster and endpoint group, owned by the ServiceImport; each on its own.
-    const owner = si;
-    const wanted = new Map(desired.endpointSlices.map((s) => [s.metadata.name, s]));
-    for (const s of this.#slicesOf(namespace, name)) {
-      const sliceName = s.metadata?.name ?? '';
-      if (!wanted.has(sliceName)) await step(() => this.#deleteSlice(namespace, sliceName));
-    }
-    for (const [sliceName, w] of wanted) await step(() => this.#ensureSlice(namespace, sliceName, w, owner));
+    const current = si!;
 
     // 4. The status, last: `status.clusters` and the Ready condition, which says what the API server refused above.
     // A step of its own: written whatever the others did, and its own failure is added to theirs.
     const ready = importReady(want.status.conditions, failures);
-    await step(() => this.#ensureImportStatus(namespace, name, si, want, ready));
+    await step(() => this.#ensureImportStatus(namespace, name, current, want, ready));
     if (failures.length > 0) throw new ReconcileError(object, failures);
   }
 
@@ -438,15 +464,17 @@ export class ImportWriter {
     });
   }
 
+  /** One imported slice, owned by `owner` (or by any of the `accepted` uids already). */
   async #ensureSlice(
     namespace: string,
     sliceName: string,
     w: DesiredService['endpointSlices'][number],
-    current: ServiceImport,
+    owner: k8s.V1OwnerReference,
+    accepted: readonly (string | undefined)[],
   ): Promise<void> {
     const { caches } = this.#init;
     const actual = caches.endpointSlices.get(sliceName, namespace);
-    const wantBody = sliceBody(w, current);
+    const wantBody = sliceBody(w, owner);
     if (actual === undefined) {
       await this.#write('endpointslices', 'create', `${namespace}/${sliceName}`, async () => {
         const created = await this.#discovery.createNamespacedEndpointSlice(
@@ -469,7 +497,7 @@ export class ImportWriter {
       throw new Error(`slice ${namespace}/${sliceName} changed address type; recreating`);
     } else if (
       sliceProjection(actual) !== sliceProjection(w) ||
-      !ownedBy(actual.metadata?.ownerReferences, current.metadata.uid)
+      !accepted.some((uid) => uid !== undefined && ownedBy(actual.metadata?.ownerReferences, uid))
     ) {
       const next: k8s.V1EndpointSlice = {
         ...wantBody,

@@ -3,6 +3,7 @@
  * core computes them, and a writer that makes the cluster hold what resolution says, through a work queue.
  */
 import * as k8s from '@kubernetes/client-node';
+import { apiClient } from './api-client.js';
 import { pino, type Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import {
@@ -227,9 +228,9 @@ export class KubeAdapter extends EventTarget {
     this.#kc = init.kubeConfig;
     this.#log = (init.logger ?? pino({ level: 'silent' })).child({ component: 'kube' });
     this.metrics = new KubeMetrics(init.metricsRegistry);
-    this.#custom = this.#kc.makeApiClient(k8s.CustomObjectsApi);
-    const core = this.#kc.makeApiClient(k8s.CoreV1Api);
-    const discovery = this.#kc.makeApiClient(k8s.DiscoveryV1Api);
+    this.#custom = apiClient(this.#kc, k8s.CustomObjectsApi);
+    const core = apiClient(this.#kc, k8s.CoreV1Api);
+    const discovery = apiClient(this.#kc, k8s.DiscoveryV1Api);
     const custom = this.#custom;
     const informer = <T extends KubeObject>(
       resource: string,

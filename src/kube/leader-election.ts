@@ -10,6 +10,7 @@
  *   two active replicas under one PeerId and origin.
  */
 import * as k8s from '@kubernetes/client-node';
+import { apiClient } from './api-client.js';
 import type { Logger } from 'pino';
 import { withSignal, withTimeout } from './api-options.js';
 import { describeError } from './errors.js';
@@ -60,7 +61,7 @@ export class LeaderElector {
   constructor(init: LeaderElectorInit) {
     checkLeaseTimings(init.leaseDurationMs, init.renewDeadlineMs, init.retryPeriodMs);
     this.#init = init;
-    this.#api = init.kubeConfig.makeApiClient(k8s.CoordinationV1Api);
+    this.#api = apiClient(init.kubeConfig, k8s.CoordinationV1Api);
     this.#now = init.now ?? (() => performance.now());
   }
 
