@@ -90,7 +90,7 @@ export interface KubeAdapterInit {
   readonly resyncIntervalMs?: number;
   /**
    * Local changes fire `local:change` at once (in the next turn of the event loop, so the watch events read together
-   * go together), and then at most once per this many ms while changes keep coming. Default 50.
+   * go together), and then at most once per this many ms while changes keep coming. Default 10.
    */
   readonly localDebounceMs?: number;
   /** Keys of a periodic resync re-checked per second at most (a lane of their own, behind events). Default 20. */
@@ -334,7 +334,7 @@ export class KubeAdapter extends EventTarget {
         serviceImports: this.serviceImportsCache,
       },
     });
-    this.#localEvents = new Coalescer(() => this.#emitLocalChange(), init.localDebounceMs ?? 50);
+    this.#localEvents = new Coalescer(() => this.#emitLocalChange(), init.localDebounceMs ?? 10);
     this.#queue = new WorkQueue({
       process: (key) => this.#reconcile(key),
       backgroundQps: init.resyncQps ?? 20,
