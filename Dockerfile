@@ -34,8 +34,9 @@ COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY --from=build /src/package.json ./
 # Non-root, and nothing is written at run time: the image works with a read-only root filesystem (not even /tmp is
-# written). The program is node itself, never npm (npm writes a cache and logs under $HOME).
+# written). The program is node itself, never npm (npm writes a cache and logs under $HOME), with the flags of
+# src/node/runtime-flags.ts (a unit test keeps them equal).
 USER 65532:65532
 EXPOSE 7946 9464
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/dist/cli/main.js"]
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=2", "--optimize-for-size", "/app/dist/cli/main.js"]
 CMD ["run"]

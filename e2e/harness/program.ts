@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { RUNTIME_NODE_FLAGS } from '../../src/node/runtime-flags.js';
 import { repoRoot } from './paths.js';
 
 const exec = promisify(execFile);
@@ -20,9 +21,15 @@ const LOCK = join(repoRoot, '.build.lock');
 const LOCK_STALE_MS = 30_000;
 const BUILD_TIMEOUT_MS = 240_000;
 
-/** The command line (program first) that runs `mcs-gossip <args…>` from the compiled output. */
+/**
+ * The command line (program first) that runs `mcs-gossip <args…>` from the compiled output, with the Node.js flags the
+ * image uses (src/node/runtime-flags.ts). `MCS_GOSSIP_NODE_FLAGS`
+ * (space-separated) adds Node.js flags, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the nodes of a
+ * benchmark (docs/benchmarks.md).
+ */
 export function programArgv(...args: string[]): string[] {
-  return [process.execPath, programMain, ...args];
+  const extra = (process.env.MCS_GOSSIP_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+  return [process.execPath, ...RUNTIME_NODE_FLAGS, ...extra, programMain, ...args];
 }
 
 /**

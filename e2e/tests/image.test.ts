@@ -3,6 +3,7 @@
 // the image back and run it hardened (read-only root without even a writable /tmp, uid 65532, no capabilities,
 // no-new-privileges: what the chart's securityContext asks for), check tini is PID 1 and a SIGTERM stops the node
 // at once, and pull the chart back with helm. Skipped only where podman is absent.
+import { RUNTIME_NODE_FLAGS } from '../../src/node/runtime-flags.js';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -173,7 +174,14 @@ describe.skipIf(skip !== undefined)(`image and release${skip === undefined ? '' 
         20_000,
       );
       const cmdline = (await shOk('podman', ['exec', name, 'cat', '/proc/1/cmdline'])).stdout.split('\0');
-      expect(cmdline.slice(0, 5)).toEqual(['/usr/bin/tini', '--', 'node', '/app/dist/cli/main.js', 'run']);
+      expect(cmdline.slice(0, 7)).toEqual([
+        '/usr/bin/tini',
+        '--',
+        'node',
+        ...RUNTIME_NODE_FLAGS,
+        '/app/dist/cli/main.js',
+        'run',
+      ]);
       const start = Date.now();
       await shOk('podman', ['stop', '--time=20', name]);
       const took = Date.now() - start;

@@ -187,8 +187,8 @@ describe('restart safety on a three-cluster ClusterSet', () => {
     for (const c of ['cluster-1', 'cluster-3'])
       await eventually(`lv/web imported in ${c}`, () => importedFrom(c, 'lv', 'cluster-2'));
     const two = harness.clusters.find((c) => c.name === 'cluster-2')!;
-    const [node, cli] = programArgv() as [string, string];
-    const { stdout } = await run(node, [cli, 'leave', `--kubeconfig=${two.kubeconfig}`, '--wait=30s']);
+    const [node, ...program] = programArgv() as [string, ...string[]];
+    const { stdout } = await run(node, [...program, 'leave', `--kubeconfig=${two.kubeconfig}`, '--wait=30s']);
     expect(stdout).toContain('cluster-2 left ClusterSet');
     for (const c of ['cluster-1', 'cluster-3']) {
       await eventually(`lv/web gone from ${c}`, async () => ((await getImport(a(c), 'lv', 'web')) ? undefined : true));
@@ -209,7 +209,7 @@ describe('restart safety on a three-cluster ClusterSet', () => {
       return list.items.length === 0 ? true : undefined;
     });
     // Leaving twice: one line, exit 1.
-    const again = await run(node, [cli, 'leave', `--kubeconfig=${two.kubeconfig}`]).catch(
+    const again = await run(node, [...program, 'leave', `--kubeconfig=${two.kubeconfig}`]).catch(
       (err: { code: number; stderr: string }) => err,
     );
     expect((again as { code: number }).code).toBe(1);
