@@ -52,7 +52,22 @@ function slicePort(p: {
 }
 
 /** What we manage of an imported slice. */
+/**
+ * Projections of slices, by object: cache objects are replaced, never changed, on every event, and desired slices
+ * are immutable, so a slice compared again (every reconcile of its key) is not serialised again.
+ */
+const sliceProjections = new WeakMap<object, string>();
+
 export function sliceProjection(s: ImportedEndpointSliceObject | k8s.V1EndpointSlice): string {
+  let p = sliceProjections.get(s);
+  if (p === undefined) {
+    p = sliceProjectionOf(s);
+    sliceProjections.set(s, p);
+  }
+  return p;
+}
+
+function sliceProjectionOf(s: ImportedEndpointSliceObject | k8s.V1EndpointSlice): string {
   return canonical({
     labels: mapOrEmpty(s.metadata?.labels),
     addressType: s.addressType,

@@ -70,6 +70,16 @@ export function isImportedSlice(s: k8s.V1EndpointSlice): boolean {
   return l[LABEL_MANAGED_BY] === MANAGED_BY && l[LABEL_SERVICE_NAME] !== undefined;
 }
 
+/** The slices-cache index value of the imported slices of `key` (see the adapter's EndpointSlice cache). */
+export function importedSlicesOf(key: ServiceKey): string {
+  return `import ${key}`;
+}
+
+/** The slices-cache index value of the local slices of the Service `key`. */
+export function localSlicesOf(key: ServiceKey): string {
+  return `local ${key}`;
+}
+
 /** Whether a Service is one of our derived Services. */
 export function isDerivedService(s: k8s.V1Service): boolean {
   const l = s.metadata?.labels ?? {};
@@ -259,7 +269,7 @@ export class ImportWriter {
 
   #slicesOf(namespace: string, name: string): k8s.V1EndpointSlice[] {
     return this.#init.caches.endpointSlices
-      .list(namespace)
+      .byIndex(importedSlicesOf(`${namespace}/${name}`))
       .filter((s) => isImportedSlice(s) && s.metadata?.labels?.[LABEL_SERVICE_NAME] === name);
   }
 
@@ -474,6 +484,14 @@ export class ImportWriter {
   ): Promise<void> {
     const { caches } = this.#init;
     const actual = caches.endpointSlices.get(sliceName, namespace);
+    if (
+      actual !== undefined &&
+      isImportedSlice(actual) &&
+      actual.addressType === w.addressType &&
+      sliceProjection(actual) === sliceProjection(w) &&
+      accepted.some((uid) => uid !== undefined && ownedBy(actual.metadata?.ownerReferences, uid))
+    )
+      return; // as it should be: nothing to build or write
     const wantBody = sliceBody(w, owner);
     if (actual === undefined) {
       await this.#write('endpointslices', 'create', `${namespace}/${sliceName}`, async () => {

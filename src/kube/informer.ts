@@ -28,6 +28,11 @@ export interface ResilientInformerInit<T extends KubeObject> {
   readonly onError?: (err: unknown) => void;
   /** Called when a list succeeded and the watch runs (again). */
   readonly onSynced?: () => void;
+  /**
+   * An index of the objects by a value of theirs (e.g. the service an EndpointSlice belongs to), read with
+   * {@link ResilientInformer.byIndex}: the objects of one value without walking the cache.
+   */
+  readonly indexBy?: (obj: T) => string | undefined;
 }
 
 function rv(obj: KubeObject | undefined): number {
@@ -48,12 +53,16 @@ export class ResilientInformer<T extends KubeObject> {
   #backoffMs = 0;
   #restartTimer: NodeJS.Timeout | undefined;
   #lastError: string | undefined;
+  /** `indexBy` value → cache keys of the objects with it; and each indexed object's value. */
+  readonly #index = new Map<string, Set<string>>();
+  readonly #indexed = new Map<string, string>();
 
   constructor(init: ResilientInformerInit<T>) {
     this.#init = init;
     this.#informer = k8s.makeInformer(init.kubeConfig, init.path, init.list, init.labelSelector);
     const changed = (verb: 'add' | 'update' | 'delete') => (obj: T) => {
       this.#settle(obj, verb);
+      this.#reindex(obj, verb === 'delete');
       init.onChange(obj, verb);
     };
     this.#informer.on('add', changed('add'));
@@ -125,8 +134,47 @@ export class ResilientInformer<T extends KubeObject> {
   wrote(obj: T): void {
     const key = cacheKey(obj.metadata?.namespace, obj.metadata?.name);
     const v = rv(obj);
-    if (v > rv(this.#informer.get(obj.metadata?.name ?? '', obj.metadata?.namespace)))
+    if (v > rv(this.#informer.get(obj.metadata?.name ?? '', obj.metadata?.namespace))) {
       this.#overlay.set(key, { obj, rv: v });
+      this.#reindex(obj, false);
+    }
+  }
+
+  /** The objects whose `indexBy` value is `value` (as {@link ResilientInformer.get} sees them: own writes included). */
+  byIndex(value: string): T[] {
+    const keys = this.#index.get(value);
+    if (keys === undefined) return [];
+    const out: T[] = [];
+    for (const k of keys) {
+      const slash = k.indexOf('/');
+      const obj = this.get(k.slice(slash + 1), k.slice(0, slash));
+      if (obj !== undefined && this.#init.indexBy?.(obj) === value) out.push(obj);
+    }
+    return out;
+  }
+
+  #reindex(obj: T, gone: boolean): void {
+    const indexBy = this.#init.indexBy;
+    if (indexBy === undefined) return;
+    const key = cacheKey(obj.metadata?.namespace, obj.metadata?.name);
+    const before = this.#indexed.get(key);
+    const after = gone ? undefined : indexBy(obj);
+    if (before === after) return;
+    if (before !== undefined) {
+      const set = this.#index.get(before);
+      set?.delete(key);
+      if (set?.size === 0) this.#index.delete(before);
+      this.#indexed.delete(key);
+    }
+    if (after !== undefined) {
+      let set = this.#index.get(after);
+      if (set === undefined) {
+        set = new Set();
+        this.#index.set(after, set);
+      }
+      set.add(key);
+      this.#indexed.set(key, after);
+    }
   }
 
   /** Records a delete we made: hidden until the watch reports it (or shows a newer object). */

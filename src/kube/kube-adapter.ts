@@ -51,7 +51,14 @@ import { indexResolution, type DesiredService } from './desired.js';
 import { parseBootstrapProperty, validateIdentity, type IdentityStatus } from './identity.js';
 import { DEFAULT_API_TIMEOUT_MS, withTimeout } from './api-options.js';
 import { describeError } from './errors.js';
-import { ImportWriter, isDerivedService, isImportedSlice, ReconcileError } from './import-writer.js';
+import {
+  ImportWriter,
+  importedSlicesOf,
+  isDerivedService,
+  isImportedSlice,
+  localSlicesOf,
+  ReconcileError,
+} from './import-writer.js';
 import { ResilientInformer, type KubeObject } from './informer.js';
 import { LeaderElector } from './leader-election.js';
 import { KubeMetrics } from './metrics.js';
@@ -237,12 +244,14 @@ export class KubeAdapter extends EventTarget {
       path: string,
       list: () => Promise<k8s.KubernetesListObject<T>>,
       onChange: (obj: T) => void,
+      indexBy?: (obj: T) => string | undefined,
     ) =>
       new ResilientInformer<T>({
         kubeConfig: this.#kc,
         resource,
         path,
         list,
+        ...(indexBy === undefined ? {} : { indexBy }),
         logger: this.#log,
         onChange: (obj) => onChange(obj),
         onError: () => this.metrics.informerErrors.inc({ resource }),
@@ -282,6 +291,7 @@ export class KubeAdapter extends EventTarget {
           if (key !== undefined) this.#localChanged(key);
         }
       },
+      sliceIndex,
     );
     this.serviceExportsCache = informer<ServiceExport>(
       'serviceexports',
@@ -542,10 +552,7 @@ export class KubeAdapter extends EventTarget {
     const se = this.serviceExportsCache.get(name, namespace);
     if (se === undefined) return undefined;
     const svc = this.servicesCache.get(name, namespace);
-    const slices: EndpointSliceObject[] = [];
-    for (const s of this.endpointSlicesCache.list(namespace)) {
-      if (!isImportedSlice(s) && sliceOwnerKey(s as EndpointSliceObject) === key) slices.push(s as EndpointSliceObject);
-    }
+    const slices = this.endpointSlicesCache.byIndex(localSlicesOf(key)) as EndpointSliceObject[];
     return localExportOf(
       key,
       se as ServiceExportObject,
@@ -1010,4 +1017,12 @@ export class KubeAdapter extends EventTarget {
     this.#unimportable = next;
     this.#unimportableKeys = new Set([...next.values()].map((r) => serviceKey(r.namespace, r.name)));
   }
+}
+
+/** The slices index: a local slice by the key of its Service, an imported one by the key of its import. */
+function sliceIndex(s: k8s.V1EndpointSlice): string | undefined {
+  if (isImportedSlice(s))
+    return importedSlicesOf(`${s.metadata?.namespace ?? ''}/${s.metadata?.labels?.[LABEL_SERVICE_NAME]}`);
+  const key = sliceOwnerKey(s as EndpointSliceObject);
+  return key === undefined ? undefined : localSlicesOf(key);
 }
