@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { canonical, derivedServiceProjection, importProjection, sliceProjection } from './compare.js';
+import { canonical, derivedServiceProjection, importProjection, sameDesired, sliceProjection } from './compare.js';
+import type { DesiredService } from './desired.js';
 
 describe('projections ignore what the API server sets', () => {
   it('canonical sorts keys and drops undefined', () => {
@@ -63,5 +64,32 @@ describe('projections ignore what the API server sets', () => {
       },
     };
     expect(derivedServiceProjection(got)).toBe(derivedServiceProjection(want));
+  });
+});
+
+describe('sameDesired', () => {
+  const slice = (name: string, address: string) => ({
+    apiVersion: 'discovery.k8s.io/v1' as const,
+    kind: 'EndpointSlice' as const,
+    metadata: { name, namespace: 'n', labels: { a: 'b' } },
+    addressType: 'IPv4',
+    endpoints: [{ addresses: [address], conditions: { ready: true } }],
+    ports: [{ port: 8080 }],
+  });
+  const desired = (...slices: ReturnType<typeof slice>[]) =>
+    ({ endpointSlices: slices, exportConditions: [] }) as unknown as DesiredService;
+
+  it('is by reference first, by content for equal copies, and tells real differences', () => {
+    const d = desired(slice('s-0', '10.0.0.1'));
+    expect(sameDesired(d, d)).toBe(true);
+    expect(sameDesired(undefined, undefined)).toBe(true);
+    expect(sameDesired(d, undefined)).toBe(false);
+    expect(sameDesired(d, desired(slice('s-0', '10.0.0.1')))).toBe(true);
+    expect(sameDesired(d, desired(slice('s-0', '10.0.0.2')))).toBe(false);
+    expect(sameDesired(d, desired(slice('s-1', '10.0.0.1')))).toBe(false);
+    expect(sameDesired(d, desired(slice('s-0', '10.0.0.1'), slice('s-1', '10.0.0.1')))).toBe(false);
+    expect(
+      sameDesired(d, { ...d, exportConditions: [{ type: 'Valid', status: 'True', reason: 'Valid', message: '' }] }),
+    ).toBe(false);
   });
 });

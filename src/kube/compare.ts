@@ -140,7 +140,10 @@ export function sameDesired(a: DesiredService | undefined, b: DesiredService | u
     for (let i = 0; i < a.endpointSlices.length; i++) {
       const x = a.endpointSlices[i];
       const y = b.endpointSlices[i];
-      if (x !== y && canonical(x) !== canonical(y)) return false;
+      // Projections are memoised per object: the writer needs the new slice's anyway.
+      if (x === y) continue;
+      if (x === undefined || y === undefined || x.metadata.name !== y.metadata.name) return false;
+      if (sliceProjection(x) !== sliceProjection(y)) return false;
     }
   }
   return a.exportConditions === b.exportConditions || canonical(a.exportConditions) === canonical(b.exportConditions);
