@@ -873,6 +873,16 @@ export class KubeAdapter extends EventTarget {
     if (this.#started) this.#localEvents.schedule();
   }
 
+  /**
+   * Fires a pending `local:change` now (synchronously) instead of on its timer: a resolve pass calls it first, so it
+   * never sees a local export its listener has not published yet (a ServiceExport's Ready would read Pending).
+   */
+  flushLocalChange(): void {
+    if (!this.#localEvents.pending) return;
+    this.#localEvents.cancel();
+    this.#emitLocalChange();
+  }
+
   #emitLocalChange(): void {
     const keys = this.#pendingKeys === undefined ? undefined : [...this.#pendingKeys];
     const namespaces = [...this.#pendingNamespaces];

@@ -501,6 +501,8 @@ export class McsNode {
     const gossip = this.#gossip;
     const state = this.#state?.state;
     if (gossip === undefined || running === undefined || state === undefined) return;
+    // Local changes not yet published are published first: resolution must not see an export before its record.
+    this.kube.flushLocalChange();
     const local = this.kube.localExportsByKey();
     if (local === undefined) return;
     const localCluster = running.identity.clusterId;
