@@ -588,7 +588,11 @@ describe('resolve: determinism', () => {
             withdrawnOrigins: withdrawnSets[0],
             ...(localExports === undefined ? {} : { localExports }),
           };
-          const whole = resolve(state, options);
+          // From a fresh state of the same records (merging is order-independent): its memo shares nothing with the
+          // per-key passes above, so a stale memo entry or a missed revision shows as a difference.
+          const fresh = new ClusterSetState();
+          fresh.merge(records);
+          const whole = resolve(fresh, options);
           const keys = new Set([
             ...state.keys(),
             ...(localExports ?? []).map((e) => serviceKey(e.namespace, e.name)),

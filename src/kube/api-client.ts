@@ -38,8 +38,8 @@ class PooledAuthentication implements k8s.SecurityAuthentication {
       return;
     }
     this.#pool = { key, dispatcher: fresh, since: now };
-    // Requests in flight on the old pool finish; then its connections close.
-    if (pool !== undefined) void pool.dispatcher.close().catch(() => {});
+    // A request may have taken the old pool and not be sent yet: it closes a minute later (requests in flight finish).
+    if (pool !== undefined) setTimeout(() => void pool.dispatcher.close().catch(() => {}), 60_000).unref();
   }
 
   /** What the Agent is made of: the current cluster and user (their TLS material and where it comes from). */

@@ -72,13 +72,16 @@ export function isImportedSlice(s: k8s.V1EndpointSlice): boolean {
 
 /** The slices-cache index value of the imported slices of `key` (see the adapter's EndpointSlice cache). */
 export function importedSlicesOf(key: ServiceKey): string {
-  return `import ${key}`;
+  return `${IMPORT_INDEX}${key}`;
 }
 
 /** The slices-cache index value of the local slices of the Service `key`. */
 export function localSlicesOf(key: ServiceKey): string {
-  return `local ${key}`;
+  return `${LOCAL_INDEX}${key}`;
 }
+
+export const IMPORT_INDEX = 'import ';
+export const LOCAL_INDEX = 'local ';
 
 /** Whether a Service is one of our derived Services. */
 export function isDerivedService(s: k8s.V1Service): boolean {
@@ -300,6 +303,9 @@ export class ImportWriter {
       await step(async () => {
         svc = await this.#ensureDerived(namespace, derivedName, derived, want);
       });
+      // After a failure (e.g. a recreate for new ip families refused), what the cache holds now: never a Service
+      // deleted on the way, whose ips are free again and whose uid would own (and garbage-collect) the slices.
+      if (failures.length > 0) svc = this.#derivedOf(namespace, derivedName);
     } else if (derived !== undefined) await step(() => this.#deleteService(namespace, derivedName));
 
     // 2. The ServiceImport, spec.ips from the derived Service's cluster IPs; 3. the imported slices (one per source
@@ -578,7 +584,9 @@ export class ImportWriter {
   async #deleteService(namespace: string, name: string): Promise<void> {
     await this.#write('services', 'delete', `${namespace}/${name}`, async () => {
       try {
-        await this.#core.deleteNamespacedService({ namespace, name }, this.#options());
+        // Orphan: slices it owns are the import's to keep or delete (a ClusterSetIP import turning Headless keeps
+        // them, owned by the ServiceImport from the next write), never the garbage collector's.
+        await this.#core.deleteNamespacedService({ namespace, name, propagationPolicy: 'Orphan' }, this.#options());
       } catch (err) {
         if (!isGone(err)) throw err;
       }

@@ -23,7 +23,8 @@ export interface ResilientInformerInit<T extends KubeObject> {
   readonly labelSelector?: string;
   readonly logger: Logger;
   /** Called on every add, update and delete (after the cache changed). */
-  readonly onChange: (obj: T, verb: 'add' | 'update' | 'delete') => void;
+  /** `previousIndex`: the object's `indexBy` value before this change, when it had another one. */
+  readonly onChange: (obj: T, verb: 'add' | 'update' | 'delete', previousIndex?: string) => void;
   /** Called on a failed list or watch (before the backoff). */
   readonly onError?: (err: unknown) => void;
   /** Called when a list succeeded and the watch runs (again). */
@@ -62,8 +63,8 @@ export class ResilientInformer<T extends KubeObject> {
     this.#informer = k8s.makeInformer(init.kubeConfig, init.path, init.list, init.labelSelector);
     const changed = (verb: 'add' | 'update' | 'delete') => (obj: T) => {
       this.#settle(obj, verb);
-      this.#reindex(obj, verb === 'delete');
-      init.onChange(obj, verb);
+      const previous = this.#reindex(obj, verb === 'delete');
+      init.onChange(obj, verb, previous);
     };
     this.#informer.on('add', changed('add'));
     this.#informer.on('update', changed('update'));
@@ -153,13 +154,14 @@ export class ResilientInformer<T extends KubeObject> {
     return out;
   }
 
-  #reindex(obj: T, gone: boolean): void {
+  /** Moves the object in the index; returns its value before, when it changed (and the object stays indexed). */
+  #reindex(obj: T, gone: boolean): string | undefined {
     const indexBy = this.#init.indexBy;
-    if (indexBy === undefined) return;
+    if (indexBy === undefined) return undefined;
     const key = cacheKey(obj.metadata?.namespace, obj.metadata?.name);
     const before = this.#indexed.get(key);
     const after = gone ? undefined : indexBy(obj);
-    if (before === after) return;
+    if (before === after) return undefined;
     if (before !== undefined) {
       const set = this.#index.get(before);
       set?.delete(key);
@@ -175,6 +177,7 @@ export class ResilientInformer<T extends KubeObject> {
       set.add(key);
       this.#indexed.set(key, after);
     }
+    return before;
   }
 
   /** Records a delete we made: hidden until the watch reports it (or shows a newer object). */

@@ -52,8 +52,10 @@ import { parseBootstrapProperty, validateIdentity, type IdentityStatus } from '.
 import { DEFAULT_API_TIMEOUT_MS, withTimeout } from './api-options.js';
 import { describeError } from './errors.js';
 import {
+  IMPORT_INDEX,
   ImportWriter,
   importedSlicesOf,
+  LOCAL_INDEX,
   isDerivedService,
   isImportedSlice,
   localSlicesOf,
@@ -243,7 +245,7 @@ export class KubeAdapter extends EventTarget {
       resource: string,
       path: string,
       list: () => Promise<k8s.KubernetesListObject<T>>,
-      onChange: (obj: T) => void,
+      onChange: (obj: T, previousIndex?: string) => void,
       indexBy?: (obj: T) => string | undefined,
     ) =>
       new ResilientInformer<T>({
@@ -253,7 +255,7 @@ export class KubeAdapter extends EventTarget {
         list,
         ...(indexBy === undefined ? {} : { indexBy }),
         logger: this.#log,
-        onChange: (obj) => onChange(obj),
+        onChange: (obj, _verb, previousIndex) => onChange(obj, previousIndex),
         onError: () => this.metrics.informerErrors.inc({ resource }),
         onSynced: () => this.#onSynced(resource),
       });
@@ -284,7 +286,10 @@ export class KubeAdapter extends EventTarget {
       'endpointslices',
       '/apis/discovery.k8s.io/v1/endpointslices',
       () => discovery.listEndpointSliceForAllNamespaces({}, withTimeout(LIST_TIMEOUT_MS)),
-      (s) => {
+      (s, previousIndex) => {
+        // A slice relabelled to another service (or between local and imported) changes its old key too.
+        if (previousIndex?.startsWith(LOCAL_INDEX)) this.#localChanged(previousIndex.slice(LOCAL_INDEX.length));
+        else if (previousIndex?.startsWith(IMPORT_INDEX)) this.#enqueue(previousIndex.slice(IMPORT_INDEX.length));
         if (isImportedSlice(s)) this.#enqueue(`${s.metadata?.namespace}/${s.metadata?.labels?.[LABEL_SERVICE_NAME]}`);
         else {
           const key = sliceOwnerKey(s as EndpointSliceObject);
@@ -846,6 +851,8 @@ export class KubeAdapter extends EventTarget {
    */
   #resync(background: boolean): void {
     if (this.#desired === undefined) return;
+    // A resync still under way (more keys than its lane checks in an interval) is not queued again on top.
+    if (background && this.#queue.backgroundLength > 0) return;
     for (const r of this.#refused.values()) r.until = Date.now(); // a resync tries refused keys again too
     for (const key of new Set([...this.#desired.keys(), ...this.#writer.actualKeys()])) {
       if (!this.#started) return;
@@ -871,6 +878,11 @@ export class KubeAdapter extends EventTarget {
   #namespaceChanged(namespace: string): void {
     this.#pendingNamespaces.add(namespace);
     if (this.#started) this.#localEvents.schedule();
+  }
+
+  /** Recomputes every local export from the caches and fires `local:change` for all keys (a periodic safety net). */
+  recomputeLocalExports(): void {
+    this.#localChanged();
   }
 
   /**
@@ -909,11 +921,12 @@ export class KubeAdapter extends EventTarget {
     }
     // A refused key waits for a change of what it should hold, of what the cluster holds of it (an object deleted
     // or changed by someone else), a resync, or its backoff; events of the writes it failed alone do not retry it.
-    const text = this.#textOf(desired.get(key));
     const refused = this.#refused.get(key);
+    // The desired state's text is computed only when a refusal needs it (it serialises the whole key).
+    const textNow = () => this.#textOf(desired.get(key));
     if (
       refused !== undefined &&
-      refused.text === text &&
+      refused.text === textNow() &&
       refused.actual === this.#writer.actualFingerprint(key) &&
       Date.now() < refused.until
     )
@@ -930,7 +943,7 @@ export class KubeAdapter extends EventTarget {
       if (err instanceof ReconcileError && err.refused && this.#leader) {
         // Sending the same writes again would be refused again: report them, and retry only on a change.
         this.metrics.reconciles.inc({ result: 'refused' });
-        await this.#refuse(key, text, refused, err);
+        await this.#refuse(key, textNow(), refused, err);
         return;
       }
       this.metrics.reconciles.inc({ result: 'error' });

@@ -100,6 +100,11 @@ export class WorkQueue {
     this.#pump();
   }
 
+  /** Keys waiting in the background lane. */
+  get backgroundLength(): number {
+    return this.#background.size;
+  }
+
   /** Keys waiting (both lanes), running, or waiting for a retry. */
   get length(): number {
     return this.#queue.size + this.#background.size + this.#running.size + this.#retryTimers.size;

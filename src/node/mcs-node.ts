@@ -211,10 +211,11 @@ export class McsNode {
     await this.#membership;
     const tick = Math.max(250, Math.min(5000, Math.floor(this.#ttlMs / 10)));
     this.#livenessTimer = setInterval(() => this.#checkLiveness(), tick);
-    this.#fullResolveTimer = setInterval(
-      () => this.#scheduleResolve(true),
-      this.#init.fullResolveIntervalMs ?? 300_000,
-    );
+    // The safety net of the per-key path: every local export recomputed and published, every key resolved.
+    this.#fullResolveTimer = setInterval(() => {
+      this.kube.recomputeLocalExports();
+      this.#scheduleResolve(true);
+    }, this.#init.fullResolveIntervalMs ?? 300_000);
     this.#fullResolveTimer.unref();
   }
 
