@@ -1,5 +1,5 @@
 // `npm run bench -- scale [--nodes 10,50,100,250,500] [--processes N] [--services S] [--endpoints E] [--updates U]
-// [--idle-seconds T] [--seeds K] [--bootstrap peers|seeds] [--quick]`: a simulated ClusterSet of real libp2p gossip
+// [--idle-seconds T] [--seeds K] [--bootstrap peers|seeds] [--converge-timeout S] [--quick]`: a simulated ClusterSet of real libp2p gossip
 // nodes (default settings, as users run them), each on its own loopback address with an in-memory cluster exporting
 // S services, spread round-robin over several worker processes (bench/scale-worker.ts) so that no single event loop
 // serialises every node's work. The ClusterSet grows through the sizes asked for; each new node bootstraps from K
@@ -166,6 +166,7 @@ export async function run(argv: readonly string[]): Promise<void> {
       'idle-seconds': { type: 'string' },
       seeds: { type: 'string', default: '3' },
       bootstrap: { type: 'string', default: 'peers' },
+      'converge-timeout': { type: 'string' },
       quick: { type: 'boolean', default: false },
     },
     strict: true,
@@ -185,6 +186,7 @@ export async function run(argv: readonly string[]): Promise<void> {
   const updates = int('updates', values.updates ?? (quick ? '10' : '30'), 1);
   const idleSeconds = int('idle-seconds', values['idle-seconds'] ?? (quick ? '20' : '60'), 1);
   const seeds = int('seeds', values.seeds, 1);
+  const convergeTimeoutS = int('converge-timeout', values['converge-timeout'] ?? (quick ? '120' : '600'), 1);
   const bootstrapMode = values.bootstrap;
   if (bootstrapMode !== 'seeds' && bootstrapMode !== 'peers') throw new Error('scale: --bootstrap seeds|peers');
   // Processes: at least 2 (the machine's cores), and enough that no event loop carries more than ~50 of the first 250
@@ -196,6 +198,16 @@ export async function run(argv: readonly string[]): Promise<void> {
   );
 
   const runT0 = performance.now();
+  const config: Record<string, number | string> = {
+    services,
+    endpoints,
+    updates,
+    idleSeconds,
+    seeds,
+    bootstrap: bootstrapMode,
+    processes,
+    convergeTimeoutSeconds: convergeTimeoutS,
+  };
   const workers: Worker[] = [];
   const onSignal = () => {
     for (const w of workers) w.kill();
@@ -205,6 +217,7 @@ export async function run(argv: readonly string[]): Promise<void> {
   process.once('SIGTERM', onSignal);
   const results: ScaleSize[] = [];
   const notes: string[] = [];
+  let failure: unknown;
   try {
     log(`${processes} worker processes; sizes ${sizes.join(', ')}; ${services} services × ${endpoints} endpoints each`);
     const psk = Buffer.from(generatePsk()).toString('base64');
@@ -320,7 +333,7 @@ export async function run(argv: readonly string[]): Promise<void> {
       // ---- converge: every node holds every record, with one digest
       let converged = false;
       let lastLog = performance.now();
-      const deadline = performance.now() + 600_000;
+      const deadline = performance.now() + convergeTimeoutS * 1000;
       while (performance.now() < deadline) {
         const st = await status();
         const full = st.filter((s) => s.size === records);
@@ -331,16 +344,21 @@ export async function run(argv: readonly string[]): Promise<void> {
         if (performance.now() - lastLog > 10_000) {
           lastLog = performance.now();
           const isolated = st.filter((x) => x.connections === 0).length;
+          const short = st
+            .filter((x) => x.size < records)
+            .sort((a, b) => a.size - b.size)
+            .slice(0, 5)
+            .map((x) => `${x.id} ${x.size} rec./${x.connections} conns`);
           log(
-            `  ${full.length}/${st.length} nodes hold all ${records} records (fewest ${Math.min(...st.map((x) => x.size))}; ` +
-              `${isolated} without any connection)`,
+            `  ${full.length}/${st.length} nodes hold all ${records} records, ${new Set(st.map((x) => x.fp)).size} ` +
+              `distinct digests, ${isolated} nodes without any connection; fewest: ${short.join(', ')}`,
           );
         }
         // Each status costs every worker a digest hash per node: poll less often as the ClusterSet grows.
         await sleep(Math.max(500, all.length * 4));
       }
       const convergeMs = performance.now() - growT0;
-      log(converged ? `converged in ${round(convergeMs / 1000)} s` : `did not converge within 600 s`);
+      log(converged ? `converged in ${round(convergeMs / 1000)} s` : `did not converge within ${convergeTimeoutS} s`);
 
       // ---- settle: the connection graph stops changing, and the last start-up's traffic is over
       let conns = -1;
@@ -457,6 +475,8 @@ export async function run(argv: readonly string[]): Promise<void> {
         idleCounters,
       };
       results.push(size);
+      // What is measured so far is on disk at once: a run stopped at a larger size keeps the smaller ones.
+      await writeResults('scale', { config, sizes: results, notes, partial: true });
       log(
         `${n} nodes: reach-all p50 ${size.reachAllMs.p50} / p99 ${size.reachAllMs.p99} ms, bootstrap ${size.bootstrapMs} ms, ` +
           `idle ${size.idleBytesPerSecPerNode} B/s/node, RSS ${size.rssMbPerNodeMarginal} MB/node`,
@@ -466,6 +486,9 @@ export async function run(argv: readonly string[]): Promise<void> {
         break;
       }
     }
+  } catch (err) {
+    failure = err;
+    notes.push(`stopped by an error: ${err instanceof Error ? err.message : String(err)}`);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -474,16 +497,8 @@ export async function run(argv: readonly string[]): Promise<void> {
   }
   const elapsedSeconds = Math.round((performance.now() - runT0) / 1000);
   log(`done in ${elapsedSeconds} s`);
-  await report(results, notes, {
-    services,
-    endpoints,
-    updates,
-    idleSeconds,
-    seeds,
-    bootstrap: bootstrapMode,
-    processes,
-    elapsedSeconds,
-  });
+  await report(results, notes, { ...config, elapsedSeconds });
+  if (failure !== undefined) throw failure;
 }
 
 async function report(
