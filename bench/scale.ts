@@ -1,10 +1,11 @@
 // `npm run bench -- scale [--nodes 10,50,100,250,500] [--processes N] [--services S] [--endpoints E] [--updates U]
-// [--idle-seconds T] [--seeds K] [--bootstrap peers|seeds] [--converge-timeout S] [--quick]`: a simulated ClusterSet of real libp2p gossip
-// nodes (default settings, as users run them), each on its own loopback address with an in-memory cluster exporting
-// S services, spread round-robin over several worker processes (bench/scale-worker.ts) so that no single event loop
-// serialises every node's work. The ClusterSet grows through the sizes asked for; each new node bootstraps from K
-// nodes already running (`peers`: random ones, in waves no bigger than the ClusterSet already running; `seeds`: the
-// first K nodes, as when every cluster pastes the same peer entries). At each size it measures:
+// [--idle-seconds T] [--seeds K] [--bootstrap peers|seeds] [--converge-timeout S] [--quick]`: a simulated
+// ClusterSet of real libp2p gossip nodes (default settings, as users run them), each on its own loopback address with
+// an in-memory cluster exporting S services, spread round-robin over several worker processes
+// (bench/scale-worker.ts) so that no single event loop serialises every node's work. The ClusterSet grows through the
+// sizes asked for; each new node bootstraps from K nodes already running (`peers`: random ones, in waves no bigger
+// than the ClusterSet already running; `seeds`: the first K nodes, as when every cluster pastes the same peer
+// entries). At each size it measures:
 // - converge: from the first new node's start until every node holds every record (same digest everywhere);
 // - idle: bytes written to TCP sockets, CPU, per node, over T s of steady state (what the bytes are: gossipsub,
 //   sync and liveness counters of every node);
@@ -186,7 +187,7 @@ export async function run(argv: readonly string[]): Promise<void> {
   const updates = int('updates', values.updates ?? (quick ? '10' : '30'), 1);
   const idleSeconds = int('idle-seconds', values['idle-seconds'] ?? (quick ? '20' : '60'), 1);
   const seeds = int('seeds', values.seeds, 1);
-  const convergeTimeoutS = int('converge-timeout', values['converge-timeout'] ?? (quick ? '120' : '600'), 1);
+  const convergeTimeoutS = int('converge-timeout', values['converge-timeout'] ?? (quick ? '120' : '300'), 1);
   const bootstrapMode = values.bootstrap;
   if (bootstrapMode !== 'seeds' && bootstrapMode !== 'peers') throw new Error('scale: --bootstrap seeds|peers');
   // Processes: at least 2 (the machine's cores), and enough that no event loop carries more than ~50 of the first 250
