@@ -922,18 +922,20 @@ export class KubeAdapter extends EventTarget {
     // A refused key waits for a change of what it should hold, of what the cluster holds of it (an object deleted
     // or changed by someone else), a resync, or its backoff; events of the writes it failed alone do not retry it.
     const refused = this.#refused.get(key);
-    // The desired state's text is computed only when a refusal needs it (it serialises the whole key).
-    const textNow = () => this.#textOf(desired.get(key));
+    // What this reconcile writes: the desired state as it is now (the map changes under a running reconcile, its
+    // states never do). Its text is computed only when a refusal needs it (it serialises the whole key).
+    const want = desired.get(key);
+    const wantText = () => this.#textOf(want);
     if (
       refused !== undefined &&
-      refused.text === textNow() &&
+      refused.text === wantText() &&
       refused.actual === this.#writer.actualFingerprint(key) &&
       Date.now() < refused.until
     )
       return;
     const end = this.metrics.reconcileDuration.startTimer();
     try {
-      await this.#writer.reconcile(key, desired.get(key));
+      await this.#writer.reconcile(key, want);
       this.metrics.reconciles.inc({ result: 'ok' });
       if (this.#refused.delete(key)) {
         this.metrics.refusedKeys.set(this.#refused.size);
@@ -943,7 +945,7 @@ export class KubeAdapter extends EventTarget {
       if (err instanceof ReconcileError && err.refused && this.#leader) {
         // Sending the same writes again would be refused again: report them, and retry only on a change.
         this.metrics.reconciles.inc({ result: 'refused' });
-        await this.#refuse(key, textNow(), refused, err);
+        await this.#refuse(key, wantText(), refused, err);
         return;
       }
       this.metrics.reconciles.inc({ result: 'error' });
