@@ -128,8 +128,10 @@ describe('Kubernetes adapter on two real control planes', () => {
         return connects;
       };
       // The control: what makeApiClient does (this test would fail if it pooled too, or if nothing were counted).
-      expect(await count(kc.makeApiClient(k8s.CoreV1Api))).toBe(10);
-      expect(await count(apiClient(kc, k8s.CoreV1Api))).toBeLessThanOrEqual(1);
+      // The adapters of this file talk to the same API server meanwhile (a watch restarting opens a connection), so
+      // a connect or two of theirs may be counted too: 10 requests against at most 3 connections still tells.
+      expect(await count(kc.makeApiClient(k8s.CoreV1Api))).toBeGreaterThanOrEqual(10);
+      expect(await count(apiClient(kc, k8s.CoreV1Api))).toBeLessThanOrEqual(3);
     } finally {
       diagnostics.unsubscribe('undici:client:connected', onConnect);
     }
