@@ -87,8 +87,9 @@ describe('gossip liveness', () => {
     nodes.splice(nodes.indexOf(a), 1);
     await waitFor(() => originOf(c, 'a')?.alive === false, TTL + 5000, 'a withdrawn at c');
     const after = Date.now() - stoppedAt;
-    // Not before the TTL minus one beat period (the last beat may be up to one period old when a stops).
-    expect(after).toBeGreaterThanOrEqual(TTL - 600);
+    // Not before the TTL minus one beat period (the last beat may be up to one period old when a stops), less a
+    // little for the relay: the beat reaches c through b, some time after b heard it.
+    expect(after).toBeGreaterThanOrEqual(TTL - 600 - 100);
     expect(originOf(b, 'a')?.alive).toBe(false);
   });
 

@@ -117,7 +117,9 @@ describe.skipIf(skip !== undefined)(`image and release${skip === undefined ? '' 
       .trim()
       .split(' ');
     expect(JSON.parse(digests ?? '[]')).toContain(`${image.replace(/:[^:/]+$/, '')}@${imageDigest}`);
-    expect(config.join(' ')).toBe('65532:65532 ["/usr/bin/tini","--","node","/app/dist/cli/main.js"] ["run"]');
+    expect(config.join(' ')).toBe(
+      `65532:65532 ${JSON.stringify(['/usr/bin/tini', '--', 'node', ...RUNTIME_NODE_FLAGS, '/app/dist/cli/main.js'])} ["run"]`,
+    );
     const r = await shOk('podman', ['run', '--rm', ...hardened, image, 'version']);
     expect(r.stdout).toBe(`mcs-gossip ${version}\n`);
   });
