@@ -272,6 +272,41 @@ export interface SideFigures {
   change: ChangeFigures;
 }
 
+/** The figures both sides measure the same way, rounded for the table and the JSON. */
+function measuredFigures(
+  side: Side,
+  m: {
+    setupMs: number;
+    setupObjects: number;
+    steadyMs: number;
+    quietMs: number | undefined;
+    readyMs: number;
+    mem: { rss: number; hwm: number };
+    after: { rss: number; hwm: number };
+    still: Awaited<ReturnType<typeof idle>>;
+    change: ChangeFigures;
+  },
+): Omit<SideFigures, 'side' | 'scale' | 'endpoints' | 'clusterUpMs'> {
+  const { mem, after, still } = m;
+  return {
+    setupMs: round(m.setupMs, 0),
+    setupObjects: m.setupObjects,
+    steadyMs: round(m.steadyMs, 0),
+    quietMs: m.quietMs === undefined ? undefined : round(m.quietMs, 0),
+    readyMs: round(m.readyMs, 0),
+    emptyRssMb: round(side.emptyRss / MB),
+    rssMb: round(mem.rss / MB),
+    peakRssMb: round(Math.max(after.hwm, mem.hwm) / MB),
+    heapUsedMb: round(still.heapUsedMb),
+    heapTotalMb: round(still.heapTotalMb),
+    idleCpuMsPerSec: round(still.cpuMsPerSec, 2),
+    idleSeconds: round(still.seconds),
+    idleReconcilesPerSec: round(still.reconcilesPerSec, 2),
+    idleWritesPerSec: still.writesPerSec,
+    change: m.change,
+  };
+}
+
 interface Options {
   imports: number;
   importEndpoints: number;
@@ -468,21 +503,7 @@ async function importSide(o: Options, cleanup: Cleanup): Promise<SideFigures> {
     scale: `${o.imports} services × ${o.importEndpoints} endpoints from ${o.origins} origins`,
     endpoints: wantEndpoints,
     clusterUpMs: round(side.clusterUpMs, 0),
-    setupMs: round(setupMs, 0),
-    setupObjects: 0,
-    steadyMs: round(steadyMs, 0),
-    quietMs: quietMs === undefined ? undefined : round(quietMs, 0),
-    readyMs: round(readyMs, 0),
-    emptyRssMb: round(side.emptyRss / MB),
-    rssMb: round(mem.rss / MB),
-    peakRssMb: round(Math.max(after.hwm, mem.hwm) / MB),
-    heapUsedMb: round(still.heapUsedMb),
-    heapTotalMb: round(still.heapTotalMb),
-    idleCpuMsPerSec: round(still.cpuMsPerSec, 2),
-    idleSeconds: round(still.seconds),
-    idleReconcilesPerSec: round(still.reconcilesPerSec, 2),
-    idleWritesPerSec: still.writesPerSec,
-    change,
+    ...measuredFigures(side, { setupMs, setupObjects: 0, steadyMs, quietMs, readyMs, mem, after, still, change }),
   };
 }
 
@@ -635,21 +656,7 @@ async function exportSide(o: Options, cleanup: Cleanup): Promise<SideFigures> {
     scale: `${o.services} Services, ${o.exported} exported × ${o.exportEndpoints} endpoints`,
     endpoints: o.exported * o.exportEndpoints,
     clusterUpMs: round(side.clusterUpMs, 0),
-    setupMs: round(setupMs, 0),
-    setupObjects: objects,
-    steadyMs: round(steadyMs, 0),
-    quietMs: quietMs === undefined ? undefined : round(quietMs, 0),
-    readyMs: round(readyMs, 0),
-    emptyRssMb: round(side.emptyRss / MB),
-    rssMb: round(mem.rss / MB),
-    peakRssMb: round(Math.max(after.hwm, mem.hwm) / MB),
-    heapUsedMb: round(still.heapUsedMb),
-    heapTotalMb: round(still.heapTotalMb),
-    idleCpuMsPerSec: round(still.cpuMsPerSec, 2),
-    idleSeconds: round(still.seconds),
-    idleReconcilesPerSec: round(still.reconcilesPerSec, 2),
-    idleWritesPerSec: still.writesPerSec,
-    change,
+    ...measuredFigures(side, { setupMs, setupObjects: objects, steadyMs, quietMs, readyMs, mem, after, still, change }),
   };
 }
 
