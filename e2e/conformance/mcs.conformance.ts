@@ -2,8 +2,19 @@
 // checks — that Go module cannot be fetched on these machines (docs/conformance.md says why). Each spec names its
 // labels like the upstream suite ([Required], [EndpointSlice], …). They talk only to the API servers of two
 // clusters: MCS_CONFORMANCE_KUBECONFIG with MCS_CONFORMANCE_CONTEXTS=exporter,other (first context exports).
+//
+// The [DNS] and [Connectivity] specs run commands in client Pods (`pods/exec`): `dig` and bash's /dev/tcp, against
+// servers that answer each TCP connection with their Pod's name (socat). On the local ClusterSet these Pods run in
+// its data plane (e2e/harness/pod-sandbox.ts); on clusters of your own, the images below must have those programs.
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  CLIENT_IMAGE as DEFAULT_CLIENT_IMAGE,
+  SERVER_IMAGE as DEFAULT_SERVER_IMAGE,
+  clientPod,
+  serverContainer,
+  type PodShell,
+} from '../harness/pod-client.js';
 import { eventually, sleep } from '../harness/wait.js';
 
 const kubeconfig = process.env.MCS_CONFORMANCE_KUBECONFIG ?? '';
@@ -12,9 +23,16 @@ const IMPORT_TIMEOUT = 20_000;
 const SLICE_TIMEOUT = 60_000;
 const GROUP = 'multicluster.x-k8s.io';
 const VERSION = 'v1beta1';
+/** The servers' image: runs `socat` (and `sh`, for its SYSTEM address). */
+const SERVER_IMAGE = process.env.MCS_CONFORMANCE_SERVER_IMAGE ?? DEFAULT_SERVER_IMAGE;
+/** The clients' image: has `bash`, `timeout` and `dig`. */
+const CLIENT_IMAGE = process.env.MCS_CONFORMANCE_CLIENT_IMAGE ?? DEFAULT_CLIENT_IMAGE;
+const POD_TIMEOUT = 60_000;
+const DNS_TIMEOUT = 30_000;
 
 interface Client {
   readonly name: string;
+  readonly kc: k8s.KubeConfig;
   readonly core: k8s.CoreV1Api;
   readonly apps: k8s.AppsV1Api;
   readonly discovery: k8s.DiscoveryV1Api;
@@ -27,6 +45,7 @@ function client(context: string): Client {
   kc.setCurrentContext(context);
   return {
     name: context,
+    kc,
     core: kc.makeApiClient(k8s.CoreV1Api),
     apps: kc.makeApiClient(k8s.AppsV1Api),
     discovery: kc.makeApiClient(k8s.DiscoveryV1Api),
@@ -129,9 +148,7 @@ async function setup(clients: Client[], service: k8s.V1ServiceSpec, extra?: (ns:
         selector: { matchLabels: labels },
         template: {
           metadata: { labels },
-          spec: {
-            containers: [{ name: 'hello', image: 'registry.invalid/hello:1', ports: [{ containerPort: 8080 }] }],
-          },
+          spec: { containers: [serverContainer(SERVER_IMAGE, 'exporter')] },
         },
       },
     },
@@ -181,6 +198,32 @@ const importIn = (c: Client, ns: string, pred: (si: ServiceImport) => boolean = 
   );
 
 const HTTP = { name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' } as const;
+
+const shells = new Map<string, PodShell>();
+
+/** The client Pod of `ns` in `c` (made by clientPodIn). */
+function shell(c: Client, ns: string): PodShell {
+  const sh = shells.get(`${c.name}/${ns}`);
+  if (sh === undefined) throw new Error(`no client Pod in ${c.name}/${ns}`);
+  return sh;
+}
+
+async function clientPodIn(c: Client, ns: string): Promise<void> {
+  shells.set(`${c.name}/${ns}`, await clientPod(c.kc, c.name, ns, CLIENT_IMAGE, POD_TIMEOUT));
+}
+
+const dig = (c: Client, ns: string, name: string, type: 'A' | 'SRV') => shell(c, ns).dig(name, type);
+const connect = (c: Client, ns: string, host: string, port: number) => shell(c, ns).connect(host, port);
+const answers = (c: Client, ns: string, host: string, port: number, n: number) => shell(c, ns).answers(host, port, n);
+
+/** The ready Pod IPs of the hello servers in `c`. */
+async function serverIps(c: Client, namespace: string): Promise<string[]> {
+  const pods = await c.core.listNamespacedPod({ namespace, labelSelector: 'app=hello' });
+  return pods.items
+    .filter((p) => p.status?.phase === 'Running' && p.status.podIP !== undefined)
+    .map((p) => p.status?.podIP as string)
+    .sort();
+}
 
 describe.skipIf(kubeconfig === '' || contexts.length < 2)('MCS conformance', () => {
   const clients: Client[] = [];
@@ -424,6 +467,267 @@ describe.skipIf(kubeconfig === '' || contexts.length < 2)('MCS conformance', () 
         expect(labels['multicluster.kubernetes.io/source-cluster']).toBeTruthy();
         expect(labels['endpointslice.kubernetes.io/managed-by']).not.toBe('endpointslice-controller.k8s.io');
         expect(slice.addressType).toBe('IPv4');
+      }
+    });
+  });
+
+  /** hello Deployment + Service in `c` too (servers that say `cluster`), optionally exported. */
+  const serveIn = async (c: Client, ns: string, spec: k8s.V1ServiceSpec, cluster: string) => {
+    const labels = { app: 'hello' };
+    await c.apps.createNamespacedDeployment({
+      namespace: ns,
+      body: {
+        metadata: { name: 'hello' },
+        spec: {
+          replicas: 2,
+          selector: { matchLabels: labels },
+          template: { metadata: { labels }, spec: { containers: [serverContainer(SERVER_IMAGE, cluster)] } },
+        },
+      },
+    });
+    await c.core.createNamespacedService({
+      namespace: ns,
+      body: { metadata: { name: 'hello' }, spec: { selector: labels, ...spec } },
+    });
+  };
+
+  const fqdn = (ns: string) => `hello.${ns}.svc.clusterset.local`;
+  const clientsIn = (ns: string) => Promise.all(clients.map((c) => clientPodIn(c, ns)));
+
+  /** Waits until `dig` in `c` answers `want` (sorted lines). */
+  const digUntil = (c: Client, ns: string, name: string, type: 'A' | 'SRV', want: (lines: string[]) => boolean) =>
+    eventually(
+      `${type} ${name} from a Pod in ${c.name}`,
+      async () => {
+        const lines = await dig(c, ns, name, type);
+        return want(lines) ? lines : undefined;
+      },
+      DNS_TIMEOUT,
+    );
+
+  /** The exporter's cluster id, as its imported slices name it. */
+  const sourceCluster = async (c: Client, ns: string) =>
+    eventually(
+      `the exporter's cluster id on a slice in ${c.name}`,
+      async () => {
+        const list = await c.discovery.listNamespacedEndpointSlice({
+          namespace: ns,
+          labelSelector: 'multicluster.kubernetes.io/service-name=hello,multicluster.kubernetes.io/source-cluster',
+        });
+        return list.items[0]?.metadata?.labels?.['multicluster.kubernetes.io/source-cluster'];
+      },
+      SLICE_TIMEOUT,
+    );
+
+  /** A namespace with a headless Service and a StatefulSet of 2 servers (hostnames hello-0, hello-1), exported. */
+  const statefulNs = async () => {
+    const ns = `mcs-conformance-${process.pid}-${++counter}`;
+    namespaces.push(ns);
+    for (const c of clients) {
+      await c.core.createNamespace({ body: { metadata: { name: ns } } });
+      await eventually(
+        `default ServiceAccount in ${c.name}/${ns}`,
+        () => c.core.readNamespacedServiceAccount({ namespace: ns, name: 'default' }).then(() => true),
+        30_000,
+      );
+    }
+    const labels = { app: 'hello' };
+    await exporter.core.createNamespacedService({
+      namespace: ns,
+      body: { metadata: { name: 'hello' }, spec: { clusterIP: 'None', selector: labels, ports: [HTTP] } },
+    });
+    await exporter.apps.createNamespacedStatefulSet({
+      namespace: ns,
+      body: {
+        metadata: { name: 'hello' },
+        spec: {
+          serviceName: 'hello',
+          replicas: 2,
+          podManagementPolicy: 'Parallel',
+          selector: { matchLabels: labels },
+          template: { metadata: { labels }, spec: { containers: [serverContainer(SERVER_IMAGE, 'exporter')] } },
+        },
+      },
+    });
+    await exportService(exporter, ns);
+    await clientsIn(ns);
+    const cid = await sourceCluster(other, ns);
+    return { ns, cid };
+  };
+
+  describe('DNS', () => {
+    it('[DNS] [ClusterIP] resolves <svc>.<ns>.svc.clusterset.local from a Pod to the ServiceImport ip in every cluster', async () => {
+      const ns = await newNs({ ports: [HTTP] });
+      await exportService(exporter, ns);
+      await clientsIn(ns);
+      for (const c of clients) {
+        const si = await importIn(c, ns, (x) => (x.spec.ips?.length ?? 0) > 0);
+        const want = [...(si.spec.ips ?? [])].sort();
+        await digUntil(c, ns, fqdn(ns), 'A', (l) => l.join() === want.join());
+      }
+    });
+
+    it('[DNS] [ClusterIP] serves an SRV record for each named port of the import', async () => {
+      const ns = await newNs({ ports: [HTTP, { name: 'extra', port: 9000, targetPort: 9000, protocol: 'TCP' }] });
+      await exportService(exporter, ns);
+      await clientsIn(ns);
+      for (const c of clients) {
+        await importIn(c, ns, (x) => x.spec.ports.length === 2);
+        for (const [port, number] of [
+          ['http', 80],
+          ['extra', 9000],
+        ] as const) {
+          const lines = await digUntil(c, ns, `_${port}._tcp.${fqdn(ns)}`, 'SRV', (l) => l.length > 0);
+          expect(lines).toHaveLength(1);
+          expect(lines[0]?.split(' ').slice(2)).toEqual([String(number), `${fqdn(ns)}.`]);
+        }
+      }
+    });
+
+    it('[DNS] [ClusterIP] has no answer for the name once the service is unexported', async () => {
+      const ns = await newNs({ ports: [HTTP] });
+      await exportService(exporter, ns);
+      await clientsIn(ns);
+      for (const c of clients) await digUntil(c, ns, fqdn(ns), 'A', (l) => l.length === 1);
+      await unexport(exporter, ns);
+      for (const c of clients) await digUntil(c, ns, fqdn(ns), 'A', (l) => l.length === 0);
+    });
+
+    it('[DNS] [Headless] resolves a headless import to the ready endpoints of the exporting cluster', async () => {
+      const ns = await newNs({ ports: [HTTP], clusterIP: 'None' });
+      await exportService(exporter, ns);
+      await clientsIn(ns);
+      const want = await eventually(
+        'two Running servers with IPs',
+        async () => {
+          const ips = await serverIps(exporter, ns);
+          return ips.length === 2 ? ips : undefined;
+        },
+        POD_TIMEOUT,
+      );
+      for (const c of clients) await digUntil(c, ns, fqdn(ns), 'A', (l) => l.join() === want.join());
+    });
+
+    it('[DNS] [Headless] names each endpoint <hostname>.<clusterid>.<svc>.<ns>.svc.clusterset.local, and not <clusterid> alone', async () => {
+      const { ns, cid } = await statefulNs();
+      const pods = await eventually(
+        'the StatefulSet Pods with IPs',
+        async () => {
+          const list = await exporter.core.listNamespacedPod({ namespace: ns, labelSelector: 'app=hello' });
+          const running = list.items.filter((p) => p.status?.podIP !== undefined && p.status.phase === 'Running');
+          return running.length === 2 ? running : undefined;
+        },
+        POD_TIMEOUT,
+      );
+      for (const c of clients) {
+        for (const p of pods) {
+          const name = `${p.metadata?.name}.${cid}.${fqdn(ns)}`;
+          await digUntil(c, ns, name, 'A', (l) => l.join() === p.status?.podIP);
+        }
+        expect(await dig(c, ns, `${cid}.${fqdn(ns)}`, 'A')).toEqual([]);
+      }
+    });
+
+    it('[DNS] [Headless] serves an SRV record per endpoint for a named port, targeting its per-endpoint name', async () => {
+      const { ns, cid } = await statefulNs();
+      // A headless name has no service port of its own: each record gives its endpoint's port (the targetPort).
+      const want = ['hello-0', 'hello-1'].map((h) => `8080 ${h}.${cid}.${fqdn(ns)}.`);
+      for (const c of clients) {
+        const lines = await digUntil(c, ns, `_http._tcp.${fqdn(ns)}`, 'SRV', (l) => l.length === 2);
+        expect(lines.map((l) => l.split(' ').slice(2).join(' ')).sort()).toEqual(want);
+      }
+    });
+  });
+
+  describe('Connectivity', () => {
+    const exporterPods = async (ns: string) =>
+      new Set(
+        (await exporter.core.listNamespacedPod({ namespace: ns, labelSelector: 'app=hello' })).items.map(
+          (p) => `${p.metadata?.name} exporter`,
+        ),
+      );
+
+    it('[Connectivity] [ClusterIP] a Pod in every cluster reaches the service through its ClusterSetIP, answered only by exporting Pods', async () => {
+      const ns = await newNs({ ports: [HTTP] });
+      // The other cluster runs a Service of the same name that it does not export: it must never answer.
+      await serveIn(other, ns, { ports: [HTTP] }, 'other');
+      await exportService(exporter, ns);
+      await clientsIn(ns);
+      const allowed = await exporterPods(ns);
+      for (const c of clients) {
+        const si = await importIn(c, ns, (x) => (x.spec.ips?.length ?? 0) > 0);
+        const ip = si.spec.ips?.[0] as string;
+        // Until every exporting Pod has answered (connections fail while servers start), then a sample of 8.
+        const seen = new Set<string>();
+        await eventually(
+          `answers from every exporting Pod through ${ip} in ${c.name}`,
+          async () => {
+            const a = await connect(c, ns, ip, 80);
+            if (a !== undefined) seen.add(a);
+            return [...allowed].every((x) => seen.has(x)) ? true : undefined;
+          },
+          DNS_TIMEOUT,
+        );
+        for (const a of await answers(c, ns, ip, 80, 8)) seen.add(a);
+        for (const a of seen) expect(allowed, `answer "${a}" from ${c.name}`).toContain(a);
+      }
+    });
+
+    it('[Connectivity] [ClusterIP] a Pod in every cluster reaches the service by <svc>.<ns>.svc.clusterset.local', async () => {
+      const ns = await newNs({ ports: [HTTP] });
+      await exportService(exporter, ns);
+      await clientsIn(ns);
+      const allowed = await exporterPods(ns);
+      for (const c of clients) {
+        const a = await eventually(
+          `an answer from ${fqdn(ns)} in ${c.name}`,
+          () => connect(c, ns, fqdn(ns), 80),
+          DNS_TIMEOUT,
+        );
+        expect(allowed).toContain(a);
+      }
+    });
+
+    it('[Connectivity] [ClusterIP] spreads connections over the Pods of every exporting cluster', async () => {
+      const ns = await newNs({ ports: [HTTP] });
+      await serveIn(other, ns, { ports: [HTTP] }, 'other');
+      await exportService(exporter, ns);
+      await exportService(other, ns);
+      await clientsIn(ns);
+      for (const c of clients) {
+        const clustersSeen = new Set<string>();
+        await eventually(
+          `answers from both clusters through ${fqdn(ns)} in ${c.name}`,
+          async () => {
+            const a = await connect(c, ns, fqdn(ns), 80);
+            if (a !== undefined) clustersSeen.add(a.split(' ')[1] ?? '');
+            return clustersSeen.has('exporter') && clustersSeen.has('other') ? true : undefined;
+          },
+          DNS_TIMEOUT,
+        );
+      }
+    });
+
+    it('[Connectivity] [ClusterIP] no longer reaches the service after it is unexported', async () => {
+      const ns = await newNs({ ports: [HTTP] });
+      await exportService(exporter, ns);
+      await clientsIn(ns);
+      const ips = new Map<string, string>();
+      for (const c of clients) {
+        const si = await importIn(c, ns, (x) => (x.spec.ips?.length ?? 0) > 0);
+        const ip = si.spec.ips?.[0] as string;
+        ips.set(c.name, ip);
+        await eventually(`an answer through ${ip} in ${c.name}`, () => connect(c, ns, ip, 80), DNS_TIMEOUT);
+      }
+      await unexport(exporter, ns);
+      for (const c of clients) {
+        const ip = ips.get(c.name) as string;
+        await eventually(
+          `no answer through ${ip} in ${c.name}`,
+          async () => ((await connect(c, ns, ip, 80)) === undefined ? true : undefined),
+          DNS_TIMEOUT,
+        );
+        await digUntil(c, ns, fqdn(ns), 'A', (l) => l.length === 0);
       }
     });
   });

@@ -22,6 +22,8 @@ Flags:
                      (default local-clusterset)
   --timeout SECONDS  up: give up (and clean up) after this long (default 180)
   --nodes            up: also run one mcs-gossip node per cluster (127.0.0.<i+1>; keys generated into DIR)
+  --data-plane       up: Pods that run, kube-proxy and CoreDNS per cluster in routed network namespaces, so
+                     kubectl exec/logs work and a Pod reaches other clusters' Pods and Services (root only)
   --extra-args C=F   up: extra flag F for component C (repeatable), e.g. kube-apiserver=-v=4 or
                      mcs-gossip=--endpoint-ttl=10s
   -h, --help         this help
@@ -40,6 +42,7 @@ function parse(argv: string[]) {
       timeout: { type: 'string', default: '180' },
       'extra-args': { type: 'string', multiple: true },
       nodes: { type: 'boolean' },
+      'data-plane': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -109,6 +112,7 @@ async function main(argv: string[]): Promise<number> {
         timeoutMs,
         extraArgs: extraArgs(values['extra-args']),
         nodes: values.nodes === true,
+        dataPlane: values['data-plane'] === true,
       });
       process.stdout.write(statusTable(state) + '\n\n');
       process.stdout.write(

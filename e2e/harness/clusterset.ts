@@ -15,6 +15,16 @@ import { freePorts } from './ports.js';
 import { launchNode, machineAddress, planNodes, registerNodePod } from './nodes.js';
 import { isAlive, startDetached, stopProcess, tail, type ProcessRecord, type StartedProcess } from './process.js';
 import { eventually, sleep } from './wait.js';
+import {
+  createNetwork,
+  destroyNetwork,
+  inNetns,
+  planNetwork,
+  sh,
+  type ClusterNet,
+  type DataPlaneNet,
+} from './dataplane.js';
+import { writeExecWrappers } from './pod-sandbox.js';
 
 import { crdDir, repoRoot, toolsBin } from './paths.js';
 
@@ -27,6 +37,13 @@ export const COMPONENTS = [
   'kube-scheduler',
   'kwok',
   'mcs-gossip',
+  // The data plane (`up --data-plane`, see dataplane.ts): the API server bridged into the cluster's netns,
+  // kube-proxy and CoreDNS there, and the runner of the cluster's Pods.
+  'api-socket',
+  'api-bridge',
+  'coredns',
+  'kube-proxy',
+  'pod-sandboxes',
 ] as const;
 export type ComponentName = (typeof COMPONENTS)[number];
 
@@ -59,6 +76,8 @@ export interface ComponentState extends ProcessRecord {
   readonly health: string;
   /** The full command line (program first): what `startComponent` runs again. */
   readonly argv: readonly string[];
+  /** Environment the process was started with beyond the harness's own (kwok's PATH with the data plane). */
+  readonly env?: Readonly<Record<string, string>>;
   /** mcs-gossip nodes: the PeerId and the gossip listen address. */
   readonly peerId?: string;
   readonly listen?: string;
@@ -85,6 +104,8 @@ export interface ClusterSetState {
   readonly toolsBin: string;
   readonly startedAt: string;
   readonly clusters: ClusterState[];
+  /** The network of `up --data-plane` (absent without it). */
+  readonly dataPlane?: DataPlaneNet;
 }
 
 export interface UpOptions {
@@ -103,6 +124,11 @@ export interface UpOptions {
   readonly nodes?: boolean;
   /** Aborting stops `up` at its next wait; what it started is stopped again, as on any failure. */
   readonly signal?: AbortSignal;
+  /**
+   * Pods that run, kube-proxy and CoreDNS per cluster, in network namespaces routed to each other (default false;
+   * needs root). See dataplane.ts and pod-sandbox.ts.
+   */
+  readonly dataPlane?: boolean;
 }
 
 /** `up` found a ClusterSet already running in the directory; nothing was changed. */
@@ -354,6 +380,16 @@ export async function up(opts: UpOptions): Promise<ClusterSetState> {
       }),
     );
 
+    let net: DataPlaneNet | undefined;
+    if (opts.dataPlane === true) {
+      if (process.getuid?.() !== 0)
+        throw new Error('--data-plane needs root: it makes network namespaces and iptables rules');
+      net = planNetwork(dir, prepared);
+      progress(`making the data plane network (netns ${net.fabric}, ${net.clusters.map((c) => c.netns).join(', ')})`);
+      await createNetwork(net);
+      await writeExecWrappers(execBinDir(dir));
+    }
+
     const pem = new Map<string, string>();
     for (const c of prepared)
       for (const f of [c.pki.caCert, c.pki.adminCert, c.pki.adminKey]) pem.set(f, await readFile(f, 'utf8'));
@@ -384,6 +420,7 @@ export async function up(opts: UpOptions): Promise<ClusterSetState> {
       toolsBin,
       startedAt: new Date(t0).toISOString(),
       clusters,
+      ...(net === undefined ? {} : { dataPlane: net }),
     };
     writeStateSync(state);
     wroteState = true;
@@ -398,11 +435,25 @@ export async function up(opts: UpOptions): Promise<ClusterSetState> {
         const log = (n: string) => join(c.cdir, 'logs', `${n}.log`);
         const ckubeconfig = join(c.cdir, 'kubeconfig');
         const adminTls = { ca: pem.get(c.pki.caCert), cert: pem.get(c.pki.adminCert), key: pem.get(c.pki.adminKey) };
-        const launch = (name: ComponentName, args: string[], port: number, health: string) => {
-          const argv = [tool(name), ...args, ...extra(name)];
-          const proc = startDetached(argv[0] as string, argv.slice(1), log(name));
+        const launch = (
+          name: ComponentName,
+          args: string[],
+          port: number,
+          health: string,
+          how: { env?: Record<string, string>; netns?: string; program?: string } = {},
+        ) => {
+          const program = [how.program ?? tool(name), ...args, ...extra(name)];
+          const argv = how.netns === undefined ? program : inNetns(how.netns, program);
+          const proc = startDetached(argv[0] as string, argv.slice(1), log(name), repoRoot, how.env);
           started.push(proc);
-          record(cluster, { name, port, health, argv, ...processRecord(proc) });
+          record(cluster, {
+            name,
+            port,
+            health,
+            argv,
+            ...(how.env === undefined ? {} : { env: how.env }),
+            ...processRecord(proc),
+          });
           return { cluster: c.name, name, proc };
         };
 
@@ -451,6 +502,8 @@ export async function up(opts: UpOptions): Promise<ClusterSetState> {
             `--audit-log-path=${join(c.cdir, 'logs', 'audit.log')}`,
             '--audit-log-maxsize=100',
             '--audit-log-maxbackup=1',
+            // kubectl exec/logs: dial the kwok Node's InternalIP (127.0.0.1), not its unresolvable name.
+            ...(net === undefined ? [] : ['--kubelet-preferred-address-types=InternalIP']),
           ],
           c.ports.apiserver,
           `${c.server}/readyz`,
@@ -485,6 +538,13 @@ export async function up(opts: UpOptions): Promise<ClusterSetState> {
           c.ports.scheduler,
           `https://127.0.0.1:${c.ports.scheduler}/healthz`,
         );
+        const cnet = net?.clusters.find((x) => x.name === c.name);
+        if (cnet !== undefined) {
+          const kc = new k8s.KubeConfig();
+          kc.loadFromFile(ckubeconfig);
+          await installKwokCrds(kc, deadline);
+        }
+        const kwokUrl = `${cnet === undefined ? 'http' : 'https'}://127.0.0.1:${c.ports.kwok}/healthz`;
         const kwok = launch(
           'kwok',
           [
@@ -496,9 +556,21 @@ export async function up(opts: UpOptions): Promise<ClusterSetState> {
             '--node-lease-duration-seconds=40',
             `--server-address=127.0.0.1:${c.ports.kwok}`,
             ...kwokConfigs.map((f) => `--config=${f}`),
+            // The data plane: kwok serves exec and logs as the Nodes' kubelet (TLS, the port in daemonEndpoints),
+            // from per-Pod Exec and Logs objects the Pods' runner writes.
+            ...(cnet === undefined
+              ? []
+              : [
+                  `--tls-cert-file=${c.pki.servingCert}`,
+                  `--tls-private-key-file=${c.pki.servingKey}`,
+                  `--node-port=${c.ports.kwok}`,
+                  '--enable-crds=Exec,Logs',
+                ]),
           ],
           c.ports.kwok,
-          `http://127.0.0.1:${c.ports.kwok}/healthz`,
+          kwokUrl,
+          // Exec'd programs are looked up on kwok's PATH: only the wrappers that enter the Pod (pod-sandbox.ts).
+          cnet === undefined ? {} : { env: { PATH: execBinDir(dir) } },
         );
         await Promise.all([
           waitHealthy(
@@ -515,7 +587,13 @@ export async function up(opts: UpOptions): Promise<ClusterSetState> {
             'healthy',
             opts.signal,
           ),
-          waitHealthy(kwok, deadline, () => probe(`http://127.0.0.1:${c.ports.kwok}/healthz`), 'healthy', opts.signal),
+          waitHealthy(
+            kwok,
+            deadline,
+            () => probe(kwokUrl, cnet === undefined ? undefined : {}),
+            'healthy',
+            opts.signal,
+          ),
         ]);
 
         progress(`[${c.name}] installing CRDs, ClusterProperties and ${FAKE_NODES_PER_CLUSTER} kwok Nodes`);
@@ -527,6 +605,10 @@ export async function up(opts: UpOptions): Promise<ClusterSetState> {
           return Object.values(all).find((s) => !isAlive(s.proc));
         };
         await bootstrapCluster(kc, c.name, c.index, clusterSetName, c.podCidr, deadline, watchdog);
+        if (cnet !== undefined) {
+          progress(`[${c.name}] starting the data plane in netns ${cnet.netns}: kube-proxy, CoreDNS, the Pods' runner`);
+          await startDataPlane(c, cnet, ckubeconfig, kc, launch, deadline, opts.signal);
+        }
         progress(`[${c.name}] ready`);
       }),
     );
@@ -578,7 +660,10 @@ export async function up(opts: UpOptions): Promise<ClusterSetState> {
       await Promise.all(started.map((p) => stopProcess(p, 3000)));
     }
     // Only a state this `up` wrote: never the record of a ClusterSet already running here.
-    if (wroteState) await rm(join(dir, STATE_FILE), { force: true });
+    if (wroteState) {
+      await rm(join(dir, STATE_FILE), { force: true });
+      if (opts.dataPlane === true) await destroyNetwork(planNetwork(dir, []).prefix);
+    }
     throw err;
   } finally {
     await lock.close();
@@ -633,7 +718,8 @@ export async function startComponent(
   if (isAlive(p)) throw new Error(`${name} of ${cluster} is still running (pid ${p.pid})`);
   const argv = options.argv ?? p.argv;
   const [program, ...args] = argv;
-  const proc = startDetached(program as string, args, p.log, repoRoot, options.env);
+  const env = p.env === undefined && options.env === undefined ? undefined : { ...p.env, ...options.env };
+  const proc = startDetached(program as string, args, p.log, repoRoot, env);
   const next: ComponentState = { ...p, argv: [...argv], ...processRecord(proc) };
   c.components[i] = next;
   writeStateSync(state);
@@ -676,8 +762,195 @@ export async function down(dir: string): Promise<number> {
       for (const p of [...c.components].reverse()) await stopProcess(p);
     }),
   );
+  if (state.dataPlane !== undefined) await destroyNetwork(state.dataPlane.prefix);
   await rm(join(resolve(dir), STATE_FILE), { force: true });
   return alive;
+}
+
+/** Where the exec wrappers live (kwok's PATH with the data plane). */
+function execBinDir(dir: string): string {
+  return join(dir, 'dataplane', 'bin');
+}
+
+/** kwok's Exec and Logs CRDs (from its module, copied by build.sh), Established before kwok starts watching them. */
+async function installKwokCrds(kc: k8s.KubeConfig, deadline: number): Promise<void> {
+  const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
+  const names = ['execs', 'logs'];
+  for (const n of names) {
+    const file = join(toolsBin, 'kwok-crds', `kwok.x-k8s.io_${n}.yaml`);
+    if (!existsSync(file)) throw new Error(`kwok's CRDs are missing (${file}): run \`npm run tools\``);
+    const crd = k8s.loadYaml<k8s.V1CustomResourceDefinition>(await readFile(file, 'utf8'));
+    await ext.createCustomResourceDefinition({ body: crd }).catch(ignoreAlreadyExists);
+  }
+  await eventually(
+    "kwok's Exec and Logs CRDs to be Established",
+    async () => {
+      for (const n of names) {
+        const crd = await ext.readCustomResourceDefinition({ name: `${n}.kwok.x-k8s.io` });
+        if (!crd.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True')) return undefined;
+      }
+      return true;
+    },
+    deadline - Date.now(),
+  );
+}
+
+type Launch = (
+  name: ComponentName,
+  args: string[],
+  port: number,
+  health: string,
+  how?: { env?: Record<string, string>; netns?: string; program?: string },
+) => { cluster: string; name: ComponentName; proc: StartedProcess };
+
+/** True once `argv`, run in the netns, exits 0 (a probe from inside: the host cannot reach the netns's loopback). */
+async function probeInNetns(netns: string, argv: readonly string[]): Promise<boolean> {
+  return sh(inNetns(netns, argv)).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * The data plane of one cluster, in its netns: the API server bridged in at the same address, CoreDNS behind a
+ * kube-dns Service (the Pods' nameserver), kube-proxy in iptables mode, and the runner that gives Pods sandboxes.
+ */
+async function startDataPlane(
+  c: { name: string; cdir: string; ports: { apiserver: number }; pki: ClusterPki },
+  net: ClusterNet,
+  kubeconfig: string,
+  kc: k8s.KubeConfig,
+  launch: Launch,
+  deadline: number,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const socket = join(c.cdir, 'api.sock');
+  const api = c.ports.apiserver;
+  const root = launch('api-socket', [`UNIX-LISTEN:${socket},fork,unlink-early`, `TCP:127.0.0.1:${api}`], api, socket, {
+    program: '/usr/bin/socat',
+  });
+  const bridge = launch(
+    'api-bridge',
+    [`TCP-LISTEN:${api},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${socket}`],
+    api,
+    `netns ${net.netns}`,
+    { program: '/usr/bin/socat', netns: net.netns },
+  );
+  const curl = (url: string) => ['curl', '-sfk', '-o', '/dev/null', '--max-time', '2', url];
+  await waitHealthy(
+    bridge,
+    deadline,
+    // Any HTTP answer (401 without a client certificate) means the bridge reaches the API server.
+    () =>
+      probeInNetns(net.netns, ['curl', '-sk', '-o', '/dev/null', '--max-time', '2', `https://127.0.0.1:${api}/livez`]),
+    'bridging the API server',
+    signal,
+  );
+  if (!isAlive(root.proc)) throw new Error(`socat (API socket of ${c.name}) exited; log ${root.proc.log}`);
+
+  // kube-dns: a ClusterIP Service whose endpoint is CoreDNS on the cluster netns's address.
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const discovery = kc.makeApiClient(k8s.DiscoveryV1Api);
+  const dnsPorts = [
+    { name: 'dns', port: 53, protocol: 'UDP' },
+    { name: 'dns-tcp', port: 53, protocol: 'TCP' },
+  ];
+  await core
+    .createNamespacedService({
+      namespace: 'kube-system',
+      body: {
+        metadata: { name: 'kube-dns', labels: { 'k8s-app': 'kube-dns' } },
+        spec: { clusterIP: net.dnsServiceIp, ports: dnsPorts.map((p) => ({ ...p, targetPort: 53 })) },
+      },
+    })
+    .catch(ignoreAlreadyExists);
+  await discovery
+    .createNamespacedEndpointSlice({
+      namespace: 'kube-system',
+      body: {
+        metadata: {
+          name: 'kube-dns-coredns',
+          labels: { 'kubernetes.io/service-name': 'kube-dns', 'endpointslice.kubernetes.io/managed-by': 'mcs-harness' },
+        },
+        addressType: 'IPv4',
+        endpoints: [{ addresses: [net.nodeIp], conditions: { ready: true } }],
+        ports: dnsPorts,
+      },
+    })
+    .catch(ignoreAlreadyExists);
+
+  const corefile = join(c.cdir, 'Corefile');
+  await writeFile(
+    corefile,
+    `.:53 {
+    bind ${net.nodeIp}
+    errors
+    health 127.0.0.1:8080
+    kubernetes cluster.local clusterset.local {
+        kubeconfig ${kubeconfig} ${c.name}
+        multicluster clusterset.local
+        ttl 5
+    }
+}
+`,
+  );
+  const dns = launch('coredns', ['-conf', corefile], 53, `netns ${net.netns}`, { netns: net.netns });
+  const proxy = launch(
+    'kube-proxy',
+    [
+      `--kubeconfig=${kubeconfig}`,
+      '--proxy-mode=iptables',
+      '--hostname-override=kwok-node-0',
+      `--cluster-cidr=${net.podCidr}`,
+      '--conntrack-max-per-core=0',
+      '--metrics-bind-address=127.0.0.1:10249',
+      '--healthz-bind-address=127.0.0.1:10256',
+    ],
+    10256,
+    `netns ${net.netns}`,
+    { netns: net.netns },
+  );
+  await Promise.all([
+    waitHealthy(
+      dns,
+      deadline,
+      () =>
+        probeInNetns(net.netns, [
+          'dig',
+          '+short',
+          '+time=1',
+          '+tries=1',
+          `@${net.nodeIp}`,
+          'kubernetes.default.svc.cluster.local',
+        ]),
+      'answering',
+      signal,
+    ),
+    // kube-proxy's /healthz is 200 once it has synced its rules.
+    waitHealthy(
+      proxy,
+      deadline,
+      () => probeInNetns(net.netns, curl('http://127.0.0.1:10256/healthz')),
+      'synced',
+      signal,
+    ),
+  ]);
+  const runner = launch(
+    'pod-sandboxes',
+    [
+      '--import',
+      'tsx',
+      join(repoRoot, 'e2e', 'harness', 'pod-sandbox-main.ts'),
+      `--dir=${dirname(c.cdir)}`,
+      `--cluster=${c.name}`,
+    ],
+    0,
+    'log',
+    { program: process.execPath },
+  );
+  await sleep(200);
+  if (!isAlive(runner.proc))
+    throw new Error(`the Pods' runner of ${c.name} exited; log ${runner.proc.log}\n${await tail(runner.proc.log)}`);
 }
 
 /** CRDs (Established), the two ClusterProperties, fake Nodes (Ready via kwok), and the default ServiceAccount. */

@@ -20,11 +20,28 @@ log() { printf '[tools %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 hash_of() { cat "$@" 2>/dev/null | sha256sum | cut -c1-10; }
 
+# What a tool's cache key covers beyond its wrapper module's go.mod and go.sum (paths under e2e/tools/; a directory
+# means every file in it). A tool not named here keeps the key it always had.
+declare -A key_extra=(
+  [kube-proxy]=kubernetes/kube-proxy.sum
+  [kwok]=kwok/patches
+)
+
 # build_tool NAME VERSION MODULE_DIR_OR_EMPTY CMD... — runs CMD in a temp dir with $out set; skips when cached.
 build_tool() {
   local name=$1 version=$2 moddir=$3; shift 3
   local key="$name-$version"
-  [ -n "$moddir" ] && key="$key-$(hash_of "$here/$moddir/go.mod" "$here/$moddir/go.sum")"
+  if [ -n "$moddir" ]; then
+    local files=("$here/$moddir/go.mod" "$here/$moddir/go.sum") p
+    for p in ${key_extra[$name]:-}; do
+      if [ -d "$here/$p" ]; then
+        mapfile -t -O "${#files[@]}" files < <(find "$here/$p" -type f | LC_ALL=C sort)
+      else
+        files+=("$here/$p")
+      fi
+    done
+    key="$key-$(hash_of "${files[@]}")"
+  fi
   local out="$cache/tools/$key"
   if [ -f "$out/.complete" ]; then
     log "$name $version: cached ($out)"
@@ -68,20 +85,67 @@ build_kubernetes() {
   done
 }
 
+# kube-proxy comes from the same wrapper module, but as its own cache entry: its extra dependencies (nftables,
+# netlink, ipvs) need go.sum lines the other programs do not, and adding them to go.sum would change the key of
+# (and so rebuild) the kubernetes entry. They live in kubernetes/kube-proxy.sum; the build reads a copy of go.mod
+# with go.sum + kube-proxy.sum beside it (-modfile). At the next Kubernetes bump `go mod tidy` folds them into
+# go.sum (tools.go imports kube-proxy) and kube-proxy.sum can go.
+build_kube_proxy() {
+  cd "$here/kubernetes" || return 1
+  local mf
+  mf=$(mktemp -d) || return 1
+  cp go.mod "$mf/kube-proxy.mod" && cat go.sum kube-proxy.sum > "$mf/kube-proxy.sum" || { rm -rf "$mf"; return 1; }
+  log "  go build kube-proxy"
+  go build -v -modfile "$mf/kube-proxy.mod" -ldflags "$(k8s_ldflags)" -o "$out/kube-proxy" k8s.io/kubernetes/cmd/kube-proxy 2>&1 |
+    progress kube-proxy || { rm -rf "$mf"; return 1; }
+  rm -rf "$mf"
+}
+
 build_etcd() {
   cd "$here/etcd"
   go build -v -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3 2>&1 | progress etcd || return 1
 }
 
+# kwok is built from a copy of its module with the files under kwok/patches/ put in (same path as in the module, plus
+# .patched; see docs/tools.md), through a copy of go.mod that replaces sigs.k8s.io/kwok by that copy (-modfile).
+# (`go build -overlay` cannot do it: it refuses to replace files beneath GOMODCACHE.) Each patched file names the
+# sha256 of the upstream file it was made from: a kwok bump that changes that file fails the build instead of
+# silently dropping the upstream change.
 build_kwok() {
-  cd "$here/kwok"
-  go build -v -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}" -o "$out/kwok" sigs.k8s.io/kwok/cmd/kwok 2>&1 | progress kwok || return 1
+  cd "$here/kwok" || return 1
+  local src patches="$here/kwok/patches" tmp f rel sum
+  src=$(go list -m -f '{{.Dir}}' sigs.k8s.io/kwok) || return 1
+  tmp=$(mktemp -d -t mcs-gossip-kwok-patched.XXXXXX) || return 1
+  cp -r "$src" "$tmp/kwok" && chmod -R u+w "$tmp/kwok" || { rm -rf "$tmp"; return 1; }
+  while IFS= read -r f; do
+    rel=${f#"$patches/"}
+    rel=${rel%.patched}
+    sum=$(sha256sum < "$src/$rel" 2>/dev/null | cut -c1-64)
+    if [ ! -f "$src/$rel" ] || ! grep -q "upstream sha256 $sum" "$f"; then
+      printf 'kwok patch %s: made for another upstream %s; redo it\n' "$f" "$rel" >> "$buildlog"
+      rm -rf "$tmp"
+      return 1
+    fi
+    cp "$f" "$tmp/kwok/$rel"
+  done < <(find "$patches" -type f -name '*.patched' | LC_ALL=C sort)
+  { cat go.mod && printf '\nreplace sigs.k8s.io/kwok => %s\n' "$tmp/kwok"; } > "$tmp/kwok.mod" && cp go.sum "$tmp/kwok.sum" ||
+    { rm -rf "$tmp"; return 1; }
+  go build -v -modfile "$tmp/kwok.mod" -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}" -o "$out/kwok" sigs.k8s.io/kwok/cmd/kwok 2>&1 |
+    progress kwok || { rm -rf "$tmp"; return 1; }
+  rm -rf "$tmp"
   # kwok's stage files (node and pod lifecycles) ship in the module zip.
-  local src
-  src=$(go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
   mkdir -p "$out/kwok-stages"
   cp -r "$src/kustomize/stage/." "$out/kwok-stages/"
   chmod -R u+w "$out/kwok-stages"
+}
+
+# kwok's Exec and Logs CRDs (and the rest of its CRDs), from its module zip: `up --data-plane` installs Exec and Logs
+# so the Pods' runner can say per Pod how kwok serves exec and logs. Result: .tools/bin/kwok-crds/.
+fetch_kwok_crds() {
+  local src
+  src=$(cd "$here/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok) || return 1
+  mkdir -p "$out/kwok-crds"
+  cp "$src"/kustomize/crd/bases/*.yaml "$out/kwok-crds/" && chmod -R u+w "$out/kwok-crds"
 }
 
 build_helm() {
@@ -133,6 +197,7 @@ want=("$@")
 sel() { [ ${#want[@]} -eq 0 ] || [[ " ${want[*]} " == *" $1 "* ]]; }
 if sel etcd; then build_tool etcd "$ETCD_VERSION" etcd build_etcd; fi
 if sel kwok; then build_tool kwok "$KWOK_VERSION" kwok build_kwok; fi
+if sel kwok-crds; then build_tool kwok-crds "$KWOK_VERSION" "" fetch_kwok_crds; fi
 if sel helm; then build_tool helm "$HELM_VERSION" helm build_helm; fi
 if sel coredns; then build_tool coredns "$COREDNS_VERSION" coredns build_coredns; fi
 if sel registry; then build_tool registry "$REGISTRY_VERSION" registry build_registry; fi
@@ -142,4 +207,5 @@ if sel monitoring-crds; then
     log "monitoring-crds $PROMETHEUS_OPERATOR_VERSION: not fetched (no Go module proxy?); the chart monitoring test needs them"
 fi
 if sel kubernetes; then build_tool kubernetes "$KUBERNETES_VERSION" kubernetes build_kubernetes; fi
+if sel kube-proxy; then build_tool kube-proxy "$KUBERNETES_VERSION" kubernetes build_kube_proxy; fi
 log "tools ready in $bin"
