@@ -640,11 +640,15 @@ describe.skipIf(kubeconfig === '' || contexts.length < 2)('MCS conformance', () 
   });
 
   describe('Connectivity', () => {
-    const exporterPods = async (ns: string) =>
-      new Set(
-        (await exporter.core.listNamespacedPod({ namespace: ns, labelSelector: 'app=hello' })).items.map(
-          (p) => `${p.metadata?.name} exporter`,
-        ),
+    /** The exporting Pods' answers, once both servers of the Deployment exist. */
+    const exporterPods = (ns: string) =>
+      eventually(
+        `both hello Pods in ${exporter.name}/${ns}`,
+        async () => {
+          const pods = (await exporter.core.listNamespacedPod({ namespace: ns, labelSelector: 'app=hello' })).items;
+          return pods.length === 2 ? new Set(pods.map((p) => `${p.metadata?.name} exporter`)) : undefined;
+        },
+        POD_TIMEOUT,
       );
 
     it('[Connectivity] [ClusterIP] a Pod in every cluster reaches the service through its ClusterSetIP, answered only by exporting Pods', async () => {

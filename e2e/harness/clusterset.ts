@@ -24,7 +24,7 @@ import {
   type ClusterNet,
   type DataPlaneNet,
 } from './dataplane.js';
-import { writeExecWrappers } from './pod-sandbox.js';
+import { writeExecWrapper } from './pod-sandbox.js';
 
 import { crdDir, repoRoot, toolsBin } from './paths.js';
 
@@ -322,6 +322,7 @@ export async function up(opts: UpOptions): Promise<ClusterSetState> {
   const lock = await takeLock(join(dir, '.up.lock'));
   const started: (ComponentState | StartedProcess)[] = [];
   let wroteState = false;
+  let madeNetwork = false;
   try {
     const previous = await readState(dir);
     if (previous !== undefined) {
@@ -380,14 +381,18 @@ export async function up(opts: UpOptions): Promise<ClusterSetState> {
       }),
     );
 
+    // A data plane network an earlier run left (its processes are gone): removed, with or without --data-plane.
+    if (previous?.dataPlane !== undefined) await destroyNetwork(previous.dataPlane.prefix);
     let net: DataPlaneNet | undefined;
+    let execWrapper = '';
     if (opts.dataPlane === true) {
       if (process.getuid?.() !== 0)
         throw new Error('--data-plane needs root: it makes network namespaces and iptables rules');
       net = planNetwork(dir, prepared);
       progress(`making the data plane network (netns ${net.fabric}, ${net.clusters.map((c) => c.netns).join(', ')})`);
+      madeNetwork = true;
       await createNetwork(net);
-      await writeExecWrappers(execBinDir(dir));
+      execWrapper = await writeExecWrapper(join(dir, 'dataplane', 'bin'));
     }
 
     const pem = new Map<string, string>();
@@ -569,8 +574,8 @@ export async function up(opts: UpOptions): Promise<ClusterSetState> {
           ],
           c.ports.kwok,
           kwokUrl,
-          // Exec'd programs are looked up on kwok's PATH: only the wrappers that enter the Pod (pod-sandbox.ts).
-          cnet === undefined ? {} : { env: { PATH: execBinDir(dir) } },
+          // Our patched kwok runs every exec'd command through the wrapper that enters the Pod (pod-sandbox.ts).
+          cnet === undefined ? {} : { env: { KWOK_EXEC_WRAPPER: execWrapper } },
         );
         await Promise.all([
           waitHealthy(
@@ -660,10 +665,8 @@ export async function up(opts: UpOptions): Promise<ClusterSetState> {
       await Promise.all(started.map((p) => stopProcess(p, 3000)));
     }
     // Only a state this `up` wrote: never the record of a ClusterSet already running here.
-    if (wroteState) {
-      await rm(join(dir, STATE_FILE), { force: true });
-      if (opts.dataPlane === true) await destroyNetwork(planNetwork(dir, []).prefix);
-    }
+    if (wroteState) await rm(join(dir, STATE_FILE), { force: true });
+    if (madeNetwork) await destroyNetwork(planNetwork(dir, []).prefix);
     throw err;
   } finally {
     await lock.close();
@@ -716,6 +719,11 @@ export async function startComponent(
   if (typeof options === 'string') options = { healthUrl: options }; // the health URL alone
   const { c, i, p } = findComponent(state, cluster, name);
   if (isAlive(p)) throw new Error(`${name} of ${cluster} is still running (pid ${p.pid})`);
+  if (options.healthUrl === undefined && !/^https?:/.test(p.health)) {
+    throw new Error(
+      `${name} of ${cluster} is part of the data plane and is not restarted alone: restart the ClusterSet`,
+    );
+  }
   const argv = options.argv ?? p.argv;
   const [program, ...args] = argv;
   const env = p.env === undefined && options.env === undefined ? undefined : { ...p.env, ...options.env };
@@ -767,11 +775,6 @@ export async function down(dir: string): Promise<number> {
   return alive;
 }
 
-/** Where the exec wrappers live (kwok's PATH with the data plane). */
-function execBinDir(dir: string): string {
-  return join(dir, 'dataplane', 'bin');
-}
-
 /** kwok's Exec and Logs CRDs (from its module, copied by build.sh), Established before kwok starts watching them. */
 async function installKwokCrds(kc: k8s.KubeConfig, deadline: number): Promise<void> {
   const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
@@ -804,11 +807,12 @@ type Launch = (
 ) => { cluster: string; name: ComponentName; proc: StartedProcess };
 
 /** True once `argv`, run in the netns, exits 0 (a probe from inside: the host cannot reach the netns's loopback). */
-async function probeInNetns(netns: string, argv: readonly string[]): Promise<boolean> {
-  return sh(inNetns(netns, argv)).then(
-    () => true,
-    () => false,
-  );
+async function probeInNetns(
+  netns: string,
+  argv: readonly string[],
+  ok: (stdout: string) => boolean = () => true,
+): Promise<boolean> {
+  return sh(inNetns(netns, argv)).then(ok, () => false);
 }
 
 /**
@@ -915,14 +919,19 @@ async function startDataPlane(
       dns,
       deadline,
       () =>
-        probeInNetns(net.netns, [
-          'dig',
-          '+short',
-          '+time=1',
-          '+tries=1',
-          `@${net.nodeIp}`,
-          'kubernetes.default.svc.cluster.local',
-        ]),
+        probeInNetns(
+          net.netns,
+          [
+            'dig',
+            '+short',
+            '+time=1',
+            '+tries=1',
+            `@${net.nodeIp}`,
+            'kubernetes.default.svc.cluster.local',
+            // An address, not an empty answer (dig exits 0 on SERVFAIL too).
+          ],
+          (out) => /^\d+\.\d+\.\d+\.\d+$/m.test(out),
+        ),
       'answering',
       signal,
     ),
@@ -948,9 +957,14 @@ async function startDataPlane(
     'log',
     { program: process.execPath },
   );
-  await sleep(200);
-  if (!isAlive(runner.proc))
-    throw new Error(`the Pods' runner of ${c.name} exited; log ${runner.proc.log}\n${await tail(runner.proc.log)}`);
+  // Ready once it says it follows the Pods (it has read the state and made its API client).
+  await waitHealthy(
+    runner,
+    deadline,
+    async () => (await readFile(runner.proc.log, 'utf8').catch(() => '')).includes('following the Pods'),
+    'following the Pods',
+    signal,
+  );
 }
 
 /** CRDs (Established), the two ClusterProperties, fake Nodes (Ready via kwok), and the default ServiceAccount. */

@@ -60,7 +60,11 @@ export class PodShell {
       });
     const what = `exec ${command.join(' ')} in ${this.where}/${this.namespace}/${this.pod}`;
     return new Promise<ExecResult>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${what}: no end in ${timeoutMs} ms`)), timeoutMs);
+      let socket: { close(): void } | undefined;
+      const timer = setTimeout(() => {
+        socket?.close();
+        reject(new Error(`${what}: no end in ${timeoutMs} ms`));
+      }, timeoutMs);
       this.#exec
         .exec(
           this.namespace,
@@ -79,6 +83,9 @@ export class PodShell {
             setTimeout(() => resolve({ stdout, stderr, code }), 20);
           },
         )
+        .then((ws) => {
+          socket = ws;
+        })
         .catch((err: unknown) => {
           clearTimeout(timer);
           reject(new Error(`${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
@@ -86,27 +93,49 @@ export class PodShell {
     });
   }
 
-  /** `dig +short` for the absolute `name`: the answer's lines, sorted (empty: no answer). */
+  /**
+   * `dig` for the absolute `name`: the answers' data (as `+short` prints it), sorted. Empty for NXDOMAIN or no data;
+   * any other status (SERVFAIL, REFUSED) or no reply is an error, so "no answer" is never a broken resolver.
+   */
   async dig(name: string, type: 'A' | 'SRV'): Promise<string[]> {
-    const r = await this.run(['dig', '+short', '+time=2', '+tries=2', type, `${name}.`]);
-    if (r.code !== 0) throw new Error(`dig ${type} ${name} in ${this.where}: exit ${r.code}: ${r.stderr.trim()}`);
+    const r = await this.run(['dig', '+noall', '+comments', '+answer', '+time=2', '+tries=2', type, `${name}.`]);
+    const status = /status: ([A-Z]+)/.exec(r.stdout)?.[1];
+    if (r.code !== 0 || status === undefined) {
+      throw new Error(
+        `dig ${type} ${name} in ${this.where}: no reply (exit ${r.code}): ${(r.stdout + r.stderr).trim()}`,
+      );
+    }
+    if (status === 'NXDOMAIN') return [];
+    if (status !== 'NOERROR') throw new Error(`dig ${type} ${name} in ${this.where}: status ${status}`);
     return r.stdout
       .split('\n')
       .map((l) => l.trim())
       .filter((l) => l !== '' && !l.startsWith(';'))
+      .map((l) => l.split(/\s+/).slice(4).join(' '))
+      .filter((rdata) => rdata !== '')
       .sort();
   }
 
-  /** One TCP connection to host:port: the line the server answered, or undefined if none came in 3 s. */
+  /**
+   * One TCP connection to host:port: the line the server answered, or undefined if the connection failed or
+   * nothing came in 3 s. An exec that itself fails (no sandbox, no shell) is an error, never "no answer".
+   */
   async connect(host: string, port: number): Promise<string | undefined> {
     const r = await this.run([
-      'timeout',
-      '3',
-      'bash',
+      'sh',
       '-c',
-      `exec 3<>/dev/tcp/${host}/${port} && read -r line <&3 && echo "$line"`,
+      `out=$(timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1" && read -r line <&3 && printf "%s" "$line"' "$0" "$1"); echo "rc=$? $out"`,
+      host,
+      String(port),
     ]);
-    return r.code === 0 && r.stdout.trim() !== '' ? r.stdout.trim() : undefined;
+    const m = /^rc=(\d+) ?(.*)$/m.exec(r.stdout);
+    if (m === null) {
+      throw new Error(
+        `connect ${host}:${port} in ${this.where}: the exec gave no result: ${(r.stdout + r.stderr).trim()}`,
+      );
+    }
+    const line = (m[2] ?? '').trim();
+    return m[1] === '0' && line !== '' ? line : undefined;
   }
 
   /** The distinct answers of `n` connections (`(no answer)` for a failed one). */

@@ -7,8 +7,9 @@
 // - each container with a `command` runs as a process in the sandbox's namespaces: the host's programs (sh, socat,
 //   nslookup, dig, nc, curl), since there is no image to unpack; `$(VAR)` expanded, env values and pod fieldRefs set;
 //   restarted 1 s after it exits, as restartPolicy Always does. A container without a command runs nothing;
-// - `kubectl exec` works: kwok serves it with a per-Pod `Exec` object (owned by the Pod) naming the sandbox; kwok's PATH
-//   holds only wrappers (see EXEC_PROGRAMS) that enter the sandbox's namespaces, so an exec'd command runs in the Pod;
+// - `kubectl exec` works: kwok serves it with a per-Pod `Exec` object (owned by the Pod) naming the sandbox, and our
+//   patched kwok runs every exec'd command through `pod-exec` (KWOK_EXEC_WRAPPER), which enters the sandbox's
+//   namespaces, so a command runs in the Pod, absolute paths included, or not at all;
 // - `kubectl logs` works: a per-Pod `Logs` object points kwok at each container's log file.
 //
 // Why a runner and not a kubelet with containerd: these machines have no container images of the test programs and
@@ -17,64 +18,45 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { openSync, closeSync } from 'node:fs';
-import { chmod, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import type { ClusterNet } from './dataplane.js';
 import { sh } from './dataplane.js';
 
-/** Programs `kubectl exec` can run in a Pod (each a wrapper in the exec bin dir). */
-export const EXEC_PROGRAMS = [
-  'sh',
-  'bash',
-  'cat',
-  'curl',
-  'dig',
-  'echo',
-  'env',
-  'getent',
-  'host',
-  'hostname',
-  'ip',
-  'ls',
-  'nc',
-  'nslookup',
-  'printf',
-  'sleep',
-  'socat',
-  'timeout',
-  'true',
-] as const;
-
 const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-/** Writes the exec wrappers into `binDir`: kwok runs with PATH=binDir, so an exec'd program enters the Pod. */
-export async function writeExecWrappers(binDir: string): Promise<void> {
+/** Writes `pod-exec` into `binDir` and returns its path: kwok runs every exec'd command as its arguments. */
+export async function writeExecWrapper(binDir: string): Promise<string> {
   await mkdir(binDir, { recursive: true });
   const wrapper = join(binDir, 'pod-exec');
   await writeFile(
     wrapper,
     `#!/bin/sh
-# kwok runs an exec'd command on the host; this runs it in the Pod's namespaces instead. MCS_POD_PID, the Pod's
-# sandbox process, comes from the Pod's kwok Exec object (e2e/harness/pod-sandbox.ts).
-name=\${0##*/}
+# The patched kwok (KWOK_EXEC_WRAPPER) runs every exec'd command as \`pod-exec COMMAND ARGS...\`; this runs it in
+# the Pod's sandbox. MCS_POD_PID (the sandbox process) and MCS_POD_NET (its network namespace, so a reused pid is
+# refused) come from the Pod's kwok Exec object (e2e/harness/pod-sandbox.ts).
 PATH=${SYSTEM_PATH}
 export PATH
 pid=$MCS_POD_PID
-unset MCS_POD_PID
-[ -n "$pid" ] || { echo "$name: no sandbox for this Pod (no MCS_POD_PID)" >&2; exit 126; }
-exec nsenter -t "$pid" -n -u -m -- "$name" "$@"
+net=$MCS_POD_NET
+unset MCS_POD_PID MCS_POD_NET
+[ $# -gt 0 ] || { echo "pod-exec: no command" >&2; exit 126; }
+if [ -z "$pid" ] || [ -z "$net" ] || [ "$(readlink "/proc/$pid/ns/net" 2>/dev/null)" != "$net" ]; then
+  echo "$1: the Pod has no sandbox (pid \${pid:-none}); not run" >&2
+  exit 126
+fi
+exec nsenter -t "$pid" -n -u -m -- "$@"
 `,
   );
   await chmod(wrapper, 0o755);
-  for (const p of EXEC_PROGRAMS) {
-    await rm(join(binDir, p), { force: true });
-    await symlink('pod-exec', join(binDir, p));
-  }
+  return wrapper;
 }
 
 interface Sandbox {
   readonly uid: string;
+  readonly namespace: string;
+  readonly name: string;
   readonly key: string;
   readonly ip: string;
   readonly pause: ChildProcess;
@@ -90,7 +72,7 @@ export interface PodSandboxesInit {
   /** Where sandbox files and container logs go. */
   readonly dir: string;
   readonly log: (line: string) => void;
-  /** How often the Pods are listed (default 300 ms). */
+  /** How often the Pods are listed (default 500 ms). */
   readonly intervalMs?: number;
 }
 
@@ -121,7 +103,7 @@ export class PodSandboxes {
         .then(() => this.#sync())
         .catch((err: unknown) => this.#init.log(`sync failed: ${err instanceof Error ? err.message : String(err)}`));
       void this.#pass.then(() => {
-        if (!this.#stopped) this.#timer = setTimeout(tick, this.#init.intervalMs ?? 300);
+        if (!this.#stopped) this.#timer = setTimeout(tick, this.#init.intervalMs ?? 500);
       });
     };
     tick();
@@ -185,13 +167,32 @@ export class PodSandboxes {
     await writeFile(join(dir, 'hosts'), `127.0.0.1\tlocalhost\n${ip}\t${hostname}${fqdn}\n`);
     await writeFile(join(dir, 'hostname'), `${hostname}\n`);
 
-    const pause = spawn('unshare', ['--net', '--uts', '--mount', '--propagation', 'private', 'sleep', 'infinity'], {
-      stdio: 'ignore',
-    });
+    // Every container's environment first: a field the data plane cannot give fails the sandbox, naming it.
+    const envs = new Map((pod.spec?.containers ?? []).map((c) => [c.name, containerEnv(pod, c)]));
+    // --pdeathsig: the sandbox and its containers die with this runner, even when it is SIGKILLed.
+    const pause = spawn(
+      '/usr/bin/setpriv',
+      [
+        '--pdeathsig',
+        'KILL',
+        '/usr/bin/unshare',
+        '--net',
+        '--uts',
+        '--mount',
+        '--propagation',
+        'private',
+        'sleep',
+        'infinity',
+      ],
+      { stdio: 'ignore' },
+    );
+    pause.once('error', (err) => this.#init.log(`${key}: sandbox process: ${err.message}`));
     const pid = pause.pid;
-    if (pid === undefined) throw new Error('could not start the sandbox process (unshare)');
+    if (pid === undefined) throw new Error('could not start the sandbox process (setpriv, unshare)');
     const sandbox: Sandbox = {
       uid,
+      namespace: ns,
+      name: meta.name as string,
       key,
       ip,
       pause,
@@ -201,8 +202,10 @@ export class PodSandboxes {
       stopped: false,
     };
     try {
-      await waitForNamespaces(pid);
+      const netId = await waitForNamespaces(pid);
       const v = sandbox.hostVeth;
+      // A runner restarted after a crash finds its predecessor's veth for this Pod: remove it first.
+      await sh(['ip', '-n', net.netns, 'link', 'delete', v]).catch(() => undefined);
       await sh(['ip', '-n', net.netns, 'link', 'add', v, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', String(pid)]);
       await sh([
         'ip',
@@ -217,28 +220,40 @@ export class PodSandboxes {
       ]);
       await sh(['ip', '-n', net.netns, 'link', 'set', v, 'up']);
       await sh(['ip', '-n', net.netns, 'route', 'replace', `${ip}/32`, 'dev', v]);
-      const inPod = ['nsenter', '-t', String(pid), '-n', '-u', '-m', '--'];
+      const inPod = ['/usr/bin/nsenter', '-t', String(pid), '-n', '-u', '-m', '--'];
+      // Paths and names as positional arguments: never pasted into the script.
       await sh([
         ...inPod,
-        'sh',
+        '/bin/sh',
         '-ec',
         [
           'ip link set lo up',
-          `ip addr add ${ip}/32 dev eth0`,
+          'ip addr add "$1/32" dev eth0',
           'ip link set eth0 up',
           'ip route add 169.254.1.1 dev eth0 scope link',
           'ip route add default via 169.254.1.1 dev eth0',
-          `hostname ${hostname}`,
-          `mount --bind ${join(dir, 'resolv.conf')} /etc/resolv.conf`,
-          `mount --bind ${join(dir, 'hosts')} /etc/hosts`,
-          `mount --bind ${join(dir, 'hostname')} /etc/hostname`,
+          'hostname "$2"',
+          'mount --bind "$3/resolv.conf" /etc/resolv.conf',
+          'mount --bind "$3/hosts" /etc/hosts',
+          'mount --bind "$3/hostname" /etc/hostname',
         ].join('\n'),
+        'sandbox',
+        ip,
+        hostname,
+        dir,
       ]);
-      await this.#writeKwokObjects(pod, pid, dir);
+      pause.once('exit', (code, signal) => {
+        if (sandbox.stopped) return;
+        this.#init.log(`${key}: sandbox process exited (${signal ?? `code ${code}`}); making a new one`);
+        if (this.#sandboxes.get(uid) === sandbox) this.#sandboxes.delete(uid);
+        // In the passes' chain: the next pass makes the new sandbox only after this one is gone.
+        this.#pass = this.#pass.then(() => this.#teardown(sandbox)).catch(() => undefined);
+      });
+      await this.#writeKwokObjects(pod, pid, netId, dir);
       for (const c of pod.spec?.containers ?? []) {
         if (c.command === undefined || c.command.length === 0) continue;
         sandbox.containers.set(c.name, { proc: undefined, restarts: 0 });
-        this.#startContainer(sandbox, pod, c);
+        this.#startContainer(sandbox, c, envs.get(c.name) as Record<string, string>);
       }
       return sandbox;
     } catch (err) {
@@ -246,9 +261,8 @@ export class PodSandboxes {
       throw err;
     }
   }
-
   /** kwok's Exec (commands run in the sandbox) and Logs (each container's log file) for the Pod, owned by it. */
-  async #writeKwokObjects(pod: k8s.V1Pod, pid: number, dir: string): Promise<void> {
+  async #writeKwokObjects(pod: k8s.V1Pod, pid: number, netId: string, dir: string): Promise<void> {
     const meta = pod.metadata as k8s.V1ObjectMeta;
     const owner = { apiVersion: 'v1', kind: 'Pod', name: meta.name as string, uid: meta.uid as string };
     const metadata = { name: meta.name, namespace: meta.namespace, ownerReferences: [owner] };
@@ -259,7 +273,18 @@ export class PodSandboxes {
           apiVersion: `${KWOK_GROUP}/${KWOK_VERSION}`,
           kind: 'Exec',
           metadata,
-          spec: { execs: [{ local: { envs: [{ name: 'MCS_POD_PID', value: String(pid) }] } }] },
+          spec: {
+            execs: [
+              {
+                local: {
+                  envs: [
+                    { name: 'MCS_POD_PID', value: String(pid) },
+                    { name: 'MCS_POD_NET', value: netId },
+                  ],
+                },
+              },
+            ],
+          },
         },
       },
       {
@@ -288,30 +313,41 @@ export class PodSandboxes {
     }
   }
 
-  #startContainer(s: Sandbox, pod: k8s.V1Pod, c: k8s.V1Container): void {
+  #startContainer(s: Sandbox, c: k8s.V1Container, env: Record<string, string>): void {
     const state = s.containers.get(c.name);
     if (state === undefined || s.stopped) return;
-    const env = containerEnv(pod, c);
-    const expand = (v: string) => v.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, n: string) => env[n] ?? m);
-    const argv = [...(c.command ?? []), ...(c.args ?? [])].map(expand);
+    const argv = [...(c.command ?? []), ...(c.args ?? [])].map((v) => expandVars(v, env));
     const logFile = join(s.dir, `${c.name}.log`);
     const fd = openSync(logFile, 'a');
     let proc: ChildProcess;
     try {
       proc = spawn(
-        'nsenter',
-        ['-t', String(s.pause.pid), '-n', '-u', '-m', `--wd=${c.workingDir ?? '/'}`, '--', ...argv],
+        '/usr/bin/setpriv',
+        [
+          '--pdeathsig',
+          'KILL',
+          '/usr/bin/nsenter',
+          '-t',
+          String(s.pause.pid),
+          '-n',
+          '-u',
+          '-m',
+          `--wd=${c.workingDir ?? '/'}`,
+          '--',
+          ...argv,
+        ],
         { stdio: ['ignore', fd, fd], env },
       );
     } finally {
       closeSync(fd);
     }
     state.proc = proc;
+    proc.once('error', (err) => this.#init.log(`${s.key}/${c.name}: ${err.message}`));
     proc.once('exit', (code, signal) => {
       if (s.stopped) return;
       state.restarts++;
       this.#init.log(`${s.key}/${c.name}: exited (${signal ?? `code ${code}`}); restart ${state.restarts} in 1 s`);
-      state.timer = setTimeout(() => this.#startContainer(s, pod, c), 1000);
+      state.timer = setTimeout(() => this.#startContainer(s, c, env), 1000);
     });
   }
 
@@ -332,6 +368,19 @@ export class PodSandboxes {
     await Promise.all(exits);
     // The pod's end of the veth went with its netns, and the host end with it; the /32 route with the device.
     await sh(['ip', '-n', this.#init.net.netns, 'link', 'delete', s.hostVeth]).catch(() => undefined);
+    // The Pod's Exec and Logs now name a dead sandbox: remove them (the GC would, but only once the Pod is gone).
+    for (const plural of ['execs', 'logs']) {
+      await this.#custom
+        .deleteNamespacedCustomObject({
+          group: KWOK_GROUP,
+          version: KWOK_VERSION,
+          namespace: s.namespace,
+          plural,
+          name: s.name,
+        })
+        .catch(() => undefined);
+    }
+    await rm(s.dir, { recursive: true, force: true });
   }
 }
 
@@ -356,7 +405,18 @@ function inCidr(ip: string, cidr: string): boolean {
   return Math.floor(n(ip) / size) === Math.floor(n(base) / size);
 }
 
-/** The container's environment: PATH, HOSTNAME, env values and the Pod fieldRefs kubelet resolves. */
+/** `$(VAR)` from `env`, `$$` as a literal `$`, an unknown `$(VAR)` left as it is: what kubelet does. */
+function expandVars(v: string, env: Record<string, string>): string {
+  return v.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, n: string | undefined) =>
+    n === undefined ? '$' : (env[n] ?? m),
+  );
+}
+
+/**
+ * The container's environment: PATH, HOSTNAME, env values (with `$(VAR)` of earlier ones) and the Pod fieldRefs
+ * kubelet resolves. A source the data plane cannot give (secretKeyRef, configMapKeyRef, resourceFieldRef, envFrom,
+ * another fieldRef) is an error naming the container and variable, never an empty value.
+ */
 function containerEnv(pod: k8s.V1Pod, c: k8s.V1Container): Record<string, string> {
   const env: Record<string, string> = {
     PATH: SYSTEM_PATH,
@@ -372,21 +432,26 @@ function containerEnv(pod: k8s.V1Pod, c: k8s.V1Container): Record<string, string
     'status.podIP': pod.status?.podIP,
     'status.hostIP': pod.status?.hostIP,
   };
+  if ((c.envFrom ?? []).length > 0) throw new Error(`container ${c.name}: envFrom is not supported by the data plane`);
   for (const e of c.env ?? []) {
-    if (e.value !== undefined) env[e.name] = e.value;
-    else if (e.valueFrom?.fieldRef !== undefined) env[e.name] = fields[e.valueFrom.fieldRef.fieldPath] ?? '';
+    const path = e.valueFrom?.fieldRef?.fieldPath;
+    if (e.valueFrom === undefined) env[e.name] = expandVars(e.value ?? '', env);
+    else if (path !== undefined && path in fields) env[e.name] = fields[path] ?? '';
+    else
+      throw new Error(
+        `container ${c.name}: env ${e.name}: only values and the fieldRefs ${Object.keys(fields).join(', ')} are supported by the data plane`,
+      );
   }
   return env;
 }
 
-/** Waits until the sandbox process is in its own namespaces (unshare has exec'd sleep). */
-async function waitForNamespaces(pid: number): Promise<void> {
-  const { readlink } = await import('node:fs/promises');
+/** Waits until the sandbox process runs `sleep` in its own namespaces; returns its network namespace's id. */
+async function waitForNamespaces(pid: number): Promise<string> {
   const mine = await readlink('/proc/self/ns/net');
   for (let i = 0; i < 200; i++) {
     const theirs = await readlink(`/proc/${pid}/ns/net`).catch(() => mine);
     const exe = await readlink(`/proc/${pid}/exe`).catch(() => '');
-    if (theirs !== mine && !exe.endsWith('/unshare')) return;
+    if (theirs !== mine && exe.endsWith('/sleep')) return theirs;
     await new Promise((r) => setTimeout(r, 5));
   }
   throw new Error(`sandbox process ${pid} did not enter its namespaces in 1 s`);

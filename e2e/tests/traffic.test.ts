@@ -3,7 +3,7 @@
 // clusters). A client Pod connects through the ClusterSetIP and the clusterset.local name that our derived Services
 // and imported EndpointSlices give, so a slice kube-proxy would ignore (a wrong port name, label or address type)
 // fails here. Every answer names the Pod and cluster that served it.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -153,7 +153,10 @@ describe.skipIf(process.getuid?.() !== 0)('traffic through the data plane', () =
     // cluster-2 has a Service of the same name that it does not export: its Pods must never answer the import.
     await serve('cluster-2', ns, 'web', { ports: [HTTP] });
     await exportIn('cluster-1', ns, 'web');
-    const exporters = new Set((await podsOf('cluster-1', ns, 'web')).map((p) => `${p.metadata?.name} cluster-1`));
+    const exporters = await eventually('both cluster-1 web Pods', async () => {
+      const pods = await podsOf('cluster-1', ns, 'web');
+      return pods.length === 2 ? new Set(pods.map((p) => `${p.metadata?.name} cluster-1`)) : undefined;
+    });
     const client = clients['cluster-2'];
     const ip = await clusterSetIp('cluster-2', ns, 'web');
     const name = `web.${ns}.svc.clusterset.local`;
@@ -227,7 +230,7 @@ describe.skipIf(process.getuid?.() !== 0)('traffic through the data plane', () =
     }
   });
 
-  it('an exec with a TTY and no stdin answers, and kwok survives it (the patched kwok)', async () => {
+  it('an exec with a TTY and no stdin answers, kwok survives it, and an absolute path runs in the Pod (the patched kwok)', async () => {
     const { ns, clients } = await namespace();
     let out = '';
     const status = await new Promise<string>((resolve, reject) => {
@@ -252,8 +255,11 @@ describe.skipIf(process.getuid?.() !== 0)('traffic through the data plane', () =
     });
     expect(status).toBe('Success');
     expect(out.replace(/\r/g, '')).toContain('tty-ok\nlate');
-    // kwok still serves the next exec.
-    expect((await clients['cluster-2'].run(['echo', 'after'])).stdout.trim()).toBe('after');
+    // kwok still serves the next exec, and a program named by absolute path runs in the Pod, not on the host.
+    const inPod = await clients['cluster-2'].run(['/bin/sh', '-c', 'hostname; readlink /proc/self/ns/net']);
+    const [hostname, podNet] = inPod.stdout.trim().split('\n');
+    expect(hostname).toBe('client');
+    expect(podNet).not.toBe(await readlink('/proc/self/ns/net'));
   });
 
   it('headless: each per-Pod name resolves to its Pod and reaches it', async () => {
