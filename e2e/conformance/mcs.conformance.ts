@@ -12,7 +12,8 @@ import {
   CLIENT_IMAGE as DEFAULT_CLIENT_IMAGE,
   SERVER_IMAGE as DEFAULT_SERVER_IMAGE,
   clientPod,
-  serverContainer,
+  serverDeployment,
+  serverStatefulSet,
   type PodShell,
 } from '../harness/pod-client.js';
 import { eventually, sleep } from '../harness/wait.js';
@@ -126,8 +127,8 @@ const conditionIn = (c: Client, ns: string, name: string, type: string, status: 
 
 let counter = 0;
 
-/** One test's namespace in every cluster, a Deployment + Service in the exporting cluster. */
-async function setup(clients: Client[], service: k8s.V1ServiceSpec, extra?: (ns: string) => Promise<void>) {
+/** A new namespace in every cluster, once its default ServiceAccount exists. */
+async function namespaceEverywhere(clients: Client[]): Promise<string> {
   const namespace = `mcs-conformance-${process.pid}-${++counter}`;
   for (const c of clients) {
     await c.core.createNamespace({ body: { metadata: { name: namespace } } });
@@ -137,21 +138,17 @@ async function setup(clients: Client[], service: k8s.V1ServiceSpec, extra?: (ns:
       30_000,
     );
   }
+  return namespace;
+}
+
+/** One test's namespace in every cluster, a Deployment + Service in the exporting cluster. */
+async function setup(clients: Client[], service: k8s.V1ServiceSpec, extra?: (ns: string) => Promise<void>) {
+  const namespace = await namespaceEverywhere(clients);
   const exporter = clients[0] as Client;
   const labels = { app: 'hello' };
   await exporter.apps.createNamespacedDeployment({
     namespace,
-    body: {
-      metadata: { name: 'hello' },
-      spec: {
-        replicas: 2,
-        selector: { matchLabels: labels },
-        template: {
-          metadata: { labels },
-          spec: { containers: [serverContainer(SERVER_IMAGE, 'exporter')] },
-        },
-      },
-    },
+    body: serverDeployment('hello', SERVER_IMAGE, 'exporter'),
   });
   await exporter.core.createNamespacedService({
     namespace,
@@ -474,17 +471,7 @@ describe.skipIf(kubeconfig === '' || contexts.length < 2)('MCS conformance', () 
   /** hello Deployment + Service in `c` too (servers that say `cluster`), optionally exported. */
   const serveIn = async (c: Client, ns: string, spec: k8s.V1ServiceSpec, cluster: string) => {
     const labels = { app: 'hello' };
-    await c.apps.createNamespacedDeployment({
-      namespace: ns,
-      body: {
-        metadata: { name: 'hello' },
-        spec: {
-          replicas: 2,
-          selector: { matchLabels: labels },
-          template: { metadata: { labels }, spec: { containers: [serverContainer(SERVER_IMAGE, cluster)] } },
-        },
-      },
-    });
+    await c.apps.createNamespacedDeployment({ namespace: ns, body: serverDeployment('hello', SERVER_IMAGE, cluster) });
     await c.core.createNamespacedService({
       namespace: ns,
       body: { metadata: { name: 'hello' }, spec: { selector: labels, ...spec } },
@@ -521,16 +508,8 @@ describe.skipIf(kubeconfig === '' || contexts.length < 2)('MCS conformance', () 
 
   /** A namespace with a headless Service and a StatefulSet of 2 servers (hostnames hello-0, hello-1), exported. */
   const statefulNs = async () => {
-    const ns = `mcs-conformance-${process.pid}-${++counter}`;
+    const ns = await namespaceEverywhere(clients);
     namespaces.push(ns);
-    for (const c of clients) {
-      await c.core.createNamespace({ body: { metadata: { name: ns } } });
-      await eventually(
-        `default ServiceAccount in ${c.name}/${ns}`,
-        () => c.core.readNamespacedServiceAccount({ namespace: ns, name: 'default' }).then(() => true),
-        30_000,
-      );
-    }
     const labels = { app: 'hello' };
     await exporter.core.createNamespacedService({
       namespace: ns,
@@ -538,16 +517,7 @@ describe.skipIf(kubeconfig === '' || contexts.length < 2)('MCS conformance', () 
     });
     await exporter.apps.createNamespacedStatefulSet({
       namespace: ns,
-      body: {
-        metadata: { name: 'hello' },
-        spec: {
-          serviceName: 'hello',
-          replicas: 2,
-          podManagementPolicy: 'Parallel',
-          selector: { matchLabels: labels },
-          template: { metadata: { labels }, spec: { containers: [serverContainer(SERVER_IMAGE, 'exporter')] } },
-        },
-      },
+      body: serverStatefulSet('hello', SERVER_IMAGE, 'exporter'),
     });
     await exportService(exporter, ns);
     await clientsIn(ns);

@@ -172,3 +172,25 @@ export async function clientPod(
   );
   return shell;
 }
+
+/** `replicas` servers ({@link serverContainer}) labelled `app: <name>`, as a Deployment. */
+export function serverDeployment(name: string, image: string, tag: string, replicas = 2): k8s.V1Deployment {
+  const labels = { app: name };
+  return {
+    metadata: { name },
+    spec: {
+      replicas,
+      selector: { matchLabels: labels },
+      template: { metadata: { labels }, spec: { containers: [serverContainer(image, tag)] } },
+    },
+  };
+}
+
+/** The same servers as a StatefulSet behind the (headless) Service `name`: Pods `<name>-0`… with hostnames. */
+export function serverStatefulSet(name: string, image: string, tag: string, replicas = 2): k8s.V1StatefulSet {
+  const d = serverDeployment(name, image, tag, replicas);
+  return {
+    metadata: d.metadata,
+    spec: { ...(d.spec as k8s.V1DeploymentSpec), serviceName: name, podManagementPolicy: 'Parallel' },
+  };
+}

@@ -22,6 +22,8 @@ import { chmod, chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
+import { expandVars, podFields } from './pod-env.js';
+import { SerialPoller } from './poller.js';
 
 const exec = promisify(execFile);
 
@@ -60,33 +62,28 @@ export class PodRunner {
   readonly #core: k8s.CoreV1Api;
   readonly #running = new Map<string, RunningPod>();
   readonly #failed = new Map<string, string>();
-  #timer: NodeJS.Timeout | undefined;
-  #pass: Promise<void> = Promise.resolve();
+  readonly #poller: SerialPoller;
   #stopped = false;
 
   constructor(init: PodRunnerInit) {
     this.#init = init;
     this.#core = init.kubeConfig.makeApiClient(k8s.CoreV1Api);
+    this.#poller = new SerialPoller(
+      () => this.#sync(),
+      1000,
+      (err) => this.#log(`sync failed: ${String(err)}`),
+    );
   }
 
   /** Starts following the Pods: a pass every second starts containers of new Pods and removes those of gone ones. */
   start(): void {
-    const tick = () => {
-      this.#pass = this.#pass
-        .then(() => this.#sync())
-        .catch((err: unknown) => this.#log(`sync failed: ${String(err)}`));
-      void this.#pass.then(() => {
-        if (!this.#stopped) this.#timer = setTimeout(tick, 1000);
-      });
-    };
-    tick();
+    this.#poller.start();
   }
 
   /** Stops following and removes every container it started. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    await this.#pass;
+    await this.#poller.stop();
     for (const uid of [...this.#running.keys()]) await this.#remove(uid);
   }
 
@@ -182,10 +179,7 @@ export class PodRunner {
     for (const e of c.env ?? []) env.set(e.name, await this.#envValue(pod, e));
     env.set('KUBERNETES_SERVICE_HOST', this.#init.apiServer.host);
     env.set('KUBERNETES_SERVICE_PORT', String(this.#init.apiServer.port));
-    const expand = (s: string) =>
-      s.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, v: string | undefined) =>
-        m === '$$' ? '$' : v !== undefined && env.has(v) ? env.get(v)! : m,
-      );
+    const expand = (s: string) => expandVars(s, env);
 
     // Volumes: secrets as files, and the service account.
     const mounts: string[] = [];
@@ -263,16 +257,7 @@ export class PodRunner {
     const from = e.valueFrom;
     if (from?.fieldRef !== undefined) {
       const path = from.fieldRef.fieldPath;
-      const fields: Record<string, string | undefined> = {
-        'metadata.name': pod.metadata?.name,
-        'metadata.namespace': pod.metadata?.namespace,
-        'metadata.uid': pod.metadata?.uid,
-        'spec.nodeName': pod.spec?.nodeName,
-        'spec.serviceAccountName': pod.spec?.serviceAccountName,
-        'status.hostIP': this.#init.nodeIp,
-        'status.podIP': this.#init.nodeIp,
-      };
-      const v = fields[path];
+      const v = podFields(pod, { podIP: this.#init.nodeIp, hostIP: this.#init.nodeIp })[path];
       if (v === undefined) throw new Error(`env ${e.name}: fieldRef ${path} is not supported here`);
       return v;
     }

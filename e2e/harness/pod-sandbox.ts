@@ -22,6 +22,8 @@ import { chmod, mkdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import type { ClusterNet } from './dataplane.js';
+import { expandVars, podFields } from './pod-env.js';
+import { SerialPoller } from './poller.js';
 import { sh } from './dataplane.js';
 
 const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -87,32 +89,25 @@ export class PodSandboxes {
   readonly #sandboxes = new Map<string, Sandbox>();
   /** Pods whose sandbox failed, by uid: the message (logged once) and when to try again (5 s later). */
   readonly #failed = new Map<string, { message: string; retryAt: number }>();
-  #timer: NodeJS.Timeout | undefined;
-  #pass: Promise<void> = Promise.resolve();
-  #stopped = false;
+  readonly #poller: SerialPoller;
 
   constructor(init: PodSandboxesInit) {
     this.#init = init;
     this.#core = init.kubeConfig.makeApiClient(k8s.CoreV1Api);
     this.#custom = init.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
+    this.#poller = new SerialPoller(
+      () => this.#sync(),
+      init.intervalMs ?? 500,
+      (err) => this.#init.log(`sync failed: ${err instanceof Error ? err.message : String(err)}`),
+    );
   }
 
   start(): void {
-    const tick = () => {
-      this.#pass = this.#pass
-        .then(() => this.#sync())
-        .catch((err: unknown) => this.#init.log(`sync failed: ${err instanceof Error ? err.message : String(err)}`));
-      void this.#pass.then(() => {
-        if (!this.#stopped) this.#timer = setTimeout(tick, this.#init.intervalMs ?? 500);
-      });
-    };
-    tick();
+    this.#poller.start();
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#timer);
-    await this.#pass;
+    await this.#poller.stop();
     await Promise.all([...this.#sandboxes.values()].map((s) => this.#teardown(s)));
   }
 
@@ -247,7 +242,7 @@ export class PodSandboxes {
         this.#init.log(`${key}: sandbox process exited (${signal ?? `code ${code}`}); making a new one`);
         if (this.#sandboxes.get(uid) === sandbox) this.#sandboxes.delete(uid);
         // In the passes' chain: the next pass makes the new sandbox only after this one is gone.
-        this.#pass = this.#pass.then(() => this.#teardown(sandbox)).catch(() => undefined);
+        void this.#poller.run(() => this.#teardown(sandbox));
       });
       await this.#writeKwokObjects(pod, pid, netId, dir);
       for (const c of pod.spec?.containers ?? []) {
@@ -405,13 +400,6 @@ function inCidr(ip: string, cidr: string): boolean {
   return Math.floor(n(ip) / size) === Math.floor(n(base) / size);
 }
 
-/** `$(VAR)` from `env`, `$$` as a literal `$`, an unknown `$(VAR)` left as it is: what kubelet does. */
-function expandVars(v: string, env: Record<string, string>): string {
-  return v.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, n: string | undefined) =>
-    n === undefined ? '$' : (env[n] ?? m),
-  );
-}
-
 /**
  * The container's environment: PATH, HOSTNAME, env values (with `$(VAR)` of earlier ones) and the Pod fieldRefs
  * kubelet resolves. A source the data plane cannot give (secretKeyRef, configMapKeyRef, resourceFieldRef, envFrom,
@@ -423,15 +411,7 @@ function containerEnv(pod: k8s.V1Pod, c: k8s.V1Container): Record<string, string
     HOSTNAME: pod.spec?.hostname ?? pod.metadata?.name ?? '',
     HOME: '/root',
   };
-  const fields: Record<string, string | undefined> = {
-    'metadata.name': pod.metadata?.name,
-    'metadata.namespace': pod.metadata?.namespace,
-    'metadata.uid': pod.metadata?.uid,
-    'spec.nodeName': pod.spec?.nodeName,
-    'spec.serviceAccountName': pod.spec?.serviceAccountName,
-    'status.podIP': pod.status?.podIP,
-    'status.hostIP': pod.status?.hostIP,
-  };
+  const fields = podFields(pod, { podIP: pod.status?.podIP, hostIP: pod.status?.hostIP });
   if ((c.envFrom ?? []).length > 0) throw new Error(`container ${c.name}: envFrom is not supported by the data plane`);
   for (const e of c.env ?? []) {
     const path = e.valueFrom?.fieldRef?.fieldPath;

@@ -9,12 +9,18 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { down, kubeConfigFor, up, type ClusterSetState } from '../harness/clusterset.js';
-import { CLIENT_IMAGE, SERVER_IMAGE, clientPod, serverContainer, type PodShell } from '../harness/pod-client.js';
+import { down, up, type ClusterSetState } from '../harness/clusterset.js';
+import {
+  CLIENT_IMAGE,
+  SERVER_IMAGE,
+  clientPod,
+  serverDeployment,
+  serverStatefulSet,
+  type PodShell,
+} from '../harness/pod-client.js';
 import { eventually } from '../harness/wait.js';
+import { admin, ensureNamespace, exportService, getImport, unexportService, type SiView } from './kube-helpers.js';
 
-const GROUP = 'multicluster.x-k8s.io';
-const VERSION = 'v1beta1';
 const CLUSTERS = ['cluster-1', 'cluster-2'] as const;
 type Cluster = (typeof CLUSTERS)[number];
 const HTTP = { name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' };
@@ -24,15 +30,7 @@ describe.skipIf(process.getuid?.() !== 0)('traffic through the data plane', () =
   let dir: string;
   let state: ClusterSetState;
   let counter = 0;
-  const api = (cluster: Cluster) => {
-    const kc = kubeConfigFor(state, cluster);
-    return {
-      kc,
-      core: kc.makeApiClient(k8s.CoreV1Api),
-      apps: kc.makeApiClient(k8s.AppsV1Api),
-      custom: kc.makeApiClient(k8s.CustomObjectsApi),
-    };
-  };
+  const api = (cluster: Cluster) => admin(state, cluster);
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'mcs-gossip-traffic-'));
@@ -59,10 +57,7 @@ describe.skipIf(process.getuid?.() !== 0)('traffic through the data plane', () =
     const clients = {} as Record<Cluster, PodShell>;
     for (const c of CLUSTERS) {
       const { kc, core } = api(c);
-      await core.createNamespace({ body: { metadata: { name: ns } } });
-      await eventually(`default ServiceAccount in ${c}/${ns}`, () =>
-        core.readNamespacedServiceAccount({ namespace: ns, name: 'default' }).then(() => true),
-      );
+      await ensureNamespace(core, ns);
       clients[c] = await clientPod(kc, c, ns, CLIENT_IMAGE);
     }
     return { ns, clients };
@@ -72,17 +67,7 @@ describe.skipIf(process.getuid?.() !== 0)('traffic through the data plane', () =
   const serve = async (cluster: Cluster, ns: string, name: string, spec: k8s.V1ServiceSpec) => {
     const { core, apps } = api(cluster);
     const labels = { app: name };
-    await apps.createNamespacedDeployment({
-      namespace: ns,
-      body: {
-        metadata: { name },
-        spec: {
-          replicas: 2,
-          selector: { matchLabels: labels },
-          template: { metadata: { labels }, spec: { containers: [serverContainer(SERVER_IMAGE, cluster)] } },
-        },
-      },
-    });
+    await apps.createNamespacedDeployment({ namespace: ns, body: serverDeployment(name, SERVER_IMAGE, cluster) });
     await core.createNamespacedService({
       namespace: ns,
       body: { metadata: { name }, spec: { selector: labels, ...spec } },
@@ -92,32 +77,12 @@ describe.skipIf(process.getuid?.() !== 0)('traffic through the data plane', () =
   const podsOf = async (cluster: Cluster, ns: string, app: string) =>
     (await api(cluster).core.listNamespacedPod({ namespace: ns, labelSelector: `app=${app}` })).items;
 
-  const exportIn = (cluster: Cluster, ns: string, name: string) =>
-    api(cluster).custom.createNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      namespace: ns,
-      plural: 'serviceexports',
-      body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'ServiceExport', metadata: { name } },
-    });
+  const exportIn = (cluster: Cluster, ns: string, name: string) => exportService(api(cluster), ns, name);
 
   /** The ServiceImport's first ip in `cluster`, once `ready` holds for the import. */
-  const clusterSetIp = (
-    cluster: Cluster,
-    ns: string,
-    name: string,
-    ready: (si: { spec: { ips?: string[]; ports: { port: number }[] } }) => boolean = () => true,
-  ) =>
+  const clusterSetIp = (cluster: Cluster, ns: string, name: string, ready: (si: SiView) => boolean = () => true) =>
     eventually(`ServiceImport ${ns}/${name} with ips in ${cluster}`, async () => {
-      const si = (await api(cluster)
-        .custom.getNamespacedCustomObject({
-          group: GROUP,
-          version: VERSION,
-          namespace: ns,
-          plural: 'serviceimports',
-          name,
-        })
-        .catch(() => undefined)) as { spec: { ips?: string[]; ports: { port: number }[] } } | undefined;
+      const si = await getImport(api(cluster), ns, name);
       return si !== undefined && (si.spec.ips?.length ?? 0) > 0 && ready(si) ? (si.spec.ips?.[0] as string) : undefined;
     });
 
@@ -172,13 +137,7 @@ describe.skipIf(process.getuid?.() !== 0)('traffic through the data plane', () =
     const local = await client.connect(`web.${ns}.svc.cluster.local`, 80);
     expect(local === undefined ? undefined : clusterOf(local)).toBe('cluster-2');
 
-    await api('cluster-1').custom.deleteNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      namespace: ns,
-      plural: 'serviceexports',
-      name: 'web',
-    });
+    await unexportService(api('cluster-1'), ns, 'web');
     await eventually(
       `no answer through ${ip} after unexport`,
       async () => ((await client.connect(ip, 80)) === undefined ? true : undefined),
@@ -272,16 +231,7 @@ describe.skipIf(process.getuid?.() !== 0)('traffic through the data plane', () =
     });
     await apps.createNamespacedStatefulSet({
       namespace: ns,
-      body: {
-        metadata: { name: 'db' },
-        spec: {
-          serviceName: 'db',
-          replicas: 2,
-          podManagementPolicy: 'Parallel',
-          selector: { matchLabels: labels },
-          template: { metadata: { labels }, spec: { containers: [serverContainer(SERVER_IMAGE, 'cluster-1')] } },
-        },
-      },
+      body: serverStatefulSet('db', SERVER_IMAGE, 'cluster-1'),
     });
     await exportIn('cluster-1', ns, 'db');
     const pods = await eventually('db-0 and db-1 Running with IPs', async () => {
