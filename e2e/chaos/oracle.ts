@@ -22,7 +22,6 @@ import {
   derivedServiceName,
   exportRecordsFromObjects,
   LABEL_SERVICE_NAME,
-  LABEL_KUBE_SERVICE_NAME,
   LABEL_SOURCE_CLUSTER,
   resolve,
   serviceKey,
@@ -35,13 +34,7 @@ import {
   type Resolution,
   type ServiceKey,
 } from '../../src/core/index.js';
-import {
-  canonical,
-  derivedServiceProjection,
-  importProjection,
-  ownedBy,
-  sliceProjection,
-} from '../../src/kube/compare.js';
+import { canonical, derivedServiceProjection, importProjection, sliceProjection } from '../../src/kube/compare.js';
 import {
   ABOUT_GROUP,
   ABOUT_VERSION,
@@ -50,7 +43,7 @@ import {
   MCS_GROUP,
   MCS_VERSION,
 } from '../../src/kube/constants.js';
-import { derivedService, ownerReference, serviceImportBody, sliceBody } from '../../src/kube/desired.js';
+import { derivedService, serviceImportBody, sliceBody } from '../../src/kube/desired.js';
 import { validateIdentity } from '../../src/kube/identity.js';
 import { isDerivedService, isImportedSlice } from '../../src/kube/import-writer.js';
 import type { ClusterProperty, ServiceExport, ServiceImport } from '../../src/kube/objects.js';
@@ -370,16 +363,8 @@ function diffCluster(name: string, expected: Resolution, actual: ClusterTruth | 
     if (got === undefined) add('EndpointSlice', key, 'missing', `${want.endpoints.length} endpoints ${source}`);
     else if (!isImportedSlice(got)) add('EndpointSlice', key, 'missing', `a slice not ours holds the name (${source})`);
     else {
+      // Owned by nothing (an earlier version's may name an owner): only the content counts.
       const details = projectionDetail(sliceProjection(want), sliceProjection(got));
-      // Owned by the derived Service it serves, or by the ServiceImport (Headless, or written by an earlier version).
-      const importKey = serviceKey(want.metadata.namespace, want.metadata.labels[LABEL_SERVICE_NAME] ?? '');
-      const owners = [
-        actualImports.get(importKey)?.metadata.uid,
-        actualServices.get(serviceKey(want.metadata.namespace, want.metadata.labels[LABEL_KUBE_SERVICE_NAME] ?? ''))
-          ?.metadata?.uid,
-      ].filter((uid): uid is string => uid !== undefined);
-      if (owners.length > 0 && !owners.some((uid) => ownedBy(got.metadata?.ownerReferences, uid)))
-        details.push('owned by neither its derived Service nor its ServiceImport');
       if (details.length > 0) add('EndpointSlice', key, 'different', details.join('; '));
     }
   }
@@ -538,12 +523,7 @@ export function converged(truth: GroundTruth, expected: ExpectedState, options: 
         serviceImports.push(written);
         owners.set(key, written);
       }
-      const slices = r.endpointSlices.map((s) =>
-        sliceBody(
-          s,
-          ownerReference(owners.get(serviceKey(s.metadata.namespace, s.metadata.labels[LABEL_SERVICE_NAME] ?? ''))!),
-        ),
-      );
+      const slices = r.endpointSlices.map((s) => sliceBody(s));
       const conditions = new Map<ServiceKey, readonly ConditionData[]>(
         r.exportConditions.map((e) => [serviceKey(e.namespace, e.name), e.conditions]),
       );

@@ -1,7 +1,6 @@
 // Phase A, "verdicts": for exported-service content, importProblem's verdict against the importing cluster's API
 // server's, which judges the objects an importer would write (ServiceImport, derived Service, imported slices) created
 // with a server-side dry run (`dryRun: All`: validated and admitted, never stored).
-import { randomUUID } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import {
   ClusterSetState,
@@ -20,7 +19,7 @@ import {
   type ServiceImportObject,
 } from '../../src/core/index.js';
 import { stableJson } from '../../src/core/stable-json.js';
-import { derivedService, ownerReference, serviceImportBody, sliceBody } from '../../src/kube/desired.js';
+import { derivedService, serviceImportBody, sliceBody } from '../../src/kube/desired.js';
 import { MCS, sleep, type admin } from '../tests/kube-helpers.js';
 
 export type Admin = ReturnType<typeof admin>;
@@ -181,8 +180,6 @@ async function dryRun(a: Admin, namespace: string, o: Planned): Promise<DryRun &
  */
 export async function judge(a: Admin, service: ExportedService, namespace: string, name: string): Promise<DryRun[]> {
   const { serviceImport, endpointSlices } = importOf(service, namespace, name);
-  const si0 = serviceImportBody(serviceImport, []);
-  const owner = { ...si0, metadata: { ...si0.metadata, uid: randomUUID() } };
   const results: DryRun[] = [];
   let ips: string[] = [];
   // Of a Headless export, only the ports can reach a derived Service (a merged import's other fields are the oldest
@@ -203,7 +200,7 @@ export async function judge(a: Admin, service: ExportedService, namespace: strin
     ...endpointSlices.map((s) => ({
       kind: 'EndpointSlice' as const,
       name: s.metadata.name,
-      body: sliceBody(s, ownerReference(owner)),
+      body: sliceBody(s),
     })),
   ];
   for (const r of await Promise.all(planned.map((o) => dryRun(a, namespace, o)))) {

@@ -10,6 +10,7 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterSetState, derivedServiceName, HlcClock, planOwnRecords, resolve } from '../../src/core/index.js';
 import { apiClient } from '../../src/kube/api-client.js';
+import { pickAddress, serviceRange } from '../../src/kube/cluster-ip.js';
 import { createKubeAdapter, LeaderElector, type KubeAdapter } from '../../src/kube/index.js';
 import { down, kubeConfigFor, up, type ClusterSetState as Harness } from '../harness/clusterset.js';
 import { SA_NAME, SYSTEM_NAMESPACE } from '../harness/node-identity.js';
@@ -172,8 +173,11 @@ describe('Kubernetes adapter on two real control planes', () => {
       });
       expect(derived.spec?.clusterIPs).toEqual(si.spec.ips);
       expect(derived.spec?.selector).toBeUndefined();
-      // Written before its ServiceImport (so the import is created with its ip): owned by nothing.
+      // Written beside its ServiceImport (created with the ip the node picked): owned by nothing.
       expect(derived.metadata?.ownerReferences).toBeUndefined();
+      // The node picked the ip, in the dynamic band of the cluster's service range (never its static lower band).
+      const range = serviceRange((await api.networking.readServiceCIDR({ name: 'kubernetes' })).spec!.cidrs![0]!)!;
+      expect(si.spec.ips?.[0]).toBe(pickAddress(range, 'web/web', () => false));
       const slices = await eventually(`imported slices with both pods in ${c}`, async () => {
         const s = await importedSlices(api, 'web', 'web');
         return readyAddresses(s).join() === pods.join() ? s : undefined;
@@ -184,8 +188,8 @@ describe('Kubernetes adapter on two real control planes', () => {
           'kubernetes.io/service-name': derivedServiceName('web', 'web'),
           'endpointslice.kubernetes.io/managed-by': 'mcs-gossip.x-k8s.io',
         });
-        // Owned by the derived Service they serve, as the EndpointSlice controller's are by theirs.
-        expect(s.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'Service', uid: derived.metadata?.uid });
+        // Owned by nothing: written beside the ServiceImport and the derived Service, before either has a uid.
+        expect(s.metadata?.ownerReferences).toBeUndefined();
       }
     }
     const se = await eventually('conditions on the ServiceExport', async () => {

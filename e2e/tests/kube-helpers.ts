@@ -23,6 +23,7 @@ export function admin(state: ClusterSetState, cluster: string) {
     custom: kc.makeApiClient(k8s.CustomObjectsApi),
     rbac: kc.makeApiClient(k8s.RbacAuthorizationV1Api),
     admission: kc.makeApiClient(k8s.AdmissionregistrationV1Api),
+    networking: kc.makeApiClient(k8s.NetworkingV1Api),
   };
 }
 

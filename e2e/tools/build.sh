@@ -111,10 +111,20 @@ build_etcd() {
 # (`go build -overlay` cannot do it: it refuses to replace files beneath GOMODCACHE.) Each patched file names the
 # sha256 of the upstream file it was made from: a kwok bump that changes that file fails the build instead of
 # silently dropping the upstream change.
+# The directory of kwok's module in the module cache, downloaded first: `go list -m` names no directory for a module
+# the cache does not hold yet (a cold machine), and `go build` would fetch it only later.
+kwok_module_dir() {
+  local dir
+  (cd "$here/kwok" && go mod download sigs.k8s.io/kwok) || return 1
+  dir=$(cd "$here/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok) || return 1
+  [ -n "$dir" ] && [ -d "$dir" ] || { echo "kwok: the module cache holds no sigs.k8s.io/kwok after download" >&2; return 1; }
+  printf '%s\n' "$dir"
+}
+
 build_kwok() {
   cd "$here/kwok" || return 1
   local src patches="$here/kwok/patches" tmp f rel sum
-  src=$(go list -m -f '{{.Dir}}' sigs.k8s.io/kwok) || return 1
+  src=$(kwok_module_dir) || return 1
   tmp=$(mktemp -d -t mcs-gossip-kwok-patched.XXXXXX) || return 1
   cp -r "$src" "$tmp/kwok" && chmod -R u+w "$tmp/kwok" || { rm -rf "$tmp"; return 1; }
   while IFS= read -r f; do
@@ -143,7 +153,7 @@ build_kwok() {
 # so the Pods' runner can say per Pod how kwok serves exec and logs. Result: .tools/bin/kwok-crds/.
 fetch_kwok_crds() {
   local src
-  src=$(cd "$here/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok) || return 1
+  src=$(kwok_module_dir) || return 1
   mkdir -p "$out/kwok-crds"
   cp "$src"/kustomize/crd/bases/*.yaml "$out/kwok-crds/" && chmod -R u+w "$out/kwok-crds"
 }

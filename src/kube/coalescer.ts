@@ -20,7 +20,8 @@ export class Coalescer {
   /** Asks for a run (a no-op while one is scheduled). */
   schedule(): void {
     if (this.#timer !== undefined) return;
-    const wait = Math.max(0, this.#last + this.#minIntervalMs - this.#now());
+    // Rounded up: timers count whole milliseconds and would fire up to one early.
+    const wait = Math.max(0, Math.ceil(this.#last + this.#minIntervalMs - this.#now()));
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#last = this.#now();

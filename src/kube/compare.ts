@@ -122,11 +122,6 @@ export function derivedServiceProjection(svc: k8s.V1Service): string {
   });
 }
 
-/** Whether `owners` names `uid` as controller owner. */
-export function ownedBy(owners: readonly k8s.V1OwnerReference[] | undefined, uid: string | undefined): boolean {
-  return uid !== undefined && (owners ?? []).some((o) => o.uid === uid);
-}
-
 /**
  * Whether two desired states of a key are the same: by reference first (resolution hands out the same objects for a
  * key whose records did not change), by canonical JSON for what differs in identity only.

@@ -6,8 +6,7 @@ import {
   resolve,
   type LocalObjects,
 } from '../core/index.js';
-import { derivedService, indexResolution, ownerReference, serviceImportBody, sliceBody } from './desired.js';
-import type { ServiceImport } from './objects.js';
+import { derivedService, indexResolution, serviceImportBody, sliceBody } from './desired.js';
 
 const objects: LocalObjects = {
   namespaces: [{ metadata: { name: 'web' } }],
@@ -41,8 +40,6 @@ function resolution() {
   return resolve(state, { localCluster: 'c1', namespaces: ['web'], localExports: local.exports });
 }
 
-const owner: ServiceImport = { metadata: { name: 'web', namespace: 'web', uid: 'uid-1' } };
-
 describe('desired objects', () => {
   it('indexes the resolution by service key', () => {
     const byKey = indexResolution(resolution());
@@ -73,14 +70,14 @@ describe('desired objects', () => {
     expect(serviceImportBody({ ...si, spec: { ...si.spec, type: 'Headless' } }, ['10.1.0.9']).spec?.ips).toEqual([]);
   });
 
-  it('owns imported slices and keeps the core labels', () => {
+  it('writes imported slices owned by nothing, with the core labels', () => {
     const slice = indexResolution(resolution()).get('web/web')!.endpointSlices[0]!;
-    const body = sliceBody(slice, ownerReference(owner));
+    const body = sliceBody(slice);
     expect(body.metadata?.labels).toMatchObject({
       'multicluster.kubernetes.io/source-cluster': 'c1',
       'kubernetes.io/service-name': derivedServiceName('web', 'web'),
     });
-    expect(body.metadata?.ownerReferences?.[0]?.uid).toBe('uid-1');
+    expect(body.metadata?.ownerReferences).toBeUndefined();
     expect(body.endpoints).toEqual([{ addresses: ['10.2.0.1'], conditions: { ready: true } }]);
   });
 });

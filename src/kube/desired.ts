@@ -49,27 +49,6 @@ export function indexResolution(r: Resolution): Map<ServiceKey, DesiredService> 
   return out;
 }
 
-/** An ownerReference to our derived Service: what imported slices of a ClusterSetIP import are owned by. */
-export function serviceOwnerReference(svc: k8s.V1Service): k8s.V1OwnerReference {
-  return {
-    apiVersion: 'v1',
-    kind: 'Service',
-    name: svc.metadata?.name ?? '',
-    uid: svc.metadata?.uid ?? '',
-    controller: true,
-  };
-}
-
-export function ownerReference(si: ServiceImport): k8s.V1OwnerReference {
-  return {
-    apiVersion: `${MCS_GROUP}/${MCS_VERSION}`,
-    kind: 'ServiceImport',
-    name: si.metadata.name ?? '',
-    uid: si.metadata.uid ?? '',
-    controller: true,
-  };
-}
-
 /** The ServiceImport to write: the core's, with `spec.ips` = the derived Service's cluster IPs (empty until known). */
 export function serviceImportBody(desired: ServiceImportObject, ips: readonly string[]): ServiceImport {
   const metadata: k8s.V1ObjectMeta = { name: desired.metadata.name, namespace: desired.metadata.namespace };
@@ -114,14 +93,14 @@ export function derivedService(desired: ServiceImportObject): k8s.V1Service {
 }
 
 /**
- * An imported slice to write, owned by `owner`: the derived Service it serves (ClusterSetIP), or the ServiceImport
- * (Headless); see {@link serviceOwnerReference} and {@link ownerReference}.
+ * An imported slice to write. Owned by nothing: it is created beside its ServiceImport and derived Service, before
+ * either has a uid (docs/operations.md "Writes, and why each"); the node deletes it with its import.
  */
-export function sliceBody(desired: ImportedEndpointSliceObject, owner: k8s.V1OwnerReference): k8s.V1EndpointSlice {
+export function sliceBody(desired: ImportedEndpointSliceObject): k8s.V1EndpointSlice {
   return {
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',
-    metadata: { ...desired.metadata, labels: { ...desired.metadata.labels }, ownerReferences: [owner] },
+    metadata: { ...desired.metadata, labels: { ...desired.metadata.labels } },
     addressType: desired.addressType,
     endpoints: structuredClone(desired.endpoints) as k8s.V1Endpoint[],
     ports: structuredClone(desired.ports) as k8s.DiscoveryV1EndpointPort[],

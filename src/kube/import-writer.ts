@@ -25,16 +25,10 @@ import {
   type ServiceImportObject,
   type ServiceKey,
 } from '../core/index.js';
-import { canonical, derivedServiceProjection, importProjection, ownedBy, sliceProjection } from './compare.js';
+import { canonicalAddress, type ClusterIpPlanner } from './cluster-ip.js';
+import { canonical, derivedServiceProjection, importProjection, sliceProjection } from './compare.js';
 import { EVENT_COMPONENT, FIELD_MANAGER, LABEL_OWNED_BY, MCS_GROUP, MCS_VERSION, OWNED_BY } from './constants.js';
-import {
-  derivedService,
-  ownerReference,
-  serviceImportBody,
-  serviceOwnerReference,
-  sliceBody,
-  type DesiredService,
-} from './desired.js';
+import { derivedService, serviceImportBody, sliceBody, type DesiredService } from './desired.js';
 import { DEFAULT_API_TIMEOUT_MS, withSignal } from './api-options.js';
 import { apiServerMessage, describeError } from './errors.js';
 import type { ResilientInformer } from './informer.js';
@@ -59,6 +53,10 @@ export interface ImportWriterInit {
   readonly now?: () => Date;
   /** Aborts the writes in flight when it fires (leadership lost): a replica that steps down stops writing at once. */
   readonly signal?: () => AbortSignal;
+  /** Picks the ClusterSetIPs of new derived Services; without it, the API server picks them (one write later). */
+  readonly clusterIps?: ClusterIpPlanner;
+  /** Called when the API server refused a picked address as outside its service ranges (they changed). */
+  readonly onServiceRangesStale?: () => void;
 }
 
 const OUR_CONDITIONS = new Set([CONDITION_VALID, CONDITION_READY, CONDITION_CONFLICT]);
@@ -116,6 +114,14 @@ const MAX_CONDITION_MESSAGE = 1000;
 
 function cut(message: string): string {
   return message.length > MAX_CONDITION_MESSAGE ? `${message.slice(0, MAX_CONDITION_MESSAGE - 3)}...` : message;
+}
+
+/**
+ * Whether the API server refused a derived Service for the addresses it asked for (HTTP 422 naming
+ * `spec.clusterIP(s)`: taken meanwhile, or outside the service ranges), not for anything else in it.
+ */
+export function isClusterIpRefusal(f: WriteError): boolean {
+  return f.resource === 'services' && f.code === 422 && /spec\.clusterIPs?\b/.test(apiServerMessage(f.cause));
 }
 
 /** An API server's answer that says the cluster cannot give a Service the requested ip families. */
@@ -213,9 +219,9 @@ export class ImportWriter {
   }
 
   /**
-   * Converges `key` to `desired` (undefined: nothing of ours should exist for it). The import side (ServiceImport,
-   * then its derived Service, slices and, last, its status) and the export side (the ServiceExport's conditions) are written
-   * independently: a refused write on one never keeps the other from being written. Throws a {@link ReconcileError}
+   * Converges `key` to `desired` (undefined: nothing of ours should exist for it). The import side (derived Service,
+   * ServiceImport and slices, together where it can; last, its status) and the export side (the ServiceExport's
+   * conditions) are written independently: a refused write on one never keeps the other from being written. Throws a {@link ReconcileError}
    * listing every write that failed.
    */
   async reconcile(key: ServiceKey, desired: DesiredService | undefined): Promise<void> {
@@ -286,7 +292,7 @@ export class ImportWriter {
     const clusterSetIp = want.spec.type === 'ClusterSetIP';
 
     // The steps below are each tried whatever the others did (an update the API server refuses included); only a
-    // ServiceImport that cannot be created stops the rest (its uid owns the slices).
+    // ServiceImport that cannot be created stops its status from being written.
     const failures: WriteError[] = [];
     const step = async (fn: () => Promise<unknown>): Promise<void> => {
       try {
@@ -296,24 +302,32 @@ export class ImportWriter {
       }
     };
 
-    // 1. The derived Service (ClusterSetIP only) first, so that a new ServiceImport is created with its ips in one
-    // write (docs/operations.md "Writes").
+    // 1. The derived Service (ClusterSetIP only). A new one gets an address the node picks (./cluster-ip.ts), so it is
+    // created at the same time as the ServiceImport (with those ips) and the slices: one write deep, not two. Else
+    // (the cluster's service ranges unknown, no address free near the hashed place, a Service to update) it is
+    // written first, so that a new ServiceImport is still created with its ips in one write (docs/operations.md
+    // "Writes, and why each").
     let svc = derived;
-    if (clusterSetIp) {
+    // (A Service we do not own under the derived name gets no pick: the create fails whatever the ips.)
+    const nameFree = caches.services.get(derivedName, namespace) === undefined;
+    const planned = clusterSetIp && nameFree ? this.#pick(object, want) : undefined;
+    const ensureDerived = async (): Promise<void> => {
       await step(async () => {
-        svc = await this.#ensureDerived(namespace, derivedName, derived, want);
+        svc = await this.#ensureDerived(namespace, derivedName, derived, want, planned);
       });
       // After a failure (e.g. a recreate for new ip families refused), what the cache holds now: never a Service
-      // deleted on the way, whose ips are free again and whose uid would own (and garbage-collect) the slices.
+      // deleted on the way, whose ips are free again.
       if (failures.length > 0) svc = this.#derivedOf(namespace, derivedName);
-    } else if (derived !== undefined) await step(() => this.#deleteService(namespace, derivedName));
+    };
+    if (clusterSetIp && planned === undefined) await ensureDerived();
+    else if (!clusterSetIp && derived !== undefined) await step(() => this.#deleteService(namespace, derivedName));
 
-    // 2. The ServiceImport, spec.ips from the derived Service's cluster IPs; 3. the imported slices (one per source
-    // cluster and endpoint group, each on its own). Slices are owned by the derived Service they serve (as the
-    // EndpointSlice controller's are by their Service), so they are written beside the ServiceImport, not after it;
-    // a Headless import's (or one whose Service is missing) are owned by the ServiceImport, written once it exists.
-    const body = serviceImportBody(want, clusterSetIp ? ipsOf(svc) : []);
+    // 2. The ServiceImport, spec.ips the derived Service's cluster IPs (or the planned ones); 3. the imported slices
+    // (one per source cluster and endpoint group, each on its own), beside it: they are owned by nothing (as the
+    // derived Service), so they wait for no uid.
+    const body = serviceImportBody(want, clusterSetIp ? (planned ?? ipsOf(svc)) : []);
     let si: ServiceImport | undefined = cached;
+    let importFailed = false;
     const writeImport = async (): Promise<void> => {
       if (cached === undefined) {
         try {
@@ -333,9 +347,9 @@ export class ImportWriter {
             return created;
           });
         } catch (err) {
-          // Nothing below can be written without it.
+          // Its status cannot be written without it.
           failures.push(err instanceof WriteError ? err : new WriteError('serviceimports', 'create', object, err));
-          throw new ReconcileError(object, failures);
+          importFailed = true;
         }
       } else if (importProjection(cached) !== importProjection(body)) {
         await step(async () => {
@@ -343,28 +357,29 @@ export class ImportWriter {
         });
       }
     };
-    const writeSlices = async (owner: k8s.V1OwnerReference, accepted: readonly (string | undefined)[]) => {
+    const writeSlices = async (): Promise<void> => {
       const wanted = new Map(desired.endpointSlices.map((s) => [s.metadata.name, s]));
       const work: Promise<void>[] = [];
       for (const s of this.#slicesOf(namespace, name)) {
         const sliceName = s.metadata?.name ?? '';
         if (!wanted.has(sliceName)) work.push(step(() => this.#deleteSlice(namespace, sliceName)));
       }
-      for (const [sliceName, w] of wanted)
-        work.push(step(() => this.#ensureSlice(namespace, sliceName, w, owner, accepted)));
+      for (const [sliceName, w] of wanted) work.push(step(() => this.#ensureSlice(namespace, sliceName, w)));
       await Promise.all(work);
     };
-    const svcUid = clusterSetIp ? svc?.metadata?.uid : undefined;
-    if (svc !== undefined && svcUid !== undefined) {
-      const [imported] = await Promise.allSettled([
-        writeImport(),
-        // A slice owned by the ServiceImport (an earlier version's) is as good: not rewritten for its owner alone.
-        writeSlices(serviceOwnerReference(svc), [svcUid, cached?.metadata.uid]),
-      ]);
-      if (imported.status === 'rejected') throw imported.reason;
-    } else {
-      await writeImport();
-      await writeSlices(ownerReference(si!), [si!.metadata.uid]);
+    try {
+      await Promise.all([planned === undefined ? undefined : ensureDerived(), writeImport(), writeSlices()]);
+    } finally {
+      if (planned !== undefined) this.#init.clusterIps?.release(planned);
+    }
+    if (importFailed) throw new ReconcileError(object, failures);
+    // The API server gave the derived Service other ips than the planned ones (an address taken meanwhile), or none
+    // (its create failed): the ServiceImport says what the Service holds.
+    if (planned !== undefined && canonical(si!.spec?.ips ?? []) !== canonical(ipsOf(svc))) {
+      const current = si!;
+      await step(async () => {
+        si = await this.#replaceImport(namespace, name, serviceImportBody(want, ipsOf(svc)), current);
+      });
     }
     const current = si!;
 
@@ -438,15 +453,34 @@ export class ImportWriter {
   }
 
   /**
-   * Creates or updates our derived Service. It has no ownerReference: it is created before its ServiceImport (whose
-   * uid does not exist yet), and a ServiceImport deleted by hand is written again with the same ClusterSetIP. The
-   * node deletes it with its import (unexport, `mcs-gossip leave`).
+   * Addresses for a new derived Service of `want` (see ./cluster-ip.ts), reserved until released; undefined when the
+   * API server is to pick them (no planner, service ranges unknown, no free address near the hashed place).
+   */
+  #pick(object: string, want: ServiceImportObject): string[] | undefined {
+    const planner = this.#init.clusterIps;
+    if (planner === undefined) return undefined;
+    const taken = new Set<string>();
+    for (const s of this.#init.caches.services.list())
+      for (const ip of s.spec?.clusterIPs ?? []) {
+        const c = canonicalAddress(ip);
+        if (c !== undefined) taken.add(c);
+      }
+    return planner.pick(object, want.spec.ipFamilies, (ip) => taken.has(ip));
+  }
+
+  /**
+   * Creates or updates our derived Service. It has no ownerReference: it is created before or beside its
+   * ServiceImport (whose uid does not exist yet), and a ServiceImport deleted by hand is written again with the same
+   * ClusterSetIP. The node deletes it with its import (unexport, `mcs-gossip leave`). A new one asks for the `planned`
+   * addresses when given; refused for them (taken meanwhile, or outside a service range that changed), it is created
+   * again without, and the API server picks.
    */
   async #ensureDerived(
     namespace: string,
     derivedName: string,
     derived: k8s.V1Service | undefined,
     want: ServiceImportObject,
+    planned?: readonly string[],
   ): Promise<k8s.V1Service> {
     const { caches } = this.#init;
     const object = `${namespace}/${derivedName}`;
@@ -456,14 +490,38 @@ export class ImportWriter {
       derived = undefined;
     }
     if (derived === undefined) {
-      return this.#write('services', 'create', object, async () => {
-        const created = await this.#core.createNamespacedService(
-          { namespace, body: wantSvc, fieldManager: FIELD_MANAGER },
-          this.#options(),
-        );
-        caches.services.wrote(created);
+      const create = (body: k8s.V1Service) =>
+        this.#write('services', 'create', object, async () => {
+          const created = await this.#core.createNamespacedService(
+            { namespace, body, fieldManager: FIELD_MANAGER },
+            this.#options(),
+          );
+          caches.services.wrote(created);
+          return created;
+        });
+      const picks = this.#init.metrics.clusterIpPicks;
+      if (planned === undefined) {
+        const created = await create(wantSvc);
+        picks.inc({ result: 'api' });
         return created;
-      });
+      }
+      try {
+        const created = await create({
+          ...wantSvc,
+          spec: { ...wantSvc.spec, clusterIP: planned[0], clusterIPs: [...planned] },
+        });
+        picks.inc({ result: 'planned' });
+        return created;
+      } catch (err) {
+        if (!(err instanceof WriteError && isClusterIpRefusal(err))) throw err;
+        this.#log.info(
+          { namespace, service: derivedName, ips: planned, reason: apiServerMessage(err.cause) },
+          'the planned ClusterSetIP was refused; the API server picks one',
+        );
+        picks.inc({ result: 'refused' });
+        if (!/already allocated/i.test(apiServerMessage(err.cause))) this.#init.onServiceRangesStale?.();
+        return create(wantSvc);
+      }
     }
     if (derivedServiceProjection(derived) === derivedServiceProjection(wantSvc)) return derived;
     const next: k8s.V1Service = structuredClone(derived);
@@ -480,25 +538,21 @@ export class ImportWriter {
     });
   }
 
-  /** One imported slice, owned by `owner` (or by any of the `accepted` uids already). */
-  async #ensureSlice(
-    namespace: string,
-    sliceName: string,
-    w: DesiredService['endpointSlices'][number],
-    owner: k8s.V1OwnerReference,
-    accepted: readonly (string | undefined)[],
-  ): Promise<void> {
+  /**
+   * One imported slice. Owned by nothing, like the derived Service: it is written beside the ServiceImport and the
+   * Service, before either has a uid. A slice an earlier version wrote with an ownerReference is not rewritten for it.
+   */
+  async #ensureSlice(namespace: string, sliceName: string, w: DesiredService['endpointSlices'][number]): Promise<void> {
     const { caches } = this.#init;
     const actual = caches.endpointSlices.get(sliceName, namespace);
     if (
       actual !== undefined &&
       isImportedSlice(actual) &&
       actual.addressType === w.addressType &&
-      sliceProjection(actual) === sliceProjection(w) &&
-      accepted.some((uid) => uid !== undefined && ownedBy(actual.metadata?.ownerReferences, uid))
+      sliceProjection(actual) === sliceProjection(w)
     )
       return; // as it should be: nothing to build or write
-    const wantBody = sliceBody(w, owner);
+    const wantBody = sliceBody(w);
     if (actual === undefined) {
       await this.#write('endpointslices', 'create', `${namespace}/${sliceName}`, async () => {
         const created = await this.#discovery.createNamespacedEndpointSlice(
@@ -519,10 +573,7 @@ export class ImportWriter {
     } else if (actual.addressType !== wantBody.addressType) {
       await this.#deleteSlice(namespace, sliceName); // addressType is immutable: recreated on the next pass
       throw new Error(`slice ${namespace}/${sliceName} changed address type; recreating`);
-    } else if (
-      sliceProjection(actual) !== sliceProjection(w) ||
-      !accepted.some((uid) => uid !== undefined && ownedBy(actual.metadata?.ownerReferences, uid))
-    ) {
+    } else {
       const next: k8s.V1EndpointSlice = {
         ...wantBody,
         metadata: { ...wantBody.metadata, resourceVersion: actual.metadata?.resourceVersion },

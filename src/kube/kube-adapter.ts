@@ -24,6 +24,7 @@ import {
   type NamespaceMissing,
   type UnimportableRecord,
 } from '../core/index.js';
+import { ClusterIpPlanner, rangesOf, type ServiceCidrObject } from './cluster-ip.js';
 import { Coalescer } from './coalescer.js';
 import { canonical, sameDesired } from './compare.js';
 import {
@@ -192,6 +193,10 @@ export class KubeAdapter extends EventTarget {
   readonly clusterPropertiesCache: ResilientInformer<ClusterProperty>;
   readonly #informers: ResilientInformer<KubeObject>[];
   readonly #writer: ImportWriter;
+  readonly #clusterIps = new ClusterIpPlanner();
+  readonly #networking: k8s.NetworkingV1Api;
+  #rangesRefresh: Promise<void> | undefined;
+  #rangesProblem: string | undefined;
   readonly #queue: WorkQueue;
   readonly #elector: LeaderElector | undefined;
   #identity: IdentityStatus = { ok: false, reason: 'ClusterPropertiesUnavailable', message: 'not started' };
@@ -336,11 +341,14 @@ export class KubeAdapter extends EventTarget {
       this.serviceImportsCache,
     ] as ResilientInformer<KubeObject>[];
 
+    this.#networking = apiClient(this.#kc, k8s.NetworkingV1Api);
     this.#writer = new ImportWriter({
       kubeConfig: this.#kc,
       logger: this.#log,
       metrics: this.metrics,
       signal: () => this.#writing.signal,
+      clusterIps: this.#clusterIps,
+      onServiceRangesStale: () => void this.#refreshServiceRanges(),
       caches: {
         namespaces: this.namespacesCache,
         services: this.servicesCache,
@@ -396,7 +404,7 @@ export class KubeAdapter extends EventTarget {
     if (this.#started) return;
     this.#started = true;
     this.metrics.identityReady.set(0);
-    await Promise.all(this.#informers.map((i) => i.start()));
+    await Promise.all([...this.#informers.map((i) => i.start()), this.#refreshServiceRanges()]);
     this.#evaluateIdentity();
     if (this.#elector !== undefined) this.#elector.start();
     else this.#setLeader(true);
@@ -846,10 +854,44 @@ export class KubeAdapter extends EventTarget {
   }
 
   /**
+   * Reads the cluster's service ranges (ServiceCIDRs), from which the writer picks the ClusterSetIPs of new derived
+   * Services; at start, on each periodic resync, and when the API server refused a pick as out of range. Without them
+   * (an API server before 1.33, or RBAC without `servicecidrs`), the API server picks, one write later; said once.
+   */
+  #refreshServiceRanges(): Promise<void> {
+    if (this.#rangesRefresh !== undefined) return this.#rangesRefresh;
+    const read = async (): Promise<void> => {
+      try {
+        const list = await this.#networking.listServiceCIDR({}, withTimeout(DEFAULT_API_TIMEOUT_MS));
+        const before = this.#clusterIps.cidrs.join();
+        this.#clusterIps.setRanges(rangesOf(list.items as ServiceCidrObject[]));
+        const after = this.#clusterIps.cidrs;
+        if (after.join() !== before || this.#rangesProblem !== undefined)
+          this.#log.info({ serviceCidrs: after }, 'service ranges for ClusterSetIPs');
+        this.#rangesProblem = undefined;
+      } catch (err) {
+        const problem = describeError(err);
+        if (problem !== this.#rangesProblem)
+          this.#log.info(
+            { err: problem },
+            'cannot read the ServiceCIDRs: the API server picks ClusterSetIPs (a write later per new import)',
+          );
+        this.#rangesProblem = problem;
+        this.#clusterIps.setRanges(new Map());
+      }
+    };
+    this.#rangesRefresh = read().finally(() => {
+      this.#rangesRefresh = undefined;
+    });
+    return this.#rangesRefresh;
+  }
+
+  /**
    * Checks every key we own or want: at once when writing starts (leftovers of an earlier run go), in the background
    * lane on the periodic resync (behind every event).
    */
   #resync(background: boolean): void {
+    if (background) void this.#refreshServiceRanges();
     if (this.#desired === undefined) return;
     // A resync still under way (more keys than its lane checks in an interval) is not queued again on top.
     if (background && this.#queue.backgroundLength > 0) return;
@@ -1045,7 +1087,7 @@ export class KubeAdapter extends EventTarget {
 }
 
 /** The slices index: a local slice by the key of its Service, an imported one by the key of its import. */
-function sliceIndex(s: k8s.V1EndpointSlice): string | undefined {
+export function sliceIndex(s: k8s.V1EndpointSlice): string | undefined {
   if (isImportedSlice(s))
     return importedSlicesOf(`${s.metadata?.namespace ?? ''}/${s.metadata?.labels?.[LABEL_SERVICE_NAME]}`);
   const key = sliceOwnerKey(s as EndpointSliceObject);

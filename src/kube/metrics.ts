@@ -26,6 +26,11 @@ export class KubeMetrics {
   readonly unimportableRecords: Gauge<'origin'>;
   /** Exported services not imported because their namespace does not exist in this cluster. */
   readonly namespaceMissing: Gauge;
+  /**
+   * New derived Services by how their ClusterSetIP was chosen: `planned` (the node's pick, taken), `refused` (the
+   * node's pick refused, the API server's instead), `api` (no pick: service ranges unknown or no free address).
+   */
+  readonly clusterIpPicks: Counter<'result'>;
 
   constructor(readonly registry: Registry = new Registry()) {
     const registers = [registry];
@@ -95,6 +100,12 @@ export class KubeMetrics {
     this.namespaceMissing = new Gauge({
       name: 'mcs_gossip_imports_namespace_missing',
       help: 'Exported services this cluster does not import because their namespace does not exist here',
+      registers,
+    });
+    this.clusterIpPicks = new Counter({
+      name: 'mcs_gossip_cluster_ip_picks_total',
+      help: 'New derived Services by how their ClusterSetIP was chosen: planned by the node, refused, or by the API server',
+      labelNames: ['result'],
       registers,
     });
     this.leader = new Gauge({
