@@ -238,12 +238,15 @@ export class ImportWriter {
         else failures.push(err instanceof WriteError ? err : new WriteError('reconcile', 'run', key, err));
       }
     };
-    if (wantImport === undefined) await step(() => this.#removeImport(namespace, name));
-    else await step(() => this.#ensureImport(namespace, name, desired!));
-    if (desired?.exportConditions !== undefined) {
-      const conditions = desired.exportConditions;
-      await step(() => this.#ensureConditions(namespace, name, conditions));
-    }
+    // The two sides at the same time: the ServiceExport's conditions say what this cluster published, never wait
+    // for its own import.
+    const conditions = desired?.exportConditions;
+    await Promise.all([
+      wantImport === undefined
+        ? step(() => this.#removeImport(namespace, name))
+        : step(() => this.#ensureImport(namespace, name, desired!)),
+      conditions === undefined ? undefined : step(() => this.#ensureConditions(namespace, name, conditions)),
+    ]);
     if (failures.length > 0) throw new ReconcileError(key, failures);
   }
 

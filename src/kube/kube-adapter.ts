@@ -100,7 +100,9 @@ export interface KubeAdapterInit {
   readonly resyncIntervalMs?: number;
   /**
    * Local changes fire `local:change` at once (in the next turn of the event loop, so the watch events read together
-   * go together), and then at most once per this many ms while changes keep coming. Default 10.
+   * go together), and then at most once per this many ms while changes keep coming. Default 2: a pass recomputes
+   * only the keys touched and the publisher coalesces its deltas on its own (25 ms), so a longer wait would only
+   * delay an export whose Service or slices changed just before it (a manifest applied at once).
    */
   readonly localDebounceMs?: number;
   /** Keys of a periodic resync re-checked per second at most (a lane of their own, behind events). Default 20. */
@@ -357,7 +359,7 @@ export class KubeAdapter extends EventTarget {
         serviceImports: this.serviceImportsCache,
       },
     });
-    this.#localEvents = new Coalescer(() => this.#emitLocalChange(), init.localDebounceMs ?? 10);
+    this.#localEvents = new Coalescer(() => this.#emitLocalChange(), init.localDebounceMs ?? 2);
     this.#queue = new WorkQueue({
       process: (key) => this.#reconcile(key),
       backgroundQps: init.resyncQps ?? 20,
