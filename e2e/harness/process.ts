@@ -1,8 +1,9 @@
 // Detached child processes that outlive the `up` command: started in their own process group with output in a
 // log file; identified later by pid plus kernel start time, so `down` never signals a recycled pid.
 import { spawn } from 'node:child_process';
-import { openSync, closeSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { isAbsolute } from 'node:path';
 
 export interface ProcessRecord {
   readonly pid: number;
@@ -43,12 +44,16 @@ export function startDetached(
       cwd,
       ...(env === undefined ? {} : { env: { ...process.env, ...env } }),
     });
-    const pid = child.pid;
-    if (pid === undefined) throw new Error(`could not start ${command} (see ${log})`);
+    // Listened to before anything can throw: a spawn that fails (ENOENT) reports it as an 'error' event.
     const exited = new Promise<string>((resolve) => {
       child.once('exit', (code, signal) => resolve(signal ?? `exit code ${code}`));
       child.once('error', (err) => resolve(`error ${err.message}`));
     });
+    const pid = child.pid;
+    if (pid === undefined) {
+      const hint = isAbsolute(command) && !existsSync(command) ? ': not installed' : '';
+      throw new Error(`could not start ${command}${hint} (see ${log})`);
+    }
     child.unref();
     return { pid, startTicks: startTicksOf(pid) ?? '', command, log, exited };
   } finally {
