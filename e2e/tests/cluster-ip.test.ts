@@ -12,7 +12,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServiceImportObject } from '../../src/core/index.js';
 import { derivedServiceName } from '../../src/core/index.js';
 import { apiClient } from '../../src/kube/api-client.js';
-import { ClusterIpPlanner, pickAddress, rangesOf, type ServiceCidrObject } from '../../src/kube/cluster-ip.js';
+import {
+  ClusterIpPlanner,
+  pickAddress,
+  rangesOf,
+  serviceIpIndex,
+  type ServiceCidrObject,
+} from '../../src/kube/cluster-ip.js';
 import { MCS_GROUP, MCS_VERSION } from '../../src/kube/constants.js';
 import { ImportWriter, type WriterCaches } from '../../src/kube/import-writer.js';
 import { ResilientInformer, type KubeObject } from '../../src/kube/informer.js';
@@ -99,7 +105,7 @@ describe('ClusterSetIPs the writer picks, on a real API server', () => {
       'services',
       '/api/v1/services',
       () => core.listServiceForAllNamespaces({ labelSelector: notHidden }),
-      { labelSelector: notHidden },
+      { labelSelector: notHidden, indexBy: serviceIpIndex },
     );
     const endpointSlices = cache(
       'endpointslices',

@@ -6,6 +6,7 @@ import {
   formatAddress,
   pickAddress,
   rangesOf,
+  serviceIpIndex,
   serviceRange,
   type ServiceCidrObject,
 } from './cluster-ip.js';
@@ -113,6 +114,10 @@ describe('ClusterIpPlanner', () => {
     expect(canonicalAddress('10.96.0.10')).toBe('10.96.0.10');
     expect(canonicalAddress('None')).toBeUndefined();
     expect(canonicalAddress('10.0.0.0/8')).toBeUndefined();
+    // The Services-cache index: the primary cluster IP, canonical; nothing for a headless Service.
+    expect(serviceIpIndex({ spec: { clusterIP: 'fd00:0010::0001' } })).toBe('fd00:10::1');
+    expect(serviceIpIndex({ spec: { clusterIP: 'None' } })).toBeUndefined();
+    expect(serviceIpIndex({})).toBeUndefined();
   });
 });
 

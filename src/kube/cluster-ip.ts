@@ -76,6 +76,16 @@ export function canonicalAddress(ip: string): string | undefined {
 }
 
 /**
+ * The Services-cache index the writer asks whether an address is taken: a Service's primary cluster IP, canonical
+ * (none for a headless one). A dual-stack Service's second address is not indexed: picking it is refused by the API
+ * server, and the writer lets the API server pick then.
+ */
+export function serviceIpIndex(svc: { readonly spec?: { readonly clusterIP?: string } }): string | undefined {
+  const ip = svc.spec?.clusterIP;
+  return ip === undefined ? undefined : canonicalAddress(ip);
+}
+
+/**
  * The address for `key` in `range`: the hashed place in the band, else the next of the following {@link PROBES}
  * addresses (wrapping round the band) for which `taken` is false. Undefined when all of those are taken.
  */

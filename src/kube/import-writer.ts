@@ -25,7 +25,7 @@ import {
   type ServiceImportObject,
   type ServiceKey,
 } from '../core/index.js';
-import { canonicalAddress, type ClusterIpPlanner } from './cluster-ip.js';
+import type { ClusterIpPlanner } from './cluster-ip.js';
 import { canonical, derivedServiceProjection, importProjection, sliceProjection } from './compare.js';
 import { EVENT_COMPONENT, FIELD_MANAGER, LABEL_OWNED_BY, MCS_GROUP, MCS_VERSION, OWNED_BY } from './constants.js';
 import { derivedService, serviceImportBody, sliceBody, type DesiredService } from './desired.js';
@@ -53,7 +53,10 @@ export interface ImportWriterInit {
   readonly now?: () => Date;
   /** Aborts the writes in flight when it fires (leadership lost): a replica that steps down stops writing at once. */
   readonly signal?: () => AbortSignal;
-  /** Picks the ClusterSetIPs of new derived Services; without it, the API server picks them (one write later). */
+  /**
+   * Picks the ClusterSetIPs of new derived Services; without it, the API server picks them (one write later). The
+   * Services cache must then be indexed by `serviceIpIndex` (./cluster-ip.ts).
+   */
   readonly clusterIps?: ClusterIpPlanner;
   /** Called when the API server refused a picked address as outside its service ranges (they changed). */
   readonly onServiceRangesStale?: () => void;
@@ -221,8 +224,8 @@ export class ImportWriter {
   /**
    * Converges `key` to `desired` (undefined: nothing of ours should exist for it). The import side (derived Service,
    * ServiceImport and slices, together where it can; last, its status) and the export side (the ServiceExport's
-   * conditions) are written independently: a refused write on one never keeps the other from being written. Throws a {@link ReconcileError}
-   * listing every write that failed.
+   * conditions) are written independently and at the same time: a refused write on one never keeps the other from
+   * being written. Throws a {@link ReconcileError} listing every write that failed.
    */
   async reconcile(key: ServiceKey, desired: DesiredService | undefined): Promise<void> {
     const { namespace, name } = splitServiceKey(key);
@@ -462,13 +465,9 @@ export class ImportWriter {
   #pick(object: string, want: ServiceImportObject): string[] | undefined {
     const planner = this.#init.clusterIps;
     if (planner === undefined) return undefined;
-    const taken = new Set<string>();
-    for (const s of this.#init.caches.services.list())
-      for (const ip of s.spec?.clusterIPs ?? []) {
-        const c = canonicalAddress(ip);
-        if (c !== undefined) taken.add(c);
-      }
-    return planner.pick(object, want.spec.ipFamilies, (ip) => taken.has(ip));
+    // The Services cache is indexed by cluster IP (serviceIpIndex): no walk of every Service per pick.
+    const services = this.#init.caches.services;
+    return planner.pick(object, want.spec.ipFamilies, (ip) => services.byIndex(ip).length > 0);
   }
 
   /**

@@ -24,7 +24,7 @@ import {
   type NamespaceMissing,
   type UnimportableRecord,
 } from '../core/index.js';
-import { ClusterIpPlanner, rangesOf, type ServiceCidrObject } from './cluster-ip.js';
+import { ClusterIpPlanner, rangesOf, serviceIpIndex, type ServiceCidrObject } from './cluster-ip.js';
 import { Coalescer } from './coalescer.js';
 import { canonical, sameDesired } from './compare.js';
 import {
@@ -288,6 +288,7 @@ export class KubeAdapter extends EventTarget {
         if (isDerivedService(s)) this.#enqueue(`${s.metadata?.namespace}/${s.metadata?.labels?.[LABEL_SERVICE_NAME]}`);
         else this.#localChanged(serviceKey(s.metadata?.namespace ?? '', s.metadata?.name ?? ''));
       },
+      serviceIpIndex,
     );
     this.endpointSlicesCache = informer(
       'endpointslices',
