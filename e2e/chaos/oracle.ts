@@ -353,7 +353,7 @@ function diffCluster(name: string, expected: Resolution, actual: ClusterTruth | 
     if (isDerivedService(svc) && !wantDerived.has(key))
       add('DerivedService', key, 'orphan', `no ClusterSetIP import of ${svc.metadata?.labels?.[LABEL_SERVICE_NAME]}`);
 
-  // Imported EndpointSlices, owned by their ServiceImport.
+  // Imported EndpointSlices (owned by nothing; an owner is no difference).
   const wantSlices = new Map<ServiceKey, ImportedEndpointSliceObject>(
     expected.endpointSlices.map((s) => [serviceKey(s.metadata.namespace, s.metadata.name), s]),
   );
@@ -503,12 +503,8 @@ export function converged(truth: GroundTruth, expected: ExpectedState, options: 
       const r = expected.clusters.find((e) => e.name === c.name)?.resolution ?? NOTHING;
       const serviceImports: ServiceImport[] = [];
       const derived: k8s.V1Service[] = [];
-      const owners = new Map<string, ServiceImport>();
       for (const si of r.serviceImports) {
         const key = serviceKey(si.metadata.namespace, si.metadata.name);
-        const owner: ServiceImport = {
-          metadata: { name: si.metadata.name, namespace: si.metadata.namespace, uid: `uid:${c.name}:${key}` },
-        };
         const ips = si.spec.type === 'ClusterSetIP' ? allocate(c.name, key, si.spec.ipFamilies) : [];
         if (si.spec.type === 'ClusterSetIP') {
           const svc = derivedService(si);
@@ -517,11 +513,10 @@ export function converged(truth: GroundTruth, expected: ExpectedState, options: 
         const body = serviceImportBody(si, ips);
         const written: ServiceImport = {
           ...body,
-          metadata: { ...body.metadata, uid: owner.metadata.uid },
+          metadata: { ...body.metadata, uid: `uid:${c.name}:${key}` },
           status: { clusters: si.status.clusters.map((x) => ({ cluster: x.cluster })) },
         };
         serviceImports.push(written);
-        owners.set(key, written);
       }
       const slices = r.endpointSlices.map((s) => sliceBody(s));
       const conditions = new Map<ServiceKey, readonly ConditionData[]>(

@@ -207,4 +207,21 @@ describe('ClusterSetIPs the writer picks, on a real API server', () => {
     expect(await writes('serviceimports', 'update')).toBe(updatesBefore);
     expect(await picks()).toEqual({ planned: 1, refused: 2, api: 1 });
   });
+
+  it('an existing ServiceImport whose Service was deleted by hand: the Service first, with no pick', async () => {
+    planner.setRanges(await realRanges());
+    const before = await picks();
+    await admin(harness, 'cluster-1').core.deleteNamespacedService({
+      namespace: NS,
+      name: derivedServiceName(NS, 'a'),
+    });
+    await eventually('the deleted Service out of the cache', async () =>
+      caches.services.get(derivedServiceName(NS, 'a'), NS) === undefined ? true : undefined,
+    );
+    await reconcile('a');
+    const ips = (await derivedOf('a')).spec?.clusterIPs ?? [];
+    expect(ips).toHaveLength(1);
+    expect((await getImport(admin(harness, 'cluster-1'), NS, 'a'))?.spec.ips).toEqual(ips);
+    expect(await picks()).toEqual({ ...before, api: (before.api ?? 0) + 1 });
+  });
 });

@@ -31,7 +31,7 @@ const PROBES = 256;
 /**
  * The dynamic band of a service CIDR, as the API server's allocator computes it: the range without its network
  * address (and, for IPv4, its broadcast address), of which the first `clamp(size / 16, 16, 256)` addresses are the
- * static band (none for ranges under 16 addresses). Undefined for what is not a CIDR, or a range with no usable address.
+ * static band (none for 16 addresses or fewer). Undefined for what is not a CIDR, or a range with no usable address.
  */
 export function serviceRange(cidr: string): ServiceRange | undefined {
   let family: IpFamily;

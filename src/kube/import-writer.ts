@@ -142,11 +142,18 @@ export function isIpFamilyRefusal(f: WriteError): boolean {
  * The conditions of a ServiceImport: the core's (cluster-independent), with `Ready` overridden by what only this
  * cluster knows, the writes of the import side its API server refused: False `IPFamilyNotSupported` with the API
  * server's message when it refused the derived Service for its ip families, else False `WriteRefused` with the
- * first refusal. Failures that are not refusals (conflicts, timeouts) are retried and change nothing.
+ * first refusal by resource, verb and object. Failures that are not refusals (conflicts, timeouts) are retried and
+ * change nothing.
  */
 export function importReady(core: readonly ConditionData[], failures: readonly WriteError[]): ConditionData[] {
-  const family = failures.find(isIpFamilyRefusal);
-  const refused = failures.find((f) => f.refused);
+  // In a fixed order (the writes run at the same time and fail in any order): the same refusals give the same message.
+  const ordered = [...failures].sort((a, b) => {
+    const x = `${a.resource} ${a.verb} ${a.object}`;
+    const y = `${b.resource} ${b.verb} ${b.object}`;
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
+  const family = ordered.find(isIpFamilyRefusal);
+  const refused = ordered.find((f) => f.refused);
   if (family === undefined && refused === undefined) return [...core];
   const ready: ConditionData =
     family !== undefined
@@ -308,22 +315,28 @@ export class ImportWriter {
       }
     };
 
-    // 1. The derived Service (ClusterSetIP only). A new one gets an address the node picks (./cluster-ip.ts), so it is
-    // created at the same time as the ServiceImport (with those ips) and the slices: one write deep, not two. Else
-    // (the cluster's service ranges unknown, no address free near the hashed place, a Service to update) it is
-    // written first, so that a new ServiceImport is still created with its ips in one write (docs/operations.md
-    // "Writes, and why each").
+    // 1. The derived Service (ClusterSetIP only). A new import's gets an address the node picks (./cluster-ip.ts), so
+    // it is created at the same time as the ServiceImport (with those ips) and the slices: one write deep, not two.
+    // Else (an existing ServiceImport, whose ips must not name an address before a Service holds it; the cluster's
+    // service ranges unknown; no address free near the hashed place; a Service to update) it is written first, so
+    // that a new ServiceImport is still created with its ips in one write (docs/operations.md "Writes, and why each").
     let svc = derived;
     // (A Service we do not own under the derived name gets no pick: the create fails whatever the ips.)
     const nameFree = caches.services.get(derivedName, namespace) === undefined;
-    const planned = clusterSetIp && nameFree ? this.#pick(object, want) : undefined;
+    const planned = clusterSetIp && nameFree && cached === undefined ? this.#pick(object, want) : undefined;
     const ensureDerived = async (): Promise<void> => {
+      let failed = false;
       await step(async () => {
-        svc = await this.#ensureDerived(namespace, derivedName, derived, want, planned);
+        try {
+          svc = await this.#ensureDerived(namespace, derivedName, derived, want, planned);
+        } catch (err) {
+          failed = true;
+          throw err;
+        }
       });
       // After a failure (e.g. a recreate for new ip families refused), what the cache holds now: never a Service
       // deleted on the way, whose ips are free again.
-      if (failures.length > 0) svc = this.#derivedOf(namespace, derivedName);
+      if (failed) svc = this.#derivedOf(namespace, derivedName);
     };
     if (clusterSetIp && planned === undefined) await ensureDerived();
     else if (!clusterSetIp && derived !== undefined) await step(() => this.#deleteService(namespace, derivedName));
@@ -375,17 +388,19 @@ export class ImportWriter {
     };
     try {
       await Promise.all([planned === undefined ? undefined : ensureDerived(), writeImport(), writeSlices()]);
+      if (importFailed) throw new ReconcileError(object, failures);
+      // The API server gave the derived Service other ips than the planned ones (an address taken meanwhile), or
+      // none (its create failed): the ServiceImport says what the Service holds.
+      if (planned !== undefined && canonical(si!.spec?.ips ?? []) !== canonical(ipsOf(svc))) {
+        const current = si!;
+        await step(async () => {
+          si = await this.#replaceImport(namespace, name, serviceImportBody(want, ipsOf(svc)), current);
+        });
+      }
     } finally {
+      // Held until the ServiceImport no longer names them unless a Service holds them (no other key may pick them
+      // meanwhile); if that fix-up failed, the next reconcile of this key does it.
       if (planned !== undefined) this.#init.clusterIps?.release(planned);
-    }
-    if (importFailed) throw new ReconcileError(object, failures);
-    // The API server gave the derived Service other ips than the planned ones (an address taken meanwhile), or none
-    // (its create failed): the ServiceImport says what the Service holds.
-    if (planned !== undefined && canonical(si!.spec?.ips ?? []) !== canonical(ipsOf(svc))) {
-      const current = si!;
-      await step(async () => {
-        si = await this.#replaceImport(namespace, name, serviceImportBody(want, ipsOf(svc)), current);
-      });
     }
     const current = si!;
 
@@ -637,8 +652,8 @@ export class ImportWriter {
   async #deleteService(namespace: string, name: string): Promise<void> {
     await this.#write('services', 'delete', `${namespace}/${name}`, async () => {
       try {
-        // Orphan: slices it owns are the import's to keep or delete (a ClusterSetIP import turning Headless keeps
-        // them, owned by the ServiceImport from the next write), never the garbage collector's.
+        // Orphan: slices an earlier version made it the owner of are the import's to keep or delete (a ClusterSetIP
+        // import turning Headless keeps them), never the garbage collector's.
         await this.#core.deleteNamespacedService({ namespace, name, propagationPolicy: 'Orphan' }, this.#options());
       } catch (err) {
         if (!isGone(err)) throw err;

@@ -351,7 +351,7 @@ export class KubeAdapter extends EventTarget {
       metrics: this.metrics,
       signal: () => this.#writing.signal,
       clusterIps: this.#clusterIps,
-      onServiceRangesStale: () => void this.#refreshServiceRanges(),
+      onServiceRangesStale: () => this.#serviceRangesStale(),
       caches: {
         namespaces: this.namespacesCache,
         services: this.servicesCache,
@@ -857,9 +857,21 @@ export class KubeAdapter extends EventTarget {
   }
 
   /**
+   * The API server refused a picked address as outside its service ranges: they changed. The API server picks until
+   * they are read again, after any read in flight (which may have listed before the change).
+   */
+  #serviceRangesStale(): void {
+    this.#clusterIps.setRanges(new Map());
+    const inFlight = this.#rangesRefresh;
+    if (inFlight === undefined) void this.#refreshServiceRanges();
+    else void inFlight.then(() => this.#refreshServiceRanges());
+  }
+
+  /**
    * Reads the cluster's service ranges (ServiceCIDRs), from which the writer picks the ClusterSetIPs of new derived
    * Services; at start, on each periodic resync, and when the API server refused a pick as out of range. Without them
-   * (an API server before 1.33, or RBAC without `servicecidrs`), the API server picks, one write later; said once.
+   * (an API server before 1.33, or RBAC without `servicecidrs`: HTTP 404 or 403), the API server picks, one write
+   * later; said once. Any other failure (a timeout, a 5xx) keeps the ranges last read.
    */
   #refreshServiceRanges(): Promise<void> {
     if (this.#rangesRefresh !== undefined) return this.#rangesRefresh;
@@ -874,13 +886,17 @@ export class KubeAdapter extends EventTarget {
         this.#rangesProblem = undefined;
       } catch (err) {
         const problem = describeError(err);
+        const code = err instanceof k8s.ApiException ? err.code : 0;
+        const unavailable = code === 403 || code === 404;
         if (problem !== this.#rangesProblem)
           this.#log.info(
             { err: problem },
-            'cannot read the ServiceCIDRs: the API server picks ClusterSetIPs (a write later per new import)',
+            unavailable
+              ? 'cannot read the ServiceCIDRs: the API server picks ClusterSetIPs (a write later per new import)'
+              : 'cannot read the ServiceCIDRs now: the ranges last read stay in use',
           );
         this.#rangesProblem = problem;
-        this.#clusterIps.setRanges(new Map());
+        if (unavailable) this.#clusterIps.setRanges(new Map());
       }
     };
     this.#rangesRefresh = read().finally(() => {
