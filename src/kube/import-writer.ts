@@ -124,7 +124,12 @@ function cut(message: string): string {
  * `spec.clusterIP(s)`: taken meanwhile, or outside the service ranges), not for anything else in it.
  */
 export function isClusterIpRefusal(f: WriteError): boolean {
-  return f.resource === 'services' && f.code === 422 && /spec\.clusterIPs?\b/.test(apiServerMessage(f.cause));
+  return isServiceInvalid(f, /spec\.clusterIPs?\b/);
+}
+
+/** Whether the API server found a derived Service invalid (HTTP 422) with a message that matches `message`. */
+function isServiceInvalid(f: WriteError, message: RegExp): boolean {
+  return f.resource === 'services' && f.code === 422 && message.test(apiServerMessage(f.cause));
 }
 
 /** An API server's answer that says the cluster cannot give a Service the requested ip families. */
@@ -135,7 +140,7 @@ const IP_FAMILY_REFUSAL = /ipFamil|dual-stack|not configured/i;
  * dual-stack): HTTP 422 naming ipFamilies / ipFamilyPolicy, dual-stack or an unconfigured family.
  */
 export function isIpFamilyRefusal(f: WriteError): boolean {
-  return f.resource === 'services' && f.code === 422 && IP_FAMILY_REFUSAL.test(apiServerMessage(f.cause));
+  return isServiceInvalid(f, IP_FAMILY_REFUSAL);
 }
 
 /**
@@ -307,11 +312,14 @@ export class ImportWriter {
     // The steps below are each tried whatever the others did (an update the API server refuses included); only a
     // ServiceImport that cannot be created stops its status from being written.
     const failures: WriteError[] = [];
-    const step = async (fn: () => Promise<unknown>): Promise<void> => {
+    /** Runs one write; its failure is recorded, and the answer says whether it succeeded. */
+    const step = async (fn: () => Promise<unknown>): Promise<boolean> => {
       try {
         await fn();
+        return true;
       } catch (err) {
         failures.push(err instanceof WriteError ? err : new WriteError('serviceimports', 'reconcile', object, err));
+        return false;
       }
     };
 
@@ -325,18 +333,12 @@ export class ImportWriter {
     const nameFree = caches.services.get(derivedName, namespace) === undefined;
     const planned = clusterSetIp && nameFree && cached === undefined ? this.#pick(object, want) : undefined;
     const ensureDerived = async (): Promise<void> => {
-      let failed = false;
-      await step(async () => {
-        try {
-          svc = await this.#ensureDerived(namespace, derivedName, derived, want, planned);
-        } catch (err) {
-          failed = true;
-          throw err;
-        }
+      const ok = await step(async () => {
+        svc = await this.#ensureDerived(namespace, derivedName, derived, want, planned);
       });
       // After a failure (e.g. a recreate for new ip families refused), what the cache holds now: never a Service
       // deleted on the way, whose ips are free again.
-      if (failed) svc = this.#derivedOf(namespace, derivedName);
+      if (!ok) svc = this.#derivedOf(namespace, derivedName);
     };
     if (clusterSetIp && planned === undefined) await ensureDerived();
     else if (!clusterSetIp && derived !== undefined) await step(() => this.#deleteService(namespace, derivedName));
@@ -378,7 +380,7 @@ export class ImportWriter {
     };
     const writeSlices = async (): Promise<void> => {
       const wanted = new Map(desired.endpointSlices.map((s) => [s.metadata.name, s]));
-      const work: Promise<void>[] = [];
+      const work: Promise<boolean>[] = [];
       for (const s of this.#slicesOf(namespace, name)) {
         const sliceName = s.metadata?.name ?? '';
         if (!wanted.has(sliceName)) work.push(step(() => this.#deleteSlice(namespace, sliceName)));
