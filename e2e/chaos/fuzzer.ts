@@ -15,7 +15,7 @@ import { ClusterSetState, type ExportRecord } from '../../src/core/index.js';
 import { EnvelopeSigner, signBinding, signHeartbeat, signRecords, signRotation } from '../../src/gossip/envelope.js';
 import { GossipNode } from '../../src/gossip/gossip-node.js';
 import type { GossipLibp2p } from '../../src/gossip/libp2p-node.js';
-import { LivenessExchange } from '../../src/gossip/liveness.js';
+import { LivenessExchange, unpackEntries } from '../../src/gossip/liveness.js';
 import { GossipMetrics } from '../../src/gossip/metrics.js';
 import { syntheticService } from '../../src/gossip/memory-cluster.js';
 import { digestFromWire, envelopesOf } from '../../src/gossip/sync.js';
@@ -154,8 +154,31 @@ async function corpusFor(clusterSet: string): Promise<{ corpus: Corpus; publishe
           addrs: [],
           sameSummary: false,
           wallMsDelta: 0n,
+          originRef: 0,
         },
       ],
+    }),
+    // The packed encoding (liveness/1.1.0): a full entry, then a repeat of it by its place.
+    LivenessFrame.encode({
+      version: WIRE_VERSION,
+      entries: [
+        {
+          origin: 'cluster-f',
+          incarnation: 7n,
+          wallMs: 1_000_200n,
+          logical: 0,
+          ageMs: 10,
+          recordCount: 12,
+          softwareVersion: '',
+          maxWallMs: 1_000_011n,
+          maxLogical: 0,
+          addrs: [],
+          sameSummary: false,
+          wallMsDelta: 0n,
+          originRef: 0,
+        },
+      ],
+      repeats: Uint8Array.from([1, 10, 100, 0]),
     }),
   ];
   return {
@@ -287,7 +310,9 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzResult> {
     } else if (family === 2) {
       await guard('liveness', () => {
         const f = LivenessFrame.decode(input);
-        return liveness.ingest(f.entries, peer) > 0;
+        // As a packed stream's first frame when it uses the packed fields, else as an unpacked one.
+        const packed = f.repeats.length > 0 || f.entries.some((e) => e.originRef !== 0);
+        return liveness.ingest(packed ? unpackEntries(f, new Map(), []) : f.entries, peer) > 0;
       });
     } else {
       await guard('envelope', () => node.ingest([input], undefined, peer).reject === undefined);

@@ -131,6 +131,7 @@ describe('gossip liveness', () => {
             addrs: [],
             sameSummary: false,
             wallMsDelta: 0n,
+            originRef: 0,
           },
         ],
       });

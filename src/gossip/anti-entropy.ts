@@ -3,7 +3,13 @@
 import type { Connection, PeerId, Stream } from '@libp2p/interface';
 import { compareHlc, isClusterId } from '../core/index.js';
 import type { ClusterId } from '../core/index.js';
-import { DEFAULT_FRAME_TIMEOUT_MS, SYNC_PROTOCOL, SYNC_REQUEST_BURST, SYNC_REQUESTS_PER_MINUTE } from './constants.js';
+import {
+  DEFAULT_FRAME_TIMEOUT_MS,
+  SYNC_PROTOCOL,
+  SYNC_PROTOCOL_SUMMARY,
+  SYNC_REQUEST_BURST,
+  SYNC_REQUESTS_PER_MINUTE,
+} from './constants.js';
 import type { GossipContext } from './context.js';
 import type { IngestResult } from './ingest.js';
 import { connectedPeers } from './libp2p-node.js';
@@ -51,10 +57,14 @@ export class AntiEntropy {
 
   /** Serves the sync protocol on `node`. */
   async handle(node: GossipLibp2p): Promise<void> {
-    await node.handle(SYNC_PROTOCOL, (stream, connection) => this.#onSyncStream(stream, connection), {
-      maxInboundStreams: 4,
-      maxOutboundStreams: 4,
-    });
+    await node.handle(
+      [SYNC_PROTOCOL_SUMMARY, SYNC_PROTOCOL],
+      (stream, connection) => this.#onSyncStream(stream, connection),
+      {
+        maxInboundStreams: 4,
+        maxOutboundStreams: 4,
+      },
+    );
   }
 
   /** Starts the periodic sync with a random peer. */
@@ -164,11 +174,29 @@ export class AntiEntropy {
       rotationProofs: (origin) => bindings.rotationsOf(origin),
       pullFrom: (peer) => this.#scheduleSync(peer, 200),
       settledOrigins: () => this.#init.settledness.origins,
+      summaryWillDo: () => this.#summaryWillDo(),
       now,
       heartbeatIntervalMs: this.#init.heartbeatIntervalMs,
       metrics,
       log,
     };
+  }
+
+  /**
+   * Whether this node's sessions may begin with a summary: it has settled every other origin it holds (not one
+   * forgotten) and heard its heartbeat within 1.5 periods, so a server with the same records has no record, floor,
+   * settled origin or heartbeat (it relays one only 1.5 periods newer) to give. Otherwise the HELLO carries digests.
+   */
+  #summaryWillDo(): boolean {
+    const { state, clusterId, now } = this.#ctx;
+    const freshAfter = now() - 1.5 * this.#init.heartbeatIntervalMs;
+    for (const origin of state.origins()) {
+      if (origin === clusterId || state.isForgotten(origin)) continue;
+      if (!this.#init.settledness.has(origin)) return false;
+      const heard = state.heartbeatOf(origin)?.heardAtMs;
+      if (heard === undefined || heard < freshAfter) return false;
+    }
+    return true;
   }
 
   /** Whether a sync session is running or scheduled. */

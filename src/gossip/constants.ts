@@ -3,8 +3,18 @@
 
 /** The request/response anti-entropy protocol. */
 export const SYNC_PROTOCOL = '/mcs-gossip/sync/1.0.0';
+/**
+ * The same protocol with HELLO's summary (SyncFrame `summary`, `SEND_DIGESTS`): a settled client's periodic session
+ * costs a hash instead of every origin's digest. Offered first; SYNC_PROTOCOL is still spoken to and served.
+ */
+export const SYNC_PROTOCOL_SUMMARY = '/mcs-gossip/sync/1.1.0';
 /** Liveness pushed hop by hop to connected peers (length-prefixed LivenessFrames on one long-lived stream). */
 export const LIVENESS_PROTOCOL = '/mcs-gossip/liveness/1.0.0';
+/**
+ * The same exchange with its origins named by their place on the stream and repeated beats packed (LivenessFrame
+ * `repeats`): offered first, LIVENESS_PROTOCOL still spoken to and served for nodes before it.
+ */
+export const LIVENESS_PROTOCOL_PACKED = '/mcs-gossip/liveness/1.1.0';
 /** Version field carried in TopicMessage, SyncFrame and LivenessFrame: the encoding this node speaks. */
 export const WIRE_VERSION = 1;
 /** The oldest wire version this node still accepts (docs/upgrades.md: raised one release after WIRE_VERSION). */

@@ -2,7 +2,12 @@
 // rarely after), other origins' beats relayed to us, heartbeats dated by the relays that carried them, and the leave.
 import type { PeerId } from '@libp2p/interface';
 import type { OriginHeartbeat } from '../core/index.js';
-import { LIVENESS_PROTOCOL, MAX_ADDRS_PER_HEARTBEAT, SIGNED_HEARTBEAT_EVERY } from './constants.js';
+import {
+  LIVENESS_PROTOCOL,
+  LIVENESS_PROTOCOL_PACKED,
+  MAX_ADDRS_PER_HEARTBEAT,
+  SIGNED_HEARTBEAT_EVERY,
+} from './constants.js';
 import type { GossipContext } from './context.js';
 import { signHeartbeat } from './envelope.js';
 import type { EnvelopeSigner } from './envelope.js';
@@ -68,10 +73,14 @@ export class Heartbeats {
       log: this.#ctx.log,
     });
     this.#liveness = liveness;
-    await node.handle(LIVENESS_PROTOCOL, (stream, connection) => liveness.handle(stream, connection.remotePeer), {
-      maxInboundStreams: 2,
-      maxOutboundStreams: 2,
-    });
+    await node.handle(
+      [LIVENESS_PROTOCOL_PACKED, LIVENESS_PROTOCOL],
+      (stream, connection) => liveness.handle(stream, connection.remotePeer),
+      {
+        maxInboundStreams: 2,
+        maxOutboundStreams: 2,
+      },
+    );
   }
 
   /** Beats now, then on every period. */

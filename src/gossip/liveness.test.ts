@@ -5,11 +5,11 @@ import { pino } from 'pino';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InvalidMessageError } from './errors.js';
-import { compactEntry, expandEntry, LivenessExchange } from './liveness.js';
+import { compactEntry, expandEntry, LivenessExchange, packEntries, unpackEntries } from './liveness.js';
 import type { Beat, LivenessHost, LivenessSummary } from './liveness.js';
 import type { GossipLibp2p } from './libp2p-node.js';
 import { GossipMetrics } from './metrics.js';
-import { LivenessEntry as LivenessEntryCodec } from './wire.js';
+import { LivenessEntry as LivenessEntryCodec, LivenessFrame } from './wire.js';
 import type { LivenessEntry } from './wire.js';
 
 const entry = (origin: string, wallMs: number, ageMs = 0, extra: Partial<LivenessEntry> = {}): LivenessEntry => ({
@@ -25,6 +25,7 @@ const entry = (origin: string, wallMs: number, ageMs = 0, extra: Partial<Livenes
   addrs: [],
   sameSummary: false,
   wallMsDelta: 0n,
+  originRef: 0,
   ...extra,
 });
 
@@ -196,5 +197,108 @@ describe('liveness entries on a stream (repeat only what changed)', () => {
       'recordCount',
       'wallMs',
     ]);
+  });
+});
+
+describe('packed liveness frames (liveness/1.1.0: origins by place, repeats as varints)', () => {
+  const stepArb = fc.record({
+    origins: fc.uniqueArray(fc.constantFrom('a', 'b', 'east-1', 'c-99', 'zz'), { minLength: 1, maxLength: 5 }),
+    step: fc.integer({ min: -5_000, max: 20_000 }),
+    logical: fc.nat(300),
+    newIncarnation: fc.boolean(),
+    newSummary: fc.boolean(),
+    ageMs: fc.nat(200_000),
+  });
+
+  it('a receiver rebuilds exactly the frames the sender meant, through the codec', () => {
+    fc.assert(
+      fc.property(fc.array(stepArb, { maxLength: 40 }), (frames) => {
+        const sent = new Map<string, LivenessSummary>();
+        const refs = new Map<string, number>();
+        const carried = new Map<string, LivenessSummary>();
+        const byRef: string[] = [];
+        const last = new Map<string, LivenessEntry>();
+        for (const f of frames) {
+          const entries = f.origins.map((origin) => {
+            const p = last.get(origin);
+            const wall = Math.max(0, Number(p?.wallMs ?? 1_800_000_000_000n) + f.step);
+            const e = entry(origin, wall, f.ageMs, {
+              logical: f.logical,
+              incarnation: f.newIncarnation || p === undefined ? BigInt(wall) : p.incarnation,
+              recordCount: f.newSummary || p === undefined ? f.ageMs % 7 : p.recordCount,
+              maxWallMs: f.newSummary || p === undefined ? BigInt(wall - 10) : p.maxWallMs,
+            });
+            last.set(origin, e);
+            return e;
+          });
+          const wire = LivenessFrame.decode(LivenessFrame.encode({ version: 1, ...packEntries(entries, sent, refs) }));
+          const got = unpackEntries(wire, carried, byRef);
+          const byOrigin = (xs: readonly LivenessEntry[]): LivenessEntry[] =>
+            [...xs].sort((x, y) => x.origin.localeCompare(y.origin));
+          expect(byOrigin(got)).toEqual(byOrigin(entries));
+        }
+        expect(byRef).toEqual([...refs.keys()]);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('cuts a steady beat of 250 origins to about 6 bytes each, under half the unpacked frame', () => {
+    const origins = Array.from({ length: 250 }, (_, i) => `cluster-${i}`);
+    const beat = (wall: number): LivenessEntry[] =>
+      origins.map((o) => entry(o, wall, 1_234, { incarnation: 1_799_999_000_000n, maxWallMs: 1_799_999_500_000n }));
+    const packedSent = new Map<string, LivenessSummary>();
+    const refs = new Map<string, number>();
+    const plainSent = new Map<string, LivenessSummary>();
+    packEntries(beat(1_800_000_000_000), packedSent, refs);
+    beat(1_800_000_000_000).forEach((e) => compactEntry(e, plainSent));
+    const packed = LivenessFrame.encode({ version: 1, ...packEntries(beat(1_800_000_010_000), packedSent, refs) });
+    const plain = LivenessFrame.encode({
+      version: 1,
+      entries: beat(1_800_000_010_000).map((e) => compactEntry(e, plainSent)),
+    });
+    expect(packed.length / 250).toBeLessThanOrEqual(7);
+    expect(packed.length * 2).toBeLessThan(plain.length);
+  });
+
+  it('refuses a place never carried, an entry with both a name and a place, and a cut varint', () => {
+    const carried = new Map<string, LivenessSummary>();
+    const byRef: string[] = [];
+    const frame = (f: Partial<LivenessFrame>): LivenessFrame => ({
+      version: 1,
+      entries: [],
+      repeats: new Uint8Array(),
+      ...f,
+    });
+    expect(() => unpackEntries(frame({ repeats: Uint8Array.from([1, 0, 10, 0]) }), carried, byRef)).toThrow(
+      /place 1, never carried/,
+    );
+    expect(unpackEntries(frame({ entries: [entry('a', 1000)] }), carried, byRef)).toHaveLength(1);
+    expect(byRef).toEqual(['a']);
+    expect(unpackEntries(frame({ repeats: Uint8Array.from([1, 5, 10, 0]) }), carried, byRef)[0]).toMatchObject({
+      origin: 'a',
+      wallMs: 1010n,
+      ageMs: 5,
+      recordCount: 3,
+    });
+    expect(() => unpackEntries(frame({ entries: [entry('a', 2000, 0, { originRef: 1 })] }), carried, byRef)).toThrow(
+      /both an origin and its place/,
+    );
+    expect(() => unpackEntries(frame({ entries: [entry('', 2000, 0, { originRef: 2 })] }), carried, byRef)).toThrow(
+      /place 2/,
+    );
+    expect(() => unpackEntries(frame({ repeats: Uint8Array.from([1, 0x80]) }), carried, byRef)).toThrow(
+      /inside a varint/,
+    );
+    expect(() =>
+      unpackEntries(frame({ repeats: Uint8Array.from([1, 0, ...Array(9).fill(0xff), 1, 0]) }), carried, byRef),
+    ).toThrow(/out of range/);
+    // A full entry by place carries a new summary for the origin named first.
+    const changed = unpackEntries(
+      frame({ entries: [entry('', 3000, 0, { originRef: 1, recordCount: 9 })] }),
+      carried,
+      byRef,
+    );
+    expect(changed[0]).toMatchObject({ origin: 'a', recordCount: 9, wallMs: 3000n });
   });
 });

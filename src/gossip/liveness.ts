@@ -17,6 +17,7 @@ import {
   LIVENESS_FRAME_BURST,
   LIVENESS_FRAMES_PER_MINUTE,
   LIVENESS_PROTOCOL,
+  LIVENESS_PROTOCOL_PACKED,
   MAX_LIVENESS_ENTRIES,
   MAX_LIVENESS_FRAME_BYTES,
   MIN_WIRE_VERSION,
@@ -97,7 +98,7 @@ export class LivenessExchange {
    */
   readonly #out = new Map<
     string,
-    { stream: Stream; lp: LengthPrefixedStream<Stream>; sent: Map<ClusterId, LivenessSummary> }
+    { stream: Stream; lp: LengthPrefixedStream<Stream>; sent: Map<ClusterId, LivenessSummary>; packed?: OriginRefs }
   >();
   /** Per peer: the last write queued (frames to one peer go out in order, one at a time). */
   readonly #queue = new Map<string, Promise<void>>();
@@ -244,18 +245,25 @@ export class LivenessExchange {
         if (out === undefined) {
           // Never dial for liveness: a peer that went away is not redialled from here.
           if (this.#host.node.getConnections(peer).length === 0) throw new Error('not connected');
-          const stream = await this.#host.node.dialProtocol(peer, LIVENESS_PROTOCOL, {
+          // The packed encoding first; a node before it answers for LIVENESS_PROTOCOL only.
+          const stream = await this.#host.node.dialProtocol(peer, [LIVENESS_PROTOCOL_PACKED, LIVENESS_PROTOCOL], {
             signal: AbortSignal.timeout(5000),
           });
-          out = { stream, lp: lpStream(stream, { maxDataLength: MAX_LIVENESS_FRAME_BYTES }), sent: new Map() };
+          out = {
+            stream,
+            lp: lpStream(stream, { maxDataLength: MAX_LIVENESS_FRAME_BYTES }),
+            sent: new Map(),
+            ...(stream.protocol === LIVENESS_PROTOCOL_PACKED ? { packed: new Map() } : {}),
+          };
           this.#out.set(key, out);
         }
         for (const entries of frames) {
           const sent = out.sent;
-          const data = LivenessFrame.encode({
-            version: WIRE_VERSION,
-            entries: entries.map((e) => compactEntry(e, sent)),
-          });
+          const data = LivenessFrame.encode(
+            out.packed === undefined
+              ? { version: WIRE_VERSION, entries: entries.map((e) => compactEntry(e, sent)) }
+              : { version: WIRE_VERSION, ...packEntries(entries, sent, out.packed) },
+          );
           await out.lp.write(data, { signal: AbortSignal.timeout(5000) });
           this.#host.metrics.livenessFrames.inc({ direction: 'out' });
           this.#host.metrics.livenessBytes.inc({ direction: 'out' }, data.length);
@@ -280,12 +288,17 @@ export class LivenessExchange {
     return done;
   }
 
-  /** Serves an inbound liveness stream: frames until the peer closes it. A bad frame ends the stream. */
+  /**
+   * Serves an inbound liveness stream (LIVENESS_PROTOCOL, or LIVENESS_PROTOCOL_PACKED as `stream.protocol` says):
+   * frames until the peer closes it. A bad frame ends the stream.
+   */
   async handle(stream: Stream, peer: PeerId): Promise<void> {
     const metrics = this.#host.metrics;
     const lp = lpStream(stream, { maxDataLength: MAX_LIVENESS_FRAME_BYTES });
     // The last entry this stream carried per origin: later ones may repeat only what changed.
     const carried = new Map<ClusterId, LivenessSummary>();
+    // On the packed protocol: the origins in the order the stream first carried them (an origin_ref is a place here).
+    const byRef: ClusterId[] | undefined = stream.protocol === LIVENESS_PROTOCOL_PACKED ? [] : undefined;
     try {
       if (!this.#host.isMember(peer)) throw new InvalidMessageError('liveness from a peer that is no member');
       for (;;) {
@@ -311,7 +324,13 @@ export class LivenessExchange {
         if (frame.version < MIN_WIRE_VERSION || frame.version > WIRE_VERSION) {
           throw new InvalidMessageError(`unsupported liveness version ${frame.version}`);
         }
-        const entries = frame.entries.map((e) => expandEntry(e, carried));
+        if (byRef === undefined && (frame.repeats.length > 0 || frame.entries.some((e) => e.originRef !== 0))) {
+          throw new InvalidMessageError(`packed liveness frame on ${LIVENESS_PROTOCOL}`);
+        }
+        const entries =
+          byRef === undefined
+            ? frame.entries.map((e) => expandEntry(e, carried))
+            : unpackEntries(frame, carried, byRef);
         metrics.livenessFrames.inc({ direction: 'in' });
         metrics.livenessBytes.inc({ direction: 'in' }, data.byteLength);
         this.ingest(entries, peer);
@@ -441,6 +460,120 @@ export function expandEntry(e: LivenessEntry, carried: Map<ClusterId, LivenessSu
   return full;
 }
 
+/** Sender side of a packed stream: the place (1, 2, …) of each origin it has carried, in the order first carried. */
+export type OriginRefs = Map<ClusterId, number>;
+
+/**
+ * The frame content for a packed stream (LIVENESS_PROTOCOL_PACKED), after `sent` and `refs` (updated here): an origin
+ * the stream carried before is named by its place, and an entry that repeats its origin's summary goes into `repeats`
+ * as four varints (place, age, wall-clock step, logical) — about 6 bytes instead of ~16 with the origin's name.
+ */
+export function packEntries(
+  entries: readonly LivenessEntry[],
+  sent: Map<ClusterId, LivenessSummary>,
+  refs: OriginRefs,
+): { entries: LivenessEntry[]; repeats: Uint8Array<ArrayBuffer> } {
+  const full: LivenessEntry[] = [];
+  const repeats: number[] = [];
+  for (const e of entries) {
+    const ref = refs.get(e.origin);
+    const c = compactEntry(e, sent);
+    if (ref === undefined) {
+      // First carried here: named in full, and given the next place.
+      refs.set(e.origin, refs.size + 1);
+      full.push(c);
+    } else if (c.sameSummary) {
+      writeVarint(repeats, ref);
+      writeVarint(repeats, c.ageMs);
+      writeVarint(repeats, Number(c.wallMsDelta));
+      writeVarint(repeats, c.logical);
+    } else {
+      full.push({ ...c, origin: '', originRef: ref });
+    }
+  }
+  return { entries: full, repeats: Uint8Array.from(repeats) };
+}
+
+/**
+ * The full entries a packed frame stands for, given what the stream carried before (`carried`, `byRef`: updated
+ * here). Its full entries come first, then its repeats. Throws InvalidMessageError on a malformed frame.
+ */
+export function unpackEntries(
+  frame: LivenessFrame,
+  carried: Map<ClusterId, LivenessSummary>,
+  byRef: ClusterId[],
+): LivenessEntry[] {
+  const out: LivenessEntry[] = [];
+  const originOf = (ref: number): ClusterId => {
+    const origin = ref >= 1 ? byRef[ref - 1] : undefined;
+    if (origin === undefined) throw new InvalidMessageError(`liveness entry names origin place ${ref}, never carried`);
+    return origin;
+  };
+  for (const e of frame.entries) {
+    let named = e;
+    if (e.originRef !== 0) {
+      if (e.origin !== '') throw new InvalidMessageError('liveness entry with both an origin and its place');
+      named = { ...e, origin: originOf(e.originRef), originRef: 0 };
+    }
+    const first = !carried.has(named.origin);
+    const full = expandEntry(named, carried);
+    if (first) byRef.push(full.origin);
+    out.push(full);
+  }
+  const bytes = frame.repeats;
+  let at = 0;
+  const next = (): number => {
+    // Unsigned LEB128, at most Number.MAX_SAFE_INTEGER.
+    let value = 0;
+    for (let scale = 1; ; scale *= 128) {
+      const b = bytes[at++];
+      if (b === undefined) throw new InvalidMessageError('liveness repeats end inside a varint');
+      value += (b & 0x7f) * scale;
+      if (value > Number.MAX_SAFE_INTEGER) throw new InvalidMessageError('liveness repeat: number out of range');
+      if (b < 0x80) return value;
+    }
+  };
+  while (at < bytes.length) {
+    if (out.length >= MAX_LIVENESS_ENTRIES) throw new InvalidMessageError('liveness frame with too many entries');
+    const origin = originOf(next());
+    const ageMs = next();
+    const wallMsDelta = BigInt(next());
+    const logical = next();
+    if (ageMs > MAX_U32 || logical > MAX_U32)
+      throw new InvalidMessageError(`liveness repeat of "${origin}": out of range`);
+    out.push(
+      expandEntry(
+        {
+          origin,
+          incarnation: 0n,
+          wallMs: 0n,
+          logical,
+          ageMs,
+          recordCount: 0,
+          maxWallMs: 0n,
+          maxLogical: 0,
+          addrs: [],
+          sameSummary: true,
+          wallMsDelta,
+          softwareVersion: '',
+          originRef: 0,
+        },
+        carried,
+      ),
+    );
+  }
+  return out;
+}
+
+function writeVarint(out: number[], n: number): void {
+  let v = n;
+  while (v >= 0x80) {
+    out.push((v % 0x80) | 0x80);
+    v = Math.floor(v / 0x80);
+  }
+  out.push(v);
+}
+
 function toWire(b: Beat, ageMs: number, addrs: readonly string[], software: string | undefined): LivenessEntry {
   return {
     addrs: [...addrs],
@@ -455,6 +588,7 @@ function toWire(b: Beat, ageMs: number, addrs: readonly string[], software: stri
     maxLogical: b.maxVersion.logical,
     sameSummary: false,
     wallMsDelta: 0n,
+    originRef: 0,
   };
 }
 

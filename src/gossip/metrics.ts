@@ -27,6 +27,8 @@ export class GossipMetrics {
   readonly publishedBytes: Counter;
   readonly syncSessions: Counter<'role' | 'result'>;
   readonly syncBytes: Counter<'direction'>;
+  /** Client sessions begun with a summary, by whether the server's was the same (`same`) or asked for digests. */
+  readonly syncSummaries: Counter<'result'>;
   readonly syncDuration: Histogram<'role'>;
   readonly syncRateLimited: Counter;
   /** Liveness frames, by direction (in, out, invalid, rate_limited), and their bytes (in, out). */
@@ -116,6 +118,12 @@ export class GossipMetrics {
       name: 'mcs_gossip_sync_bytes_total',
       help: 'Anti-entropy frame bytes, by direction (in, out)',
       labelNames: ['direction'],
+      registers,
+    });
+    this.syncSummaries = new Counter({
+      name: 'mcs_gossip_sync_summaries_total',
+      help: 'Client sync sessions begun with the summary of its digests, by result (same: done at once; differ: digests sent after)',
+      labelNames: ['result'],
       registers,
     });
     this.syncDuration = new Histogram({

@@ -11,6 +11,7 @@ const frame = (f: Partial<SyncFrame>): SyncFrame => ({
   buckets: [],
   pullMe: false,
   deflated: new Uint8Array(0),
+  summary: new Uint8Array(0),
   ...f,
 });
 

@@ -7,6 +7,7 @@
 // too. A restarted node changes no import of an origin before it is settled (docs/reliability.md).
 // Frames are length-prefixed protobuf (SyncFrame), bounded in size, each read under a timeout. Records travel as
 // their origin's signed envelopes, verified by the receiver before they touch state.
+import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { deflateRaw, inflateRaw } from 'node:zlib';
 import type { PeerId, Stream } from '@libp2p/interface';
@@ -22,6 +23,7 @@ import {
   MAX_INFLATED_SYNC_FRAME_BYTES,
   MAX_SYNC_FRAME_BYTES,
   SYNC_PROTOCOL,
+  SYNC_PROTOCOL_SUMMARY,
   TARGET_SYNC_FRAME_BYTES,
   MIN_WIRE_VERSION,
   WIRE_VERSION,
@@ -51,6 +53,11 @@ export interface SyncHost {
   settledOrigins(): ReadonlySet<string>;
   /** This node's clock (ms): the age of heartbeats in DONE. */
   now(): number;
+  /**
+   * Whether a session may begin with the summary of our digests instead of the digests: every origin we hold is
+   * settled and its heartbeat fresh, so a server holding the same records has nothing to tell us.
+   */
+  summaryWillDo(): boolean;
   readonly metrics: GossipMetrics;
   readonly log: Logger;
   /** Heartbeats travel by gossip; sync relays one only when the client's copy is older than ~1.5 periods. */
@@ -133,6 +140,18 @@ export function digestFromWire(d: WireOriginDigest): OriginDigest {
   return { ...base, heartbeat: { wallMs: Number(d.heartbeatWallMs), logical: d.heartbeatLogical ?? 0 } };
 }
 
+/**
+ * SHA-256 of record digests — origin, count, max version and hash of each, in origin order; heartbeats left out — so
+ * two nodes holding the same records of the same origins have the same summary (a sync HELLO's `summary`).
+ */
+export function digestSummary(digests: readonly OriginDigest[]): Uint8Array<ArrayBuffer> {
+  const h = createHash('sha256');
+  for (const d of [...digests].sort((a, b) => (a.origin < b.origin ? -1 : a.origin > b.origin ? 1 : 0))) {
+    h.update(`${d.origin}\n${d.count}\n${d.maxVersion.wallMs}.${d.maxVersion.logical}\n${d.hash}\n`);
+  }
+  return new Uint8Array(h.digest());
+}
+
 function bucketsToWire(b: BucketDigest): OriginBuckets {
   return { origin: b.origin, buckets: b.buckets.map((x) => ({ index: x.bucket, count: x.count, hash: x.hash })) };
 }
@@ -160,6 +179,7 @@ class FramedStream {
       buckets: [],
       pullMe: false,
       deflated: new Uint8Array(0),
+      summary: new Uint8Array(0),
       ...frame,
     });
     this.metrics.syncBytes.inc({ direction: 'out' }, bytes.length);
@@ -234,10 +254,16 @@ export async function runSyncClient(
   peer: PeerId,
   options: SyncOptions,
 ): Promise<SettledDigest[]> {
-  const stream = await node.dialProtocol(peer, SYNC_PROTOCOL, { signal: options.signal });
+  // The summary protocol first; a node before it answers for SYNC_PROTOCOL only.
+  const stream = await node.dialProtocol(peer, [SYNC_PROTOCOL_SUMMARY, SYNC_PROTOCOL], { signal: options.signal });
   const framed = new FramedStream(stream, options, host.metrics);
   try {
-    await framed.send({ type: SyncFrame.Type.HELLO, digests: host.state.digest().map(digestToWire) });
+    const hello = (): Promise<void> =>
+      framed.send({ type: SyncFrame.Type.HELLO, digests: host.state.digest().map(digestToWire) });
+    // Whether the HELLO sent was a summary the server may still ask digests for.
+    let summarised = stream.protocol === SYNC_PROTOCOL_SUMMARY && host.summaryWillDo();
+    if (summarised) await framed.send({ type: SyncFrame.Type.HELLO, summary: digestSummary(host.state.digest()) });
+    else await hello();
     let bucketRound = false;
     let settled: SettledDigest[] = [];
     // RECORDS frames are verified while the next ones are read (at most MAX_FRAMES_IN_FLIGHT held), and all of them
@@ -264,7 +290,11 @@ export async function runSyncClient(
         continue;
       }
       await settle();
-      if (frame.type === SyncFrame.Type.DIGESTS && !bucketRound) {
+      if (frame.type === SyncFrame.Type.SEND_DIGESTS && summarised) {
+        summarised = false;
+        host.metrics.syncSummaries.inc({ result: 'differ' });
+        await hello();
+      } else if (frame.type === SyncFrame.Type.DIGESTS && !bucketRound) {
         bucketRound = true;
         const mine = new Map(host.state.digest().map((d) => [d.origin, d]));
         const buckets: OriginBuckets[] = [];
@@ -279,6 +309,7 @@ export async function runSyncClient(
         // Even with nothing to compare, answer BUCKETS: the server's DONE (with its settled origins) ends the session.
         await framed.send({ type: SyncFrame.Type.BUCKETS, buckets, digests });
       } else if (frame.type === SyncFrame.Type.DONE) {
+        if (summarised) host.metrics.syncSummaries.inc({ result: 'same' });
         settled = frame.digests.map((w) => ({
           digest: digestFromWire(w),
           ...(w.heartbeatAgeMs === undefined || w.heartbeatAgeMs > MAX_SAFE
@@ -325,8 +356,26 @@ function doneFrame(host: SyncHost): Partial<SyncFrame> & Pick<SyncFrame, 'type'>
 /** Answers one sync session on an inbound stream. Throws on protocol errors and timeouts (the caller aborts). */
 export async function serveSync(host: SyncHost, stream: Stream, peer: PeerId, options: SyncOptions): Promise<void> {
   const framed = new FramedStream(stream, options, host.metrics);
-  const hello = await framed.receive();
+  let hello = await framed.receive();
   if (hello.type !== SyncFrame.Type.HELLO) throw new InvalidMessageError('expected HELLO');
+  if (hello.summary.length > 0) {
+    if (stream.protocol !== SYNC_PROTOCOL_SUMMARY) {
+      throw new InvalidMessageError(`HELLO with a summary on ${SYNC_PROTOCOL}`);
+    }
+    if (hello.digests.length > 0) throw new InvalidMessageError('HELLO with both a summary and digests');
+    const mine = digestSummary(host.state.digest());
+    if (hello.summary.length === mine.length && hello.summary.every((b, i) => b === mine[i])) {
+      // The same records: nothing to send, and the client has settled all it holds (it sends a summary only then).
+      await framed.send({ type: SyncFrame.Type.DONE });
+      await stream.close({ signal: options.signal });
+      return;
+    }
+    await framed.send({ type: SyncFrame.Type.SEND_DIGESTS });
+    hello = await framed.receive();
+    if (hello.type !== SyncFrame.Type.HELLO || hello.summary.length > 0) {
+      throw new InvalidMessageError('expected HELLO with digests');
+    }
+  }
   const theirs = hello.digests.map(digestFromWire);
   const known = new Set(theirs.map((d) => d.origin));
   const delta = deltaFor(host.state, { digests: theirs });

@@ -1748,6 +1748,7 @@ export interface SyncFrame {
   buckets: OriginBuckets[];
   pullMe: boolean;
   deflated: Uint8Array<ArrayBuffer>;
+  summary: Uint8Array<ArrayBuffer>;
 }
 
 export namespace SyncFrame {
@@ -1757,6 +1758,7 @@ export namespace SyncFrame {
     DIGESTS = 'DIGESTS',
     BUCKETS = 'BUCKETS',
     DONE = 'DONE',
+    SEND_DIGESTS = 'SEND_DIGESTS',
   }
 
   enum __TypeValues {
@@ -1765,6 +1767,7 @@ export namespace SyncFrame {
     DIGESTS = 2,
     BUCKETS = 3,
     DONE = 4,
+    SEND_DIGESTS = 5,
   }
 
   export namespace Type {
@@ -1824,6 +1827,11 @@ export namespace SyncFrame {
             w.bytes(obj.deflated);
           }
 
+          if (obj.summary != null && obj.summary.byteLength > 0) {
+            w.uint32(66);
+            w.bytes(obj.summary);
+          }
+
           if (opts.lengthDelimited !== false) {
             w.ldelim();
           }
@@ -1837,6 +1845,7 @@ export namespace SyncFrame {
             buckets: [],
             pullMe: false,
             deflated: uint8ArrayAlloc(0),
+            summary: uint8ArrayAlloc(0),
           };
 
           const end = length == null ? reader.len : reader.pos + length;
@@ -1891,6 +1900,10 @@ export namespace SyncFrame {
               }
               case 7: {
                 obj.deflated = reader.bytes();
+                break;
+              }
+              case 8: {
+                obj.summary = reader.bytes();
                 break;
               }
               default: {
@@ -1990,6 +2003,13 @@ export namespace SyncFrame {
               case 7: {
                 yield {
                   field: `${prefix}.deflated`,
+                  value: reader.bytes(),
+                };
+                break;
+              }
+              case 8: {
+                yield {
+                  field: `${prefix}.summary`,
                   value: reader.bytes(),
                 };
                 break;
@@ -2105,6 +2125,11 @@ export namespace SyncFrame {
     value: Uint8Array<ArrayBuffer>;
   }
 
+  export interface SyncFrameSummaryFieldEvent {
+    field: '$.summary';
+    value: Uint8Array<ArrayBuffer>;
+  }
+
   export function encode(obj: Partial<SyncFrame>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, SyncFrame.codec());
   }
@@ -2134,6 +2159,7 @@ export namespace SyncFrame {
     | SyncFrameBucketsBucketsHashFieldEvent
     | SyncFramePullMeFieldEvent
     | SyncFrameDeflatedFieldEvent
+    | SyncFrameSummaryFieldEvent
   > {
     return streamMessage(buf, SyncFrame.codec(), opts);
   }
@@ -2257,6 +2283,7 @@ export namespace SyncEnvelopes {
 export interface LivenessFrame {
   version: number;
   entries: LivenessEntry[];
+  repeats: Uint8Array<ArrayBuffer>;
 }
 
 export namespace LivenessFrame {
@@ -2282,6 +2309,11 @@ export namespace LivenessFrame {
             }
           }
 
+          if (obj.repeats != null && obj.repeats.byteLength > 0) {
+            w.uint32(26);
+            w.bytes(obj.repeats);
+          }
+
           if (opts.lengthDelimited !== false) {
             w.ldelim();
           }
@@ -2290,6 +2322,7 @@ export namespace LivenessFrame {
           const obj: any = {
             version: 0,
             entries: [],
+            repeats: uint8ArrayAlloc(0),
           };
 
           const end = length == null ? reader.len : reader.pos + length;
@@ -2312,6 +2345,10 @@ export namespace LivenessFrame {
                     limits: opts.limits?.entries$,
                   }),
                 );
+                break;
+              }
+              case 3: {
+                obj.repeats = reader.bytes();
                 break;
               }
               default: {
@@ -2357,6 +2394,13 @@ export namespace LivenessFrame {
 
                 obj.entries++;
 
+                break;
+              }
+              case 3: {
+                yield {
+                  field: `${prefix}.repeats`,
+                  value: reader.bytes(),
+                };
                 break;
               }
               default: {
@@ -2449,6 +2493,17 @@ export namespace LivenessFrame {
     index: number;
   }
 
+  export interface LivenessFrameEntriesOriginRefFieldEvent {
+    field: '$.entries[].originRef';
+    value: number;
+    index: number;
+  }
+
+  export interface LivenessFrameRepeatsFieldEvent {
+    field: '$.repeats';
+    value: Uint8Array<ArrayBuffer>;
+  }
+
   export function encode(obj: Partial<LivenessFrame>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, LivenessFrame.codec());
   }
@@ -2474,6 +2529,8 @@ export namespace LivenessFrame {
     | LivenessFrameEntriesSameSummaryFieldEvent
     | LivenessFrameEntriesWallMsDeltaFieldEvent
     | LivenessFrameEntriesSoftwareVersionFieldEvent
+    | LivenessFrameEntriesOriginRefFieldEvent
+    | LivenessFrameRepeatsFieldEvent
   > {
     return streamMessage(buf, LivenessFrame.codec(), opts);
   }
@@ -2492,6 +2549,7 @@ export interface LivenessEntry {
   sameSummary: boolean;
   wallMsDelta: bigint;
   softwareVersion: string;
+  originRef: number;
 }
 
 export namespace LivenessEntry {
@@ -2567,6 +2625,11 @@ export namespace LivenessEntry {
             w.string(obj.softwareVersion);
           }
 
+          if (obj.originRef != null && obj.originRef !== 0) {
+            w.uint32(104);
+            w.uint32(obj.originRef);
+          }
+
           if (opts.lengthDelimited !== false) {
             w.ldelim();
           }
@@ -2585,6 +2648,7 @@ export namespace LivenessEntry {
             sameSummary: false,
             wallMsDelta: 0n,
             softwareVersion: '',
+            originRef: 0,
           };
 
           const end = length == null ? reader.len : reader.pos + length;
@@ -2643,6 +2707,10 @@ export namespace LivenessEntry {
               }
               case 12: {
                 obj.softwareVersion = reader.string();
+                break;
+              }
+              case 13: {
+                obj.originRef = reader.uint32();
                 break;
               }
               default: {
@@ -2757,6 +2825,13 @@ export namespace LivenessEntry {
                 };
                 break;
               }
+              case 13: {
+                yield {
+                  field: `${prefix}.originRef`,
+                  value: reader.uint32(),
+                };
+                break;
+              }
               default: {
                 reader.skipType(tag & 7);
                 break;
@@ -2831,6 +2906,11 @@ export namespace LivenessEntry {
     value: string;
   }
 
+  export interface LivenessEntryOriginRefFieldEvent {
+    field: '$.originRef';
+    value: number;
+  }
+
   export function encode(obj: Partial<LivenessEntry>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, LivenessEntry.codec());
   }
@@ -2855,6 +2935,7 @@ export namespace LivenessEntry {
     | LivenessEntrySameSummaryFieldEvent
     | LivenessEntryWallMsDeltaFieldEvent
     | LivenessEntrySoftwareVersionFieldEvent
+    | LivenessEntryOriginRefFieldEvent
   > {
     return streamMessage(buf, LivenessEntry.codec(), opts);
   }
