@@ -90,7 +90,12 @@ describe('the summary protocol between sync hosts', () => {
     const s = new ClusterSetState();
     for (const origin of ORIGINS) {
       const ops = [0, 1, 2, ...Array.from({ length: origin === 'cluster-a' ? extra : 0 }, () => 0)];
-      s.merge(issue(origin, ops.map((key) => ({ key, service: exported() }))));
+      s.merge(
+        issue(
+          origin,
+          ops.map((key) => ({ key, service: exported() })),
+        ),
+      );
     }
     return s;
   };
