@@ -243,6 +243,25 @@ describe('packed liveness frames (liveness/1.1.0: origins by place, repeats as v
     );
   });
 
+  it('a repeat that carries addresses or a version keeps them (by place, not packed)', () => {
+    const sent = new Map<string, LivenessSummary>();
+    const refs = new Map<string, number>();
+    const carried = new Map<string, LivenessSummary>();
+    const byRef: string[] = [];
+    const roundTrip = (entries: LivenessEntry[]): LivenessEntry[] =>
+      unpackEntries(
+        LivenessFrame.decode(LivenessFrame.encode({ version: 1, ...packEntries(entries, sent, refs) })),
+        carried,
+        byRef,
+      );
+    roundTrip([entry('a', 1000)]);
+    const later = entry('a', 11_000, 0, { addrs: ['/ip4/10.0.0.1/tcp/4001'], softwareVersion: '0.2.0' });
+    const packed = packEntries([later], new Map(sent), new Map(refs));
+    expect(packed.repeats.length).toBe(0);
+    expect(packed.entries[0]).toMatchObject({ origin: '', originRef: 1, sameSummary: true });
+    expect(roundTrip([later])).toEqual([later]);
+  });
+
   it('cuts a steady beat of 250 origins to about 6 bytes each, under half the unpacked frame', () => {
     const origins = Array.from({ length: 250 }, (_, i) => `cluster-${i}`);
     const beat = (wall: number): LivenessEntry[] =>

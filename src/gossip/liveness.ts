@@ -482,7 +482,8 @@ export function packEntries(
       // First carried here: named in full, and given the next place.
       refs.set(e.origin, refs.size + 1);
       full.push(c);
-    } else if (c.sameSummary) {
+    } else if (c.sameSummary && c.addrs.length === 0 && c.softwareVersion === '') {
+      // A repeat with nothing else to say (addresses and version ride in a full entry, once per origin and peer).
       writeVarint(repeats, ref);
       writeVarint(repeats, c.ageMs);
       writeVarint(repeats, Number(c.wallMsDelta));
