@@ -31,12 +31,12 @@ describe('sync sessions begun with a summary', () => {
   let nodes: TestNode[] = [];
   afterAll(async () => stopAll(nodes));
 
-  it('a settled node with the same records as its peer syncs in a few dozen bytes', async () => {
-    nodes = await startMesh(3);
+  it('a settled node with the same records as its peer syncs in a few dozen bytes, an unsettled one with digests', async () => {
+    // No periodic sessions (sync on connect and on gaps only): the counters below see only the sessions asked for.
+    nodes = await startMesh(3, { overrides: { syncIntervalMs: 3_600_000 } });
     for (const [i, n] of nodes.entries()) n.cluster.upsert(`ns-${i}`, 'svc', syntheticService(i, 3));
     await waitFor(() => converged(nodes) && nodes[0]!.node.state.recordsOf('cluster-2').length === 1, 20_000, 'mesh');
-    const [a, b] = [nodes[0]!, nodes[1]!];
-    // Settled everywhere, with fresh heartbeats: the periodic sessions (every 3 s here) begin with summaries.
+    const [a, b, c] = [nodes[0]!, nodes[1]!, nodes[2]!];
     await waitFor(() => ['cluster-1', 'cluster-2'].every((o) => a.node.isSettled(o)), 20_000, 'a settled');
     await new Promise((r) => setTimeout(r, 2 * FAST.heartbeatIntervalMs!));
     const same = await counter(a.node.metrics, 'same');
@@ -47,6 +47,18 @@ describe('sync sessions begun with a summary', () => {
     // HELLO (a 32-byte hash) and DONE (empty): no digest of any of the three origins.
     expect(a.node.metrics.syncBytesOut - out).toBeLessThan(60);
     expect(a.node.metrics.syncBytesIn - inn).toBeLessThan(20);
+
+    // cluster-2 stops: once its heartbeat is older than 1.5 periods at a, a's sessions carry digests again.
+    await c.node.stop();
+    nodes.splice(2, 1);
+    await new Promise((r) => setTimeout(r, 2 * FAST.heartbeatIntervalMs!));
+    const before = a.node.metrics.syncBytesOut;
+    const differ = await counter(a.node.metrics, 'differ');
+    await a.node.syncWith(b.node.peerId);
+    // Not begun with a summary at all: neither outcome counted.
+    expect(await counter(a.node.metrics, 'same')).toBe(same + 1);
+    expect(await counter(a.node.metrics, 'differ')).toBe(differ);
+    expect(a.node.metrics.syncBytesOut - before).toBeGreaterThan(90);
   }, 60_000);
 });
 

@@ -312,6 +312,13 @@ describe('packed liveness frames (liveness/1.1.0: origins by place, repeats as v
     expect(() =>
       unpackEntries(frame({ repeats: Uint8Array.from([1, 0, ...Array(9).fill(0xff), 1, 0]) }), carried, byRef),
     ).toThrow(/out of range/);
+    // Zero-payload continuation bytes: a varint may not run past 8 bytes (147 of them would overflow to NaN).
+    expect(() =>
+      unpackEntries(frame({ repeats: Uint8Array.from([1, ...Array(147).fill(0x80), 0, 0, 0]) }), carried, byRef),
+    ).toThrow(/longer than 8 bytes/);
+    expect(() =>
+      packEntries([entry('a', 1000), entry('a', 2000)], new Map<string, LivenessSummary>(), new Map()),
+    ).toThrow(/twice/);
     // A full entry by place carries a new summary for the origin named first.
     const changed = unpackEntries(
       frame({ entries: [entry('', 3000, 0, { originRef: 1, recordCount: 9 })] }),

@@ -467,6 +467,7 @@ export type OriginRefs = Map<ClusterId, number>;
  * The frame content for a packed stream (LIVENESS_PROTOCOL_PACKED), after `sent` and `refs` (updated here): an origin
  * the stream carried before is named by its place, and an entry that repeats its origin's summary goes into `repeats`
  * as four varints (place, age, wall-clock step, logical) — about 6 bytes instead of ~16 with the origin's name.
+ * Each origin at most once (flush makes one entry per origin); throws otherwise.
  */
 export function packEntries(
   entries: readonly LivenessEntry[],
@@ -475,7 +476,11 @@ export function packEntries(
 ): { entries: LivenessEntry[]; repeats: Uint8Array<ArrayBuffer> } {
   const full: LivenessEntry[] = [];
   const repeats: number[] = [];
+  const seen = new Set<ClusterId>();
   for (const e of entries) {
+    // The receiver applies full entries before repeats: an origin twice in one frame would come out of order.
+    if (seen.has(e.origin)) throw new Error(`liveness frame with origin "${e.origin}" twice`);
+    seen.add(e.origin);
     const ref = refs.get(e.origin);
     const c = compactEntry(e, sent);
     if (ref === undefined) {
@@ -524,15 +529,16 @@ export function unpackEntries(
   const bytes = frame.repeats;
   let at = 0;
   const next = (): number => {
-    // Unsigned LEB128, at most Number.MAX_SAFE_INTEGER.
+    // Unsigned LEB128 of at most 8 bytes (56 bits), and at most Number.MAX_SAFE_INTEGER.
     let value = 0;
-    for (let scale = 1; ; scale *= 128) {
+    for (let i = 0, scale = 1; i < 8; i++, scale *= 128) {
       const b = bytes[at++];
       if (b === undefined) throw new InvalidMessageError('liveness repeats end inside a varint');
       value += (b & 0x7f) * scale;
-      if (value > Number.MAX_SAFE_INTEGER) throw new InvalidMessageError('liveness repeat: number out of range');
+      if (!Number.isSafeInteger(value)) throw new InvalidMessageError('liveness repeat: number out of range');
       if (b < 0x80) return value;
     }
+    throw new InvalidMessageError('liveness repeat: varint longer than 8 bytes');
   };
   while (at < bytes.length) {
     if (out.length >= MAX_LIVENESS_ENTRIES) throw new InvalidMessageError('liveness frame with too many entries');
