@@ -137,49 +137,25 @@ async function corpusFor(clusterSet: string): Promise<{ corpus: Corpus; publishe
     }),
     frame({ type: SyncFrame.Type.DONE, digests: [digest] }),
   ];
+  const beat = {
+    origin: 'cluster-f',
+    incarnation: 7n,
+    wallMs: 1_000_200n,
+    logical: 0,
+    ageMs: 10,
+    recordCount: 12,
+    softwareVersion: '',
+    maxWallMs: 1_000_011n,
+    maxLogical: 0,
+    addrs: [],
+    sameSummary: false,
+    wallMsDelta: 0n,
+    originRef: 0,
+  };
   const liveness = [
-    LivenessFrame.encode({
-      version: WIRE_VERSION,
-      entries: [
-        {
-          origin: 'cluster-f',
-          incarnation: 7n,
-          wallMs: 1_000_200n,
-          logical: 0,
-          ageMs: 10,
-          recordCount: 12,
-          softwareVersion: '',
-          maxWallMs: 1_000_011n,
-          maxLogical: 0,
-          addrs: [],
-          sameSummary: false,
-          wallMsDelta: 0n,
-          originRef: 0,
-        },
-      ],
-    }),
+    LivenessFrame.encode({ version: WIRE_VERSION, entries: [beat] }),
     // The packed encoding (liveness/1.1.0): a full entry, then a repeat of it by its place.
-    LivenessFrame.encode({
-      version: WIRE_VERSION,
-      entries: [
-        {
-          origin: 'cluster-f',
-          incarnation: 7n,
-          wallMs: 1_000_200n,
-          logical: 0,
-          ageMs: 10,
-          recordCount: 12,
-          softwareVersion: '',
-          maxWallMs: 1_000_011n,
-          maxLogical: 0,
-          addrs: [],
-          sameSummary: false,
-          wallMsDelta: 0n,
-          originRef: 0,
-        },
-      ],
-      repeats: Uint8Array.from([1, 10, 100, 0]),
-    }),
+    LivenessFrame.encode({ version: WIRE_VERSION, entries: [beat], repeats: Uint8Array.from([1, 10, 100, 0]) }),
   ];
   return {
     corpus: { topic, sync, liveness, envelopes },
