@@ -29,6 +29,29 @@ const entry = (origin: string, wallMs: number, ageMs = 0, extra: Partial<Livenes
   ...extra,
 });
 
+/** How a property test moves an origin's beat on: a wall-clock step, maybe a new incarnation or record summary. */
+interface BeatStep {
+  readonly step: number;
+  readonly logical: number;
+  readonly newIncarnation: boolean;
+  readonly newSummary: boolean;
+  readonly ageMs: number;
+}
+
+/** The origin's next beat after the last one in `last` (updated), as `s` says. */
+function nextBeat(last: Map<string, LivenessEntry>, origin: string, s: BeatStep): LivenessEntry {
+  const p = last.get(origin);
+  const wall = Math.max(0, Number(p?.wallMs ?? 1_800_000_000_000n) + s.step);
+  const e = entry(origin, wall, s.ageMs, {
+    logical: s.logical,
+    incarnation: s.newIncarnation || p === undefined ? BigInt(wall) : p.incarnation,
+    recordCount: s.newSummary || p === undefined ? s.ageMs % 7 : p.recordCount,
+    maxWallMs: s.newSummary || p === undefined ? BigInt(wall - 10) : p.maxWallMs,
+  });
+  last.set(origin, e);
+  return e;
+}
+
 async function exchange(bound: readonly string[]): Promise<{
   ex: LivenessExchange;
   beats: Beat[];
@@ -139,15 +162,7 @@ describe('liveness entries on a stream (repeat only what changed)', () => {
         const carried = new Map<string, LivenessSummary>();
         const last = new Map<string, LivenessEntry>();
         for (const s of steps) {
-          const p = last.get(s.origin);
-          const wall = Math.max(0, Number(p?.wallMs ?? 1_800_000_000_000n) + s.step);
-          const e = entry(s.origin, wall, s.ageMs, {
-            logical: s.logical,
-            incarnation: s.newIncarnation || p === undefined ? BigInt(wall) : p.incarnation,
-            recordCount: s.newSummary || p === undefined ? s.ageMs % 7 : p.recordCount,
-            maxWallMs: s.newSummary || p === undefined ? BigInt(wall - 10) : p.maxWallMs,
-          });
-          last.set(s.origin, e);
+          const e = nextBeat(last, s.origin, s);
           // Through the codec, as on the wire.
           const wire = LivenessEntryCodec.decode(LivenessEntryCodec.encode(compactEntry(e, sent)));
           expect(expandEntry(wire, carried)).toEqual(e);
@@ -219,18 +234,7 @@ describe('packed liveness frames (liveness/1.1.0: origins by place, repeats as v
         const byRef: string[] = [];
         const last = new Map<string, LivenessEntry>();
         for (const f of frames) {
-          const entries = f.origins.map((origin) => {
-            const p = last.get(origin);
-            const wall = Math.max(0, Number(p?.wallMs ?? 1_800_000_000_000n) + f.step);
-            const e = entry(origin, wall, f.ageMs, {
-              logical: f.logical,
-              incarnation: f.newIncarnation || p === undefined ? BigInt(wall) : p.incarnation,
-              recordCount: f.newSummary || p === undefined ? f.ageMs % 7 : p.recordCount,
-              maxWallMs: f.newSummary || p === undefined ? BigInt(wall - 10) : p.maxWallMs,
-            });
-            last.set(origin, e);
-            return e;
-          });
+          const entries = f.origins.map((origin) => nextBeat(last, origin, f));
           const wire = LivenessFrame.decode(LivenessFrame.encode({ version: 1, ...packEntries(entries, sent, refs) }));
           const got = unpackEntries(wire, carried, byRef);
           const byOrigin = (xs: readonly LivenessEntry[]): LivenessEntry[] =>

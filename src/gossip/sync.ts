@@ -14,7 +14,7 @@ import type { PeerId, Stream } from '@libp2p/interface';
 import { lpStream } from '@libp2p/utils';
 import type { LengthPrefixedStream } from '@libp2p/utils';
 import type { Logger } from 'pino';
-import { compareHlc, deltaFor, DIGEST_BUCKETS, ZERO_HLC } from '../core/index.js';
+import { compareHlc, compareStrings, deltaFor, DIGEST_BUCKETS, ZERO_HLC } from '../core/index.js';
 import type { BucketDigest, ClusterSetState, OriginDigest } from '../core/index.js';
 import {
   MAX_BUCKETS_PER_ORIGIN,
@@ -146,7 +146,7 @@ export function digestFromWire(d: WireOriginDigest): OriginDigest {
  */
 export function digestSummary(digests: readonly OriginDigest[]): Uint8Array<ArrayBuffer> {
   const h = createHash('sha256');
-  for (const d of [...digests].sort((a, b) => (a.origin < b.origin ? -1 : a.origin > b.origin ? 1 : 0))) {
+  for (const d of [...digests].sort((a, b) => compareStrings(a.origin, b.origin))) {
     h.update(`${d.origin}\n${d.count}\n${d.maxVersion.wallMs}.${d.maxVersion.logical}\n${d.hash}\n`);
   }
   return new Uint8Array(h.digest());
@@ -364,7 +364,7 @@ export async function serveSync(host: SyncHost, stream: Stream, peer: PeerId, op
     }
     if (hello.digests.length > 0) throw new InvalidMessageError('HELLO with both a summary and digests');
     const mine = digestSummary(host.state.digest());
-    if (hello.summary.length === mine.length && hello.summary.every((b, i) => b === mine[i])) {
+    if (Buffer.compare(hello.summary, mine) === 0) {
       // The same records: nothing to send, and the client has settled all it holds (it sends a summary only then).
       await framed.send({ type: SyncFrame.Type.DONE });
       await stream.close({ signal: options.signal });

@@ -12,6 +12,7 @@ import {
   CONDITION_CONFLICT,
   CONDITION_READY,
   CONDITION_VALID,
+  compareStrings,
   derivedServiceName,
   LABEL_MANAGED_BY,
   LABEL_SERVICE_NAME,
@@ -152,11 +153,8 @@ export function isIpFamilyRefusal(f: WriteError): boolean {
  */
 export function importReady(core: readonly ConditionData[], failures: readonly WriteError[]): ConditionData[] {
   // In a fixed order (the writes run at the same time and fail in any order): the same refusals give the same message.
-  const ordered = [...failures].sort((a, b) => {
-    const x = `${a.resource} ${a.verb} ${a.object}`;
-    const y = `${b.resource} ${b.verb} ${b.object}`;
-    return x < y ? -1 : x > y ? 1 : 0;
-  });
+  const order = (f: WriteError): string => `${f.resource} ${f.verb} ${f.object}`;
+  const ordered = [...failures].sort((a, b) => compareStrings(order(a), order(b)));
   const family = ordered.find(isIpFamilyRefusal);
   const refused = ordered.find((f) => f.refused);
   if (family === undefined && refused === undefined) return [...core];
