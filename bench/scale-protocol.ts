@@ -60,6 +60,8 @@ export interface NodeStatus {
   /** A short hash of the state's digest: equal on two nodes holding the same records. */
   readonly fp: string;
   readonly connections: number;
+  /** Sync sessions this node ran as a client since it started: completed, failed. */
+  readonly syncs: { readonly ok: number; readonly error: number };
 }
 export interface StatusReply {
   readonly nodes: readonly NodeStatus[];

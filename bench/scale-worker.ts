@@ -114,6 +114,17 @@ function fingerprint(n: GossipNode): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 16);
 }
 
+/** The node's completed and failed client sync sessions (its metrics). */
+async function clientSyncs(n: GossipNode): Promise<NodeStatus['syncs']> {
+  const out = { ok: 0, error: 0 };
+  for (const v of (await n.metrics.syncSessions.get()).values) {
+    if (v.labels.role !== 'client') continue;
+    if (v.labels.result === 'ok') out.ok += v.value;
+    else out.error += v.value;
+  }
+  return out;
+}
+
 function member(id: string): Member {
   const m = members.get(id);
   if (m === undefined) throw new Error(`no node ${id} in worker ${process.pid}`);
@@ -145,12 +156,15 @@ async function handle(req: Request): Promise<unknown> {
       return {};
     }
     case 'status': {
-      const nodes: NodeStatus[] = [...members.values()].map((m) => ({
-        id: m.spec.id,
-        size: m.node.state.size,
-        fp: fingerprint(m.node),
-        connections: m.node.libp2p.getConnections().length,
-      }));
+      const nodes: NodeStatus[] = await Promise.all(
+        [...members.values()].map(async (m) => ({
+          id: m.spec.id,
+          size: m.node.state.size,
+          fp: fingerprint(m.node),
+          connections: m.node.libp2p.getConnections().length,
+          syncs: await clientSyncs(m.node),
+        })),
+      );
       return { nodes } satisfies StatusReply;
     }
     case 'meter': {

@@ -349,7 +349,7 @@ export async function run(argv: readonly string[]): Promise<void> {
             .filter((x) => x.size < records)
             .sort((a, b) => a.size - b.size)
             .slice(0, 5)
-            .map((x) => `${x.id} ${x.size} rec./${x.connections} conns`);
+            .map((x) => `${x.id} ${x.size} rec./${x.connections} conns/${x.syncs.ok}+${x.syncs.error}✗ syncs`);
           log(
             `  ${full.length}/${st.length} nodes hold all ${records} records, ${new Set(st.map((x) => x.fp)).size} ` +
               `distinct digests, ${isolated} nodes without any connection; fewest: ${short.join(', ')}`,

@@ -130,6 +130,35 @@ describe('gossip mesh', () => {
     expect(liveKeys(reborn, 'cluster-1')).toEqual(['default/svc-cluster-1']);
   });
 
+  it('a node whose first sync fails syncs again within seconds, not at the next periodic sync', async () => {
+    const psk = generatePsk();
+    // No periodic sync during the test, and no learned peer dialled: b's only peer is a.
+    const overrides = { syncIntervalMs: 600_000, targetPeers: 1 };
+    const a = await startNode('a', [], { psk, overrides });
+    const c = await startNode('c', [addrOf(a)], { psk, overrides });
+    running.push(a, c);
+    a.cluster.upsert('default', 'web', syntheticService(1, 2));
+    await waitFor(() => liveKeys(c, 'a').length === 1, 10_000, 'a published to c');
+    // The topic's message cache forgets a's delta after a few gossipsub heartbeats: b can learn a's records only
+    // through a sync with a.
+    await new Promise((r) => setTimeout(r, 5000));
+    const b = await startNode('b', [], { psk, overrides });
+    running.push(b);
+    const ingestFrame = b.node.ingestFrame.bind(b.node);
+    let faults = 0;
+    b.node.ingestFrame = (envelopes, from) => {
+      if (faults++ === 0) return Promise.reject(new Error('injected: the first sync frame fails'));
+      return ingestFrame(envelopes, from);
+    };
+    // a completed a sync moments ago, so b's connection starts none from a's side (which would make b pull back).
+    await a.node.syncWith(c.node.peerId);
+    await b.node.libp2p.dial(a.node.libp2p.getMultiaddrs()[0]!);
+    await waitFor(() => liveKeys(b, 'a').length === 1, 10_000, 'b synced after its failed first sync');
+    const client = (await b.node.metrics.syncSessions.get()).values.filter((v) => v.labels.role === 'client');
+    expect(client.find((v) => v.labels.result === 'error')?.value).toBe(1);
+    expect(client.find((v) => v.labels.result === 'ok')?.value).toBeGreaterThanOrEqual(1);
+  });
+
   it('heals a partition of 3 of 10 nodes, transferring only the changed records', async () => {
     const partition = new Partition();
     const nodes = await startMesh(10, { partition });

@@ -44,6 +44,8 @@ export class AntiEntropy {
   #lastSyncAt = -Infinity;
   /** Peers a sync completed with since start. */
   readonly #syncedPeers = new Set<string>();
+  /** Syncs that failed in a row while none had completed since start (the retry backoff). */
+  #unsyncedFailures = 0;
 
   constructor(ctx: GossipContext, init: AntiEntropyInit) {
     this.#ctx = ctx;
@@ -53,6 +55,7 @@ export class AntiEntropy {
   /** A new start: no peer was synced with in this run. */
   reset(): void {
     this.#syncedPeers.clear();
+    this.#unsyncedFailures = 0;
   }
 
   /** Serves the sync protocol on `node`. */
@@ -103,6 +106,7 @@ export class AntiEntropy {
     const started = performance.now();
     const timeout = AbortSignal.timeout(syncTimeoutMs);
     const signal = options.signal === undefined ? timeout : AbortSignal.any([timeout, options.signal]);
+    let failed = false;
     try {
       if (!(await versions.identifiedCompatible(peer))) return;
       const advertised = await runSyncClient(this.#syncHost(), node, peer, {
@@ -118,10 +122,12 @@ export class AntiEntropy {
     } catch (err) {
       metrics.syncSessions.inc({ role: 'client', result: 'error' });
       log.debug({ peer: key, err }, 'sync failed');
+      failed = true;
     } finally {
       metrics.syncDuration.observe({ role: 'client' }, (performance.now() - started) / 1000);
       this.#syncing.delete(key);
     }
+    if (failed) this.#retryUntilSynced(key);
   }
 
   /**
@@ -131,6 +137,25 @@ export class AntiEntropy {
   gapSync(from: PeerId): void {
     if (this.#syncBusy()) return;
     this.#scheduleSync(from, 500);
+  }
+
+  /**
+   * A sync failed and none has completed since start: try again — with another connected peer when there is one —
+   * after 1 s, 2 s, 4 s … at most 16 s (jittered), until one completes. Nothing else would: a node whose binding no
+   * peer has yet is not pushed liveness, so no gap shows, and the periodic sync is a minute away. Without a connection
+   * the next one starts a sync (see connected()).
+   */
+  #retryUntilSynced(failed: string): void {
+    const node = this.#ctx.libp2p();
+    if (node === undefined || this.#ctx.stopping() || this.#syncedPeers.size > 0) return;
+    const peers = connectedPeers(node);
+    const others = peers.filter((p) => p.toString() !== failed);
+    const pool = others.length > 0 ? others : peers;
+    const peer = pool[Math.floor(Math.random() * pool.length)];
+    if (peer === undefined) return;
+    const delay = jitter(Math.min(16_000, 1000 * 2 ** this.#unsyncedFailures), 0.25);
+    this.#unsyncedFailures++;
+    this.#scheduleSync(peer, delay);
   }
 
   /**
